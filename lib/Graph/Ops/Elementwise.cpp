@@ -1,0 +1,8 @@
+//===- Elementwise.cpp - Elementwise ops ---------------------------------------===//
+#include "OpUtils.h"
+
+namespace tessel {
+
+void registerElementwiseOps(OpRegistry &r) {}
+
+} // namespace tessel

@@ -1,0 +1,8 @@
+//===- Normalization.cpp - Normalization ops ---------------------------------------===//
+#include "OpUtils.h"
+
+namespace tessel {
+
+void registerNormalizationOps(OpRegistry &r) {}
+
+} // namespace tessel

@@ -1,0 +1,8 @@
+//===- Reduction.cpp - Reduction ops ---------------------------------------===//
+#include "OpUtils.h"
+
+namespace tessel {
+
+void registerReductionOps(OpRegistry &r) {}
+
+} // namespace tessel

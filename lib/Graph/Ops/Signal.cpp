@@ -1,0 +1,8 @@
+//===- Signal.cpp - Signal ops ---------------------------------------===//
+#include "OpUtils.h"
+
+namespace tessel {
+
+void registerSignalOps(OpRegistry &r) {}
+
+} // namespace tessel

@@ -1,0 +1,1 @@
+#include "tessel/Support/Error.h"
