@@ -1,1 +1,199 @@
-int main(){}
+//===- tessel.cpp - the tessel command line -------------------------------===//
+#include "Commands.h"
+
+#include "tessel/Frontend/ONNX.h"
+#include "tessel/Interp/Interpreter.h"
+#include "tessel/Support/Npy.h"
+
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <iostream>
+#include <random>
+
+using namespace tessel;
+namespace fs = std::filesystem;
+
+namespace {
+
+Tensor randomTensor(const Value &v, std::mt19937 &rng) {
+  const Type &t = v.type;
+  TESSEL_CHECK(t.isTensor() && t.dtype != DType::undefined, "input '", v.name(),
+               "' has type ", t.str(), "; give it with --input ", v.name(), "=FILE.npy");
+  TESSEL_CHECK(t.shape.rankKnown, "input '", v.name(),
+               "' has unknown rank; give it with --input ", v.name(), "=FILE.npy");
+  std::vector<int64_t> shape;
+  for (auto &d : t.shape.dims)
+    shape.push_back(d.isStatic() ? d.value : 1);
+  Tensor r(t.dtype, shape);
+  std::uniform_real_distribution<float> uf(-1.f, 1.f);
+  std::uniform_int_distribution<int> ui(0, 9);
+  dispatchNumeric(t.dtype, [&](auto z) {
+    using T = decltype(z);
+    T *p = r.data<T>();
+    for (int64_t i = 0; i < r.numel(); ++i) {
+      if constexpr (std::is_same_v<T, bool>)
+        p[i] = ui(rng) & 1;
+      else if constexpr (std::is_integral_v<T>)
+        p[i] = T(ui(rng));
+      else
+        p[i] = T(uf(rng));
+    }
+  });
+  return r;
+}
+
+std::string fileName(const std::string &name) {
+  std::string s = name;
+  for (char &c : s)
+    if (!(std::isalnum(uint8_t(c)) || c == '_' || c == '-' || c == '.'))
+      c = '_';
+  if (s.empty() || s == "." || s == "..")
+    s = "_" + s;
+  return s;
+}
+
+void printSummary(const std::string &name, const Object &o) {
+  if (!o.isTensor()) {
+    std::cout << "output " << name << ": "
+              << (o.isSequence() ? "sequence of " + std::to_string(o.sequence.size()) + " tensors"
+                                 : std::string("empty optional"))
+              << "\n";
+    return;
+  }
+  const Tensor &t = o.tensor;
+  std::cout << "output " << name << ": " << t.typeString();
+  if (t.dtype() != DType::string && t.numel() > 0) {
+    double mn = INFINITY, mx = -INFINITY, sum = 0;
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      double v = t.getDouble(i);
+      mn = std::min(mn, v);
+      mx = std::max(mx, v);
+      sum += v;
+    }
+    std::cout << " min=" << mn << " max=" << mx << " mean=" << sum / double(t.numel());
+  }
+  std::cout << "\n";
+}
+
+int cmdRun(const std::string &modelPath, const std::vector<std::string> &inputSpecs,
+           const std::string &outDir, unsigned seed) {
+  Model m = loadOnnx(modelPath);
+  const Graph &g = *m.graph;
+  std::map<std::string, Object> inputs;
+  for (auto &spec : inputSpecs) {
+    size_t eq = spec.find('=');
+    TESSEL_CHECK(eq != std::string::npos && eq > 0, "--input '", spec,
+                 "': expected NAME=FILE.npy (or NAME=FILE.pb)");
+    std::string name = spec.substr(0, eq), file = spec.substr(eq + 1);
+    const Value *target = nullptr;
+    for (Value *v : g.inputs)
+      if (v->name() == name)
+        target = v;
+    if (!target) {
+      std::string names;
+      for (const Value *v : requiredInputs(g))
+        names += (names.empty() ? "" : ", ") + v->name();
+      fail("--input '", spec, "': the model has no input '", name, "'; its inputs are: ", names);
+    }
+    if (file.size() > 3 && file.substr(file.size() - 3) == ".pb")
+      inputs[name] = readOnnxValueFile(file, &target->type);
+    else
+      inputs[name] = Object(readNpy(file));
+  }
+  std::mt19937 rng(seed);
+  for (const Value *v : requiredInputs(g))
+    if (!inputs.count(v->name())) {
+      inputs[v->name()] = Object(randomTensor(*v, rng));
+      std::cout << "input " << v->name() << ": random " << inputs[v->name()].tensor.typeString()
+                << "\n";
+    }
+  Interpreter interp(g);
+  auto t0 = std::chrono::steady_clock::now();
+  auto outs = interp.run(inputs);
+  auto t1 = std::chrono::steady_clock::now();
+  for (Value *v : g.outputs)
+    printSummary(v->name(), outs[v->name()]);
+  std::cout << "time: " << std::chrono::duration<double, std::milli>(t1 - t0).count()
+            << " ms (reference interpreter)\n";
+  if (!outDir.empty()) {
+    fs::create_directories(outDir);
+    for (Value *v : g.outputs) {
+      const Object &o = outs[v->name()];
+      TESSEL_CHECK(o.isTensor(), "output '", v->name(), "' is not a tensor; cannot write .npy");
+      std::string path = (fs::path(outDir) / (fileName(v->name()) + ".npy")).string();
+      Tensor t = o.tensor;
+      if (t.dtype() == DType::bf16)
+        t = t.cast(DType::f32);
+      writeNpy(path, t);
+    }
+  }
+  return 0;
+}
+
+int cmdOps(bool markdown) {
+  const auto &ops = OpRegistry::get().all();
+  if (!markdown) {
+    for (auto &o : ops)
+      std::cout << (o.domain.empty() ? "" : o.domain + ".") << o.name << " " << o.sinceVersion
+                << ".." << o.untilVersion << "\n";
+    return 0;
+  }
+  std::cout << "# Supported ops\n\nGenerated from the op registry by `tessel ops --markdown` "
+               "(`make docs`). "
+            << ops.size()
+            << " ops. Each has shape inference and a reference kernel (the interpreter).\n\n"
+               "| op | domain | opsets | dtypes | notes |\n|---|---|---|---|---|\n";
+  for (auto &o : ops)
+    std::cout << "| " << o.name << " | " << (o.domain.empty() ? "ai.onnx" : o.domain) << " | "
+              << o.sinceVersion << "-" << o.untilVersion << " | " << o.dtypes << " | " << o.notes
+              << " |\n";
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  CLI::App app{"tessel: an ahead-of-time and JIT compiler for ONNX models"};
+  app.require_subcommand(1);
+
+  auto *run = app.add_subcommand("run", "Run a model in the reference interpreter");
+  std::string model, outDir;
+  std::vector<std::string> inputs;
+  unsigned seed = 0;
+  run->add_option("model", model, "Model file (.onnx)")->required();
+  run->add_option("--input,-i", inputs, "NAME=FILE.npy (or .pb); random data for inputs not given");
+  run->add_option("--output-dir,-o", outDir, "Write each output as DIR/<output name>.npy");
+  run->add_option("--seed", seed, "Seed for random inputs");
+
+  auto *conf = app.add_subcommand("conformance", "Run ONNX backend test folders");
+  cli::ConformanceOptions copts;
+  conf->add_option("dirs", copts.dirs, "Directories holding test folders")->required();
+  conf->add_option("--filter", copts.filter, "Only tests whose folder name matches this regex");
+  conf->add_flag("-v,--verbose", copts.verbose, "One line per test");
+  conf->add_option("--report", copts.report, "Write a markdown report (test, status, reason)");
+  conf->add_option("--expected-failures", copts.expectedFailures,
+                   "Fail when a test not on this list fails, or a test on it passes");
+  conf->add_option("-j,--jobs", copts.jobs, "Tests run at once");
+  conf->add_option("--timeout", copts.timeoutSeconds, "Seconds per test");
+
+  auto *ops = app.add_subcommand("ops", "List the supported ops");
+  bool markdown = false;
+  ops->add_flag("--markdown", markdown, "As the markdown table of docs/ops.md");
+
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (run->parsed())
+      return cmdRun(model, inputs, outDir, seed);
+    if (conf->parsed())
+      return cli::runConformance(copts);
+    if (ops->parsed())
+      return cmdOps(markdown);
+  } catch (const std::exception &e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
