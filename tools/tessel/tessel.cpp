@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include <chrono>
+#include <cstring>
 #include <cmath>
 #include <filesystem>
 #include <iostream>
@@ -153,6 +154,82 @@ int cmdOps(bool markdown) {
   return 0;
 }
 
+/// Largest absolute and relative difference of two tensors; fails if outside rtol/atol.
+int cmdCompare(const std::string &gotPath, const std::string &wantPath, double rtol, double atol) {
+  Tensor got = readNpy(gotPath), want = readNpy(wantPath);
+  TESSEL_CHECK(got.shape() == want.shape(), gotPath, ": shape ", got.shapeString(), " but ",
+               wantPath, " has ", want.shapeString());
+  double maxAbs = 0;
+  int64_t bad = 0, worst = -1;
+  for (int64_t i = 0; i < got.numel(); ++i) {
+    double g = got.getDouble(i), w = want.getDouble(i);
+    double err = std::fabs(g - w);
+    if (std::isnan(g) != std::isnan(w) || !(std::isnan(g) || err <= atol + rtol * std::fabs(w))) {
+      ++bad;
+      if (worst < 0)
+        worst = i;
+    }
+    if (!std::isnan(err))
+      maxAbs = std::max(maxAbs, err);
+  }
+  std::cout << "compare: " << got.numel() << " elements, max abs diff " << maxAbs << ", "
+            << bad << " outside rtol " << rtol << " atol " << atol << "\n";
+  if (bad)
+    std::cout << "first mismatch at " << worst << ": " << got.getDouble(worst) << " vs "
+              << want.getDouble(worst) << "\n";
+  return bad ? 1 : 0;
+}
+
+/// Runs a one-image classifier over a batch of images (axis 0) and reports accuracy.
+int cmdAccuracy(const std::string &modelPath, const std::string &imagesPath,
+                const std::string &labelsPath, bool printPredictions, double minAccuracy) {
+  Model m = loadOnnx(modelPath);
+  const Graph &g = *m.graph;
+  auto req = requiredInputs(g);
+  TESSEL_CHECK(req.size() == 1 && g.outputs.size() == 1, modelPath,
+               ": accuracy needs a model with one input and one output");
+  Tensor images = readNpy(imagesPath), labels = readNpy(labelsPath);
+  TESSEL_CHECK(images.rank() >= 1 && labels.rank() == 1 && labels.dim(0) == images.dim(0),
+               imagesPath, " ", images.shapeString(), " and ", labelsPath, " ",
+               labels.shapeString(), ": expected N images and N labels");
+  const Type &in = req[0]->type;
+  TESSEL_CHECK(in.isTensor() && in.shape.isStatic() && in.dtype == images.dtype(), modelPath,
+               ": input '", req[0]->name(), "' is ", in.str(), "; images are ", images.typeString());
+  std::vector<int64_t> shape = in.shape.staticDims();
+  int64_t n = images.dim(0), per = images.numel() / std::max<int64_t>(n, 1);
+  TESSEL_CHECK(checkedNumel(shape, 1, "input") == per, "one image has ", per,
+               " elements but the model input ", in.str(), " needs ", checkedNumel(shape, 1, "input"));
+  Interpreter interp(g);
+  int64_t correct = 0;
+  double ms = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    Tensor x(images.dtype(), shape);
+    std::memcpy(x.raw(), static_cast<const char *>(images.raw()) + i * per * dtypeSize(images.dtype()),
+                x.nbytes());
+    auto t0 = std::chrono::steady_clock::now();
+    auto out = interp.run({{req[0]->name(), Object(x)}});
+    ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    const Tensor &y = out[g.outputs[0]->name()].tensor;
+    int64_t best = 0;
+    for (int64_t k = 1; k < y.numel(); ++k)
+      if (y.getDouble(k) > y.getDouble(best))
+        best = k;
+    int64_t label = labels.getInt64(i);
+    correct += best == label;
+    if (printPredictions)
+      std::cout << "image " << i << ": predicted " << best << ", label " << label
+                << (best == label ? "" : "  <- wrong") << "\n";
+  }
+  double acc = n ? double(correct) / double(n) : 0;
+  std::cout << "accuracy: " << correct << "/" << n << " = " << acc * 100 << "%\n";
+  std::cout << "latency: " << ms / double(std::max<int64_t>(n, 1)) << " ms per image (reference interpreter)\n";
+  if (acc < minAccuracy) {
+    std::cout << "accuracy below the required " << minAccuracy * 100 << "%\n";
+    return 1;
+  }
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -183,6 +260,24 @@ int main(int argc, char **argv) {
   bool markdown = false;
   ops->add_flag("--markdown", markdown, "As the markdown table of docs/ops.md");
 
+  auto *cmp = app.add_subcommand("compare", "Compare two .npy files within tolerances");
+  std::string gotPath, wantPath;
+  double rtol = 1e-3, atol = 1e-4;
+  cmp->add_option("got", gotPath)->required();
+  cmp->add_option("want", wantPath)->required();
+  cmp->add_option("--rtol", rtol);
+  cmp->add_option("--atol", atol);
+
+  auto *acc = app.add_subcommand("accuracy", "Classify a batch of images one by one; print accuracy");
+  std::string images, labels;
+  bool printPredictions = false;
+  double minAccuracy = 0;
+  acc->add_option("model", model, "Model file (.onnx)")->required();
+  acc->add_option("--images", images, "N images (.npy), axis 0 = image")->required();
+  acc->add_option("--labels", labels, "N integer labels (.npy)")->required();
+  acc->add_flag("--print-predictions", printPredictions);
+  acc->add_option("--min-accuracy", minAccuracy, "Exit 1 below this accuracy (0..1)");
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (run->parsed())
@@ -191,6 +286,10 @@ int main(int argc, char **argv) {
       return cli::runConformance(copts);
     if (ops->parsed())
       return cmdOps(markdown);
+    if (cmp->parsed())
+      return cmdCompare(gotPath, wantPath, rtol, atol);
+    if (acc->parsed())
+      return cmdAccuracy(model, images, labels, printPredictions, minAccuracy);
   } catch (const std::exception &e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;
