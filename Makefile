@@ -22,7 +22,7 @@ demo: build
 	./examples/run-demo.sh $(BUILD)
 
 docs: build
-	$(BUILD)/bin/tessel ops --markdown > docs/ops.md
+	./scripts/update-docs.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD)

@@ -1,8 +1,1741 @@
-//===- NN.cpp - NN ops ---------------------------------------===//
+//===- NN.cpp - NN ops: convolution, pooling, matrix products ------------===//
+//
+// Conv, ConvTranspose, MaxPool, AveragePool, LpPool, the global pools, MaxUnpool, MatMul, Gemm,
+// Einsum and Det. One blocked GEMM (packed panels, a register-tile micro-kernel whose inner loop
+// the compiler vectorizes) serves MatMul, Gemm, Conv (im2col per group; 1x1 stride-1 convs use
+// the input directly) and ConvTranspose (GEMM + col2im). Depthwise convs use a direct loop.
+// f16/bf16 are computed in f32 and rounded once at the end.
+//
+//===----------------------------------------------------------------------===//
 #include "OpUtils.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <type_traits>
 
 namespace tessel {
 
-void registerNNOps(OpRegistry &r) {}
+namespace {
+
+//===----------------------------------------------------------------------===//
+// GEMM: C[M,N] += alpha * A[M,K] * B[K,N], A and B given by row/column strides (so any
+// transposition is free), C row-major with leading dimension ldc.
+//===----------------------------------------------------------------------===//
+
+template <class T> struct GemmTile {
+  static constexpr int MR = 4, NR = 16;
+};
+template <> struct GemmTile<double> {
+  static constexpr int MR = 4, NR = 8;
+};
+
+constexpr int64_t kKC = 256; // depth of a packed panel
+constexpr int64_t kMC = 96;  // rows of a packed A block (multiple of MR)
+constexpr int64_t kNC = 2048; // columns of a packed B block (multiple of NR)
+
+template <class T, int MR>
+void packA(const T *A, int64_t rsA, int64_t csA, int64_t i0, int64_t mc, int64_t k0, int64_t kc,
+           T *dst) {
+  for (int64_t ib = 0; ib < mc; ib += MR) {
+    int64_t mr = std::min<int64_t>(MR, mc - ib);
+    for (int64_t k = 0; k < kc; ++k) {
+      const T *src = A + (i0 + ib) * rsA + (k0 + k) * csA;
+      int64_t i = 0;
+      for (; i < mr; ++i)
+        dst[i] = src[i * rsA];
+      for (; i < MR; ++i)
+        dst[i] = T(0);
+      dst += MR;
+    }
+  }
+}
+
+template <class T, int NR>
+void packB(const T *B, int64_t rsB, int64_t csB, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
+           T *dst) {
+  for (int64_t jb = 0; jb < nc; jb += NR) {
+    int64_t nr = std::min<int64_t>(NR, nc - jb);
+    for (int64_t k = 0; k < kc; ++k) {
+      const T *src = B + (k0 + k) * rsB + (j0 + jb) * csB;
+      if (csB == 1 && nr == NR) {
+        std::memcpy(dst, src, sizeof(T) * NR);
+      } else {
+        int64_t j = 0;
+        for (; j < nr; ++j)
+          dst[j] = src[j * csB];
+        for (; j < NR; ++j)
+          dst[j] = T(0);
+      }
+      dst += NR;
+    }
+  }
+}
+
+template <class T, int MR, int NR>
+inline __attribute__((always_inline)) void microKernel(int64_t kc, const T *__restrict a,
+                                                        const T *__restrict b, T *C, int64_t ldc,
+                                                        int64_t mr, int64_t nr, T alpha) {
+  T acc[MR][NR];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j)
+      acc[i][j] = T(0);
+  for (int64_t k = 0; k < kc; ++k) {
+    for (int i = 0; i < MR; ++i) {
+      T av = a[i];
+      for (int j = 0; j < NR; ++j)
+        acc[i][j] += av * b[j];
+    }
+    a += MR;
+    b += NR;
+  }
+  if (mr == MR && nr == NR) {
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < NR; ++j)
+        C[i * ldc + j] += alpha * acc[i][j];
+    return;
+  }
+  for (int64_t i = 0; i < mr; ++i)
+    for (int64_t j = 0; j < nr; ++j)
+      C[i * ldc + j] += alpha * acc[i][j];
+}
+
+template <class T, int MR, int NR>
+inline __attribute__((always_inline)) void gemmBlocked(int64_t M, int64_t N, int64_t K,
+                                                        const T *A, int64_t rsA, int64_t csA,
+                                                        const T *B, int64_t rsB, int64_t csB,
+                                                        T *C, int64_t ldc, T alpha) {
+  thread_local std::vector<T> bufA, bufB;
+  int64_t nc0 = std::min<int64_t>(kNC, (N + NR - 1) / NR * NR);
+  int64_t kc0 = std::min<int64_t>(kKC, K);
+  int64_t mc0 = std::min<int64_t>(kMC, (M + MR - 1) / MR * MR);
+  if (int64_t(bufA.size()) < mc0 * kc0)
+    bufA.resize(mc0 * kc0);
+  if (int64_t(bufB.size()) < nc0 * kc0)
+    bufB.resize(nc0 * kc0);
+  T *pa = bufA.data(), *pb = bufB.data();
+  for (int64_t j0 = 0; j0 < N; j0 += kNC) {
+    int64_t nc = std::min(kNC, N - j0);
+    for (int64_t k0 = 0; k0 < K; k0 += kKC) {
+      int64_t kc = std::min(kKC, K - k0);
+      packB<T, NR>(B, rsB, csB, k0, kc, j0, nc, pb);
+      for (int64_t i0 = 0; i0 < M; i0 += kMC) {
+        int64_t mc = std::min(kMC, M - i0);
+        packA<T, MR>(A, rsA, csA, i0, mc, k0, kc, pa);
+        for (int64_t jb = 0; jb < nc; jb += NR) {
+          int64_t nr = std::min<int64_t>(NR, nc - jb);
+          const T *bp = pb + (jb / NR) * kc * NR;
+          for (int64_t ib = 0; ib < mc; ib += MR) {
+            int64_t mr = std::min<int64_t>(MR, mc - ib);
+            microKernel<T, MR, NR>(kc, pa + (ib / MR) * kc * MR, bp,
+                                   C + (i0 + ib) * ldc + j0 + jb, ldc, mr, nr, alpha);
+          }
+        }
+      }
+    }
+  }
+}
+
+void gemmF32Generic(int64_t M, int64_t N, int64_t K, const float *A, int64_t rsA, int64_t csA,
+                    const float *B, int64_t rsB, int64_t csB, float *C, int64_t ldc, float alpha) {
+  gemmBlocked<float, 4, 16>(M, N, K, A, rsA, csA, B, rsB, csB, C, ldc, alpha);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define TESSEL_NN_HAVE_AVX2 1
+// The same source compiled for AVX2+FMA: 6x16 tile = 12 ymm accumulators.
+__attribute__((target("avx2,fma"))) void
+gemmF32Avx2(int64_t M, int64_t N, int64_t K, const float *A, int64_t rsA, int64_t csA,
+            const float *B, int64_t rsB, int64_t csB, float *C, int64_t ldc, float alpha) {
+  gemmBlocked<float, 6, 16>(M, N, K, A, rsA, csA, B, rsB, csB, C, ldc, alpha);
+}
+#endif
+
+/// C[M,N] += alpha * A * B (see above). T: float, double or an integer type.
+template <class T>
+void gemm(int64_t M, int64_t N, int64_t K, const T *A, int64_t rsA, int64_t csA, const T *B,
+          int64_t rsB, int64_t csB, T *C, int64_t ldc, T alpha = T(1)) {
+  if (M <= 0 || N <= 0 || K <= 0)
+    return;
+  if constexpr (std::is_same_v<T, float>) {
+#ifdef TESSEL_NN_HAVE_AVX2
+    static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (avx2)
+      return gemmF32Avx2(M, N, K, A, rsA, csA, B, rsB, csB, C, ldc, alpha);
+#endif
+    return gemmF32Generic(M, N, K, A, rsA, csA, B, rsB, csB, C, ldc, alpha);
+  } else {
+    gemmBlocked<T, GemmTile<T>::MR, GemmTile<T>::NR>(M, N, K, A, rsA, csA, B, rsB, csB, C, ldc,
+                                                      alpha);
+  }
+}
+
+/// The type kernels compute in: f16/bf16 tensors are converted to f32 before and back after.
+DType computeType(DType dt) { return dt == DType::f16 || dt == DType::bf16 ? DType::f32 : dt; }
+
+Tensor toCompute(const Tensor &t) { return t.dtype() == computeType(t.dtype()) ? t : t.cast(DType::f32); }
+Tensor fromCompute(const Tensor &t, DType want) { return t.dtype() == want ? t : t.cast(want); }
+
+//===----------------------------------------------------------------------===//
+// Conv / pool geometry
+//===----------------------------------------------------------------------===//
+
+struct Geom {
+  int64_t nsp = 0; // spatial rank
+  std::vector<int64_t> kernel, strides, dil, padB, padE, in, out; // out: -1 = unknown
+};
+
+std::string readAutoPad(const AttrReader &ctx) {
+  std::string ap = ctx.attrString("auto_pad", "NOTSET");
+  if (ap.empty())
+    ap = "NOTSET";
+  if (ap != "NOTSET" && ap != "SAME_UPPER" && ap != "SAME_LOWER" && ap != "VALID")
+    ctx.fail("auto_pad '", ap, "' is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID");
+  return ap;
+}
+
+/// Reads strides/dilations/pads/auto_pad for a conv or pool with the given kernel; `in` holds the
+/// input spatial dims (-1 = unknown). Computes the output dims and the pads.
+Geom computeGeom(const AttrReader &ctx, const std::vector<int64_t> &in,
+                 const std::vector<int64_t> &kernel, bool ceilMode, bool useDilations = true) {
+  Geom g;
+  g.nsp = int64_t(in.size());
+  g.in = in;
+  g.kernel = kernel;
+  int64_t n = g.nsp;
+  if (int64_t(kernel.size()) != n)
+    ctx.fail("kernel_shape has ", kernel.size(), " values, expected ", n, " (one per spatial dim)");
+  for (int64_t k : kernel)
+    if (k <= 0)
+      ctx.fail("kernel_shape values must be positive, got ", shapeToString(kernel));
+  g.strides = ctx.attrInts("strides", std::vector<int64_t>(n, 1));
+  if (int64_t(g.strides.size()) != n)
+    ctx.fail("strides has ", g.strides.size(), " values, expected ", n);
+  g.dil = useDilations ? ctx.attrInts("dilations", std::vector<int64_t>(n, 1))
+                       : std::vector<int64_t>(n, 1);
+  if (int64_t(g.dil.size()) != n)
+    ctx.fail("dilations has ", g.dil.size(), " values, expected ", n);
+  const int64_t kBig = int64_t(1) << 24; // keeps (k-1)*d + (in-1)*s + pads far from overflow
+  for (int64_t i = 0; i < n; ++i)
+    if (kernel[i] > kBig || g.strides[i] > kBig || g.dil[i] > kBig)
+      ctx.fail("kernel_shape/strides/dilations values must be below 2^24");
+  for (int64_t i = 0; i < n; ++i) {
+    if (g.strides[i] <= 0)
+      ctx.fail("strides must be positive, got ", shapeToString(g.strides));
+    if (g.dil[i] <= 0)
+      ctx.fail("dilations must be positive, got ", shapeToString(g.dil));
+  }
+  std::string ap = readAutoPad(ctx);
+  std::vector<int64_t> pads = ctx.attrInts("pads", std::vector<int64_t>(2 * n, 0));
+  if (int64_t(pads.size()) != 2 * n)
+    ctx.fail("pads has ", pads.size(), " values, expected ", 2 * n);
+  for (int64_t p : pads)
+    if (p < 0 || p > kBig)
+      ctx.fail("pads must be non-negative (and below 2^24), got ", shapeToString(pads));
+  g.padB.assign(n, 0);
+  g.padE.assign(n, 0);
+  g.out.assign(n, -1);
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t dk = (kernel[i] - 1) * g.dil[i] + 1;
+    int64_t s = g.strides[i];
+    if (ap == "NOTSET") {
+      g.padB[i] = pads[i];
+      g.padE[i] = pads[i + n];
+      if (in[i] < 0)
+        continue;
+      int64_t span = in[i] + g.padB[i] + g.padE[i] - dk;
+      if (span < 0)
+        ctx.fail("the (dilated) kernel ", dk, " is larger than the padded input ",
+                 in[i] + g.padB[i] + g.padE[i], " in spatial dim ", i);
+      int64_t o = ceilMode ? (span + s - 1) / s + 1 : span / s + 1;
+      // The last window must start inside the input or the begin padding.
+      if (ceilMode && (o - 1) * s >= in[i] + g.padB[i])
+        --o;
+      g.out[i] = o;
+    } else if (ap == "VALID") {
+      if (in[i] < 0)
+        continue;
+      if (in[i] < dk)
+        ctx.fail("the (dilated) kernel ", dk, " is larger than the input ", in[i],
+                 " in spatial dim ", i);
+      g.out[i] = ceilMode ? (in[i] - dk + s - 1) / s + 1 : (in[i] - dk) / s + 1;
+    } else {
+      if (in[i] < 0)
+        continue;
+      int64_t o = (in[i] + s - 1) / s;
+      int64_t total = std::max<int64_t>(0, (o - 1) * s + dk - in[i]);
+      g.padB[i] = ap == "SAME_UPPER" ? total / 2 : total - total / 2;
+      g.padE[i] = total - g.padB[i];
+      g.out[i] = o;
+    }
+  }
+  return g;
+}
+
+std::vector<int64_t> spatialOf(const Shape &s, int64_t nsp) {
+  std::vector<int64_t> v(nsp, -1);
+  if (!s.rankKnown || s.rank() != nsp + 2)
+    return v;
+  for (int64_t i = 0; i < nsp; ++i)
+    if (s.dims[2 + i].isStatic())
+      v[i] = s.dims[2 + i].value;
+  return v;
+}
+
+/// The spatial rank of a conv/pool from the input's rank, the weight's rank or kernel_shape.
+int64_t spatialRank(const InferContext &ctx, const Shape &x, const Shape *w) {
+  if (x.rankKnown) {
+    if (x.rank() < 3)
+      ctx.fail("input 0 should have rank >= 3 (N, C, spatial...), got ", x.str());
+    return x.rank() - 2;
+  }
+  if (w && w->rankKnown && w->rank() >= 3)
+    return w->rank() - 2;
+  if (ctx.hasAttr("kernel_shape"))
+    return int64_t(ctx.attrInts("kernel_shape").size());
+  return -1;
+}
+
+/// A shape of 1-3 spatial dims viewed as 3 (leading dims of size 1) for the loops below.
+struct G3 {
+  int64_t in[3], out[3], k[3], s[3], d[3], pb[3];
+  int64_t inSize, outSize, kSize;
+};
+
+G3 to3(const AttrReader &ctx, const Geom &g) {
+  if (g.nsp < 1 || g.nsp > 3)
+    ctx.fail("only 1 to 3 spatial dims are supported, got ", g.nsp);
+  G3 r;
+  int64_t off = 3 - g.nsp;
+  for (int i = 0; i < 3; ++i) {
+    bool real = i >= off;
+    r.in[i] = real ? g.in[i - off] : 1;
+    r.out[i] = real ? g.out[i - off] : 1;
+    r.k[i] = real ? g.kernel[i - off] : 1;
+    r.s[i] = real ? g.strides[i - off] : 1;
+    r.d[i] = real ? g.dil[i - off] : 1;
+    r.pb[i] = real ? g.padB[i - off] : 0;
+  }
+  r.inSize = r.in[0] * r.in[1] * r.in[2];
+  r.outSize = r.out[0] * r.out[1] * r.out[2];
+  r.kSize = r.k[0] * r.k[1] * r.k[2];
+  return r;
+}
+
+/// [lo, hi) of output positions o (0 <= o < out) with 0 <= o*s + off < in.
+inline void validRange(int64_t out, int64_t s, int64_t off, int64_t in, int64_t &lo, int64_t &hi) {
+  // o*s + off >= 0  ->  o >= ceil(-off / s)
+  lo = off >= 0 ? 0 : (-off + s - 1) / s;
+  // o*s + off <= in - 1 -> o <= floor((in - 1 - off) / s)
+  int64_t top = in - 1 - off;
+  hi = top < 0 ? 0 : top / s + 1;
+  lo = std::min(lo, out);
+  hi = std::min(std::max(hi, lo), out);
+}
+
+//===----------------------------------------------------------------------===//
+// Conv
+//===----------------------------------------------------------------------===//
+
+/// col[(c, kd, kh, kw)][(od, oh, ow)] for one group of one image (C channels at x).
+template <class T> void im2col(const T *x, int64_t C, const G3 &g, T *col) {
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t kd = 0; kd < g.k[0]; ++kd)
+      for (int64_t kh = 0; kh < g.k[1]; ++kh)
+        for (int64_t kw = 0; kw < g.k[2]; ++kw) {
+          const T *xc = x + c * g.inSize;
+          int64_t offW = kw * g.d[2] - g.pb[2];
+          int64_t lo, hi;
+          validRange(g.out[2], g.s[2], offW, g.in[2], lo, hi);
+          for (int64_t od = 0; od < g.out[0]; ++od) {
+            int64_t id = od * g.s[0] + kd * g.d[0] - g.pb[0];
+            for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+              int64_t ih = oh * g.s[1] + kh * g.d[1] - g.pb[1];
+              T *dst = col + (od * g.out[1] + oh) * g.out[2];
+              if (id < 0 || id >= g.in[0] || ih < 0 || ih >= g.in[1]) {
+                std::fill(dst, dst + g.out[2], T(0));
+                continue;
+              }
+              const T *src = xc + (id * g.in[1] + ih) * g.in[2] + offW;
+              std::fill(dst, dst + lo, T(0));
+              if (g.s[2] == 1)
+                std::memcpy(dst + lo, src + lo, sizeof(T) * (hi - lo));
+              else
+                for (int64_t ow = lo; ow < hi; ++ow)
+                  dst[ow] = src[ow * g.s[2]];
+              std::fill(dst + hi, dst + g.out[2], T(0));
+            }
+          }
+          col += g.outSize;
+        }
+}
+
+/// Depthwise-style direct conv: one input channel x -> one output channel y (y pre-filled).
+template <class T> void convDirect1(const T *x, const T *w, T *y, const G3 &g) {
+  for (int64_t kd = 0; kd < g.k[0]; ++kd)
+    for (int64_t kh = 0; kh < g.k[1]; ++kh)
+      for (int64_t kw = 0; kw < g.k[2]; ++kw) {
+        T wv = w[(kd * g.k[1] + kh) * g.k[2] + kw];
+        int64_t offW = kw * g.d[2] - g.pb[2];
+        int64_t lo, hi;
+        validRange(g.out[2], g.s[2], offW, g.in[2], lo, hi);
+        for (int64_t od = 0; od < g.out[0]; ++od) {
+          int64_t id = od * g.s[0] + kd * g.d[0] - g.pb[0];
+          if (id < 0 || id >= g.in[0])
+            continue;
+          for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+            int64_t ih = oh * g.s[1] + kh * g.d[1] - g.pb[1];
+            if (ih < 0 || ih >= g.in[1])
+              continue;
+            const T *src = x + (id * g.in[1] + ih) * g.in[2] + offW;
+            T *dst = y + (od * g.out[1] + oh) * g.out[2];
+            if (g.s[2] == 1) {
+              for (int64_t ow = lo; ow < hi; ++ow)
+                dst[ow] += wv * src[ow];
+            } else if (g.s[2] == 2) {
+              for (int64_t ow = lo; ow < hi; ++ow)
+                dst[ow] += wv * src[2 * ow];
+            } else {
+              for (int64_t ow = lo; ow < hi; ++ow)
+                dst[ow] += wv * src[ow * g.s[2]];
+            }
+          }
+        }
+      }
+}
+
+template <class T>
+void convCompute(const T *x, const T *w, const T *b, T *y, int64_t N, int64_t C, int64_t M,
+                 int64_t group, const G3 &g) {
+  int64_t Cg = C / group, Mg = M / group;
+  int64_t Kdim = Cg * g.kSize;
+  bool pointwise = g.kSize == 1 && g.s[0] == 1 && g.s[1] == 1 && g.s[2] == 1 && g.pb[0] == 0 &&
+                   g.pb[1] == 0 && g.pb[2] == 0 && g.outSize == g.inSize;
+  bool direct = Cg == 1 && group > 1;
+  std::vector<T> col;
+  if (!pointwise && !direct)
+    col.resize(size_t(checkedNumel({Kdim, g.outSize}, sizeof(T), "Conv im2col buffer")));
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t m = 0; m < M; ++m) {
+      T *ym = y + (n * M + m) * g.outSize;
+      std::fill(ym, ym + g.outSize, b ? b[m] : T(0));
+    }
+    for (int64_t gi = 0; gi < group; ++gi) {
+      const T *xg = x + (n * C + gi * Cg) * g.inSize;
+      T *yg = y + (n * M + gi * Mg) * g.outSize;
+      const T *wg = w + gi * Mg * Kdim;
+      if (direct) {
+        for (int64_t m = 0; m < Mg; ++m)
+          convDirect1(xg, wg + m * g.kSize, yg + m * g.outSize, g);
+        continue;
+      }
+      const T *B = xg;
+      if (!pointwise) {
+        im2col(xg, Cg, g, col.data());
+        B = col.data();
+      }
+      gemm<T>(Mg, g.outSize, Kdim, wg, Kdim, 1, B, g.outSize, 1, yg, g.outSize);
+    }
+  }
+}
+
+/// Kernel shape of a conv: the attribute when given (checked against W), else W's spatial dims.
+std::vector<int64_t> convKernelShape(const AttrReader &ctx, const std::vector<int64_t> &wShape) {
+  std::vector<int64_t> ks(wShape.begin() + 2, wShape.end());
+  if (ctx.hasAttr("kernel_shape")) {
+    std::vector<int64_t> a = ctx.attrInts("kernel_shape");
+    if (a != ks)
+      ctx.fail("kernel_shape ", shapeToString(a), " does not match the weight's spatial dims ",
+               shapeToString(ks));
+  }
+  return ks;
+}
+
+void convKernel(KernelContext &ctx) {
+  const Tensor &X = ctx.input(0);
+  const Tensor &W = ctx.input(1);
+  if (X.rank() < 3)
+    ctx.fail("input X should have rank >= 3 (N, C, spatial...), got ", X.shapeString());
+  if (W.rank() != X.rank())
+    ctx.fail("weight W has shape ", W.shapeString(), ", expected rank ", X.rank(), " like X ",
+             X.shapeString());
+  if (W.dtype() != X.dtype())
+    ctx.fail("W has type ", dtypeName(W.dtype()), " but X has ", dtypeName(X.dtype()));
+  int64_t group = ctx.attrInt("group", 1);
+  int64_t N = X.dim(0), C = X.dim(1), M = W.dim(0);
+  if (group <= 0 || C % group != 0 || M % group != 0)
+    ctx.fail("group ", group, " must be positive and divide the input channels ", C,
+             " and the output channels ", M);
+  if (W.dim(1) != C / group)
+    ctx.fail("W has shape ", W.shapeString(), ": dim 1 should be C/group = ", C / group);
+  std::vector<int64_t> ks = convKernelShape(ctx, W.shape());
+  std::vector<int64_t> in(X.shape().begin() + 2, X.shape().end());
+  Geom geo = computeGeom(ctx, in, ks, false);
+  G3 g = to3(ctx, geo);
+  Tensor B;
+  if (ctx.hasInput(2)) {
+    B = ctx.input(2);
+    if (B.rank() != 1 || B.dim(0) != M)
+      ctx.fail("bias B has shape ", B.shapeString(), ", expected [", M, "]");
+    if (B.dtype() != X.dtype())
+      ctx.fail("B has type ", dtypeName(B.dtype()), " but X has ", dtypeName(X.dtype()));
+  }
+  std::vector<int64_t> outShape{N, M};
+  outShape.insert(outShape.end(), geo.out.begin(), geo.out.end());
+  DType dt = X.dtype();
+  Tensor Xc = toCompute(X), Wc = toCompute(W), Bc = B.defined() ? toCompute(B) : Tensor();
+  Tensor Y(computeType(dt), outShape);
+  dispatchFloat(
+      Y.dtype(),
+      [&](auto t) {
+        using T = decltype(t);
+        if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>)
+          convCompute<T>(Xc.data<T>(), Wc.data<T>(), Bc.defined() ? Bc.data<T>() : nullptr,
+                         Y.data<T>(), N, C, M, group, g);
+      },
+      "Conv");
+  ctx.setOutput(0, fromCompute(Y, dt));
+}
+
+void convInfer(InferContext &ctx) {
+  const Shape &x = tensorShape(ctx, 0);
+  const Shape &w = tensorShape(ctx, 1);
+  DType dt = ctx.inputType(0).dtype;
+  int64_t nsp = spatialRank(ctx, x, &w);
+  if (nsp < 0) {
+    ctx.setOutputType(0, Type::tensor(dt));
+    return;
+  }
+  std::vector<Dim> dims(nsp + 2);
+  if (x.rankKnown)
+    dims[0] = x.dims[0];
+  if (w.rankKnown && w.rank() == nsp + 2)
+    dims[1] = w.dims[0];
+  std::vector<int64_t> ks;
+  if (ctx.hasAttr("kernel_shape"))
+    ks = ctx.attrInts("kernel_shape");
+  else if (w.rankKnown && w.rank() == nsp + 2) {
+    bool ok = true;
+    for (int64_t i = 0; i < nsp; ++i)
+      ok = ok && w.dims[2 + i].isStatic();
+    if (ok)
+      for (int64_t i = 0; i < nsp; ++i)
+        ks.push_back(w.dims[2 + i].value);
+  }
+  if (int64_t(ks.size()) == nsp) {
+    Geom g = computeGeom(ctx, spatialOf(x, nsp), ks, false);
+    for (int64_t i = 0; i < nsp; ++i)
+      if (g.out[i] >= 0)
+        dims[2 + i] = Dim(g.out[i]);
+  }
+  ctx.setOutputType(0, Type::tensor(dt, Shape(dims)));
+}
+
+//===----------------------------------------------------------------------===//
+// ConvTranspose
+//===----------------------------------------------------------------------===//
+
+struct TGeom {
+  std::vector<int64_t> kernel, strides, dil, padB, out, in;
+};
+
+/// Output dims and begin pads of a ConvTranspose (in: -1 = unknown, out then -1).
+TGeom convTransposeGeom(const AttrReader &ctx, const std::vector<int64_t> &in,
+                        const std::vector<int64_t> &kernel) {
+  int64_t n = int64_t(in.size());
+  TGeom g;
+  g.in = in;
+  g.kernel = kernel;
+  if (int64_t(kernel.size()) != n)
+    ctx.fail("kernel_shape has ", kernel.size(), " values, expected ", n);
+  g.strides = ctx.attrInts("strides", std::vector<int64_t>(n, 1));
+  g.dil = ctx.attrInts("dilations", std::vector<int64_t>(n, 1));
+  std::vector<int64_t> outPad = ctx.attrInts("output_padding", std::vector<int64_t>(n, 0));
+  std::vector<int64_t> pads = ctx.attrInts("pads", std::vector<int64_t>(2 * n, 0));
+  std::vector<int64_t> outShape = ctx.attrInts("output_shape", {});
+  if (int64_t(g.strides.size()) != n || int64_t(g.dil.size()) != n ||
+      int64_t(outPad.size()) != n || int64_t(pads.size()) != 2 * n)
+    ctx.fail("strides/dilations/output_padding need ", n, " values and pads ", 2 * n);
+  if (!outShape.empty()) {
+    if (int64_t(outShape.size()) == n + 2)
+      outShape.erase(outShape.begin(), outShape.begin() + 2);
+    if (int64_t(outShape.size()) != n)
+      ctx.fail("output_shape has ", outShape.size(), " values, expected ", n);
+  }
+  const int64_t kBig = int64_t(1) << 24; // keeps (k-1)*d + (in-1)*s + pads far from overflow
+  for (int64_t i = 0; i < n; ++i)
+    if (g.strides[i] <= 0 || g.dil[i] <= 0 || kernel[i] <= 0 || outPad[i] < 0 || pads[i] < 0 ||
+        pads[i + n] < 0 || g.strides[i] > kBig || g.dil[i] > kBig || kernel[i] > kBig ||
+        outPad[i] > kBig || pads[i] > kBig || pads[i + n] > kBig ||
+        (!outShape.empty() && outShape[i] > kBig * kBig))
+      ctx.fail("strides, dilations and kernel_shape must be positive, pads and output_padding "
+               "non-negative (all below 2^24)");
+  std::string ap = readAutoPad(ctx);
+  g.padB.assign(n, 0);
+  g.out.assign(n, -1);
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t s = g.strides[i];
+    int64_t dk = (kernel[i] - 1) * g.dil[i] + 1;
+    if (!outShape.empty() || ap == "SAME_UPPER" || ap == "SAME_LOWER") {
+      int64_t want = !outShape.empty() ? outShape[i] : (in[i] < 0 ? -1 : in[i] * s);
+      if (want < 0 && !outShape.empty())
+        ctx.fail("output_shape values must be non-negative");
+      if (in[i] < 0)
+        continue;
+      int64_t full = (in[i] - 1) * s + outPad[i] + dk;
+      int64_t total = std::max<int64_t>(0, full - want);
+      g.padB[i] = ap == "SAME_UPPER" ? total / 2 : total - total / 2;
+      g.out[i] = want;
+      continue;
+    }
+    if (ap == "NOTSET")
+      g.padB[i] = pads[i];
+    if (in[i] < 0)
+      continue;
+    int64_t pe = ap == "NOTSET" ? pads[i + n] : 0;
+    int64_t o = (in[i] - 1) * s + outPad[i] + dk - g.padB[i] - pe;
+    if (o < 0)
+      ctx.fail("the output size in spatial dim ", i, " would be negative (", o, ")");
+    g.out[i] = o;
+  }
+  return g;
+}
+
+template <class T>
+void convTransposeCompute(const T *x, const T *w, const T *b, T *y, int64_t N, int64_t C,
+                          int64_t M, int64_t group, const G3 &g) {
+  // Here g.in is the input (small) and g.out the output (large) spatial size; s, d, pb relate an
+  // input position i and kernel tap k to the output position i*s + k*d - pb.
+  int64_t Cg = C / group, Mg = M / group;
+  int64_t rows = Mg * g.kSize;
+  std::vector<T> col(size_t(checkedNumel({rows, g.inSize}, sizeof(T), "ConvTranspose buffer")));
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t m = 0; m < M; ++m) {
+      T *ym = y + (n * M + m) * g.outSize;
+      std::fill(ym, ym + g.outSize, b ? b[m] : T(0));
+    }
+    for (int64_t gi = 0; gi < group; ++gi) {
+      const T *xg = x + (n * C + gi * Cg) * g.inSize;
+      const T *wg = w + gi * Cg * rows; // [Cg][rows]
+      std::fill(col.begin(), col.end(), T(0));
+      // col[rows][inSize] = wg^T [rows][Cg] * xg [Cg][inSize]
+      gemm<T>(rows, g.inSize, Cg, wg, 1, rows, xg, g.inSize, 1, col.data(), g.inSize);
+      for (int64_t m = 0; m < Mg; ++m) {
+        T *ym = y + (n * M + gi * Mg + m) * g.outSize;
+        for (int64_t kd = 0; kd < g.k[0]; ++kd)
+          for (int64_t kh = 0; kh < g.k[1]; ++kh)
+            for (int64_t kw = 0; kw < g.k[2]; ++kw) {
+              const T *cr = col.data() + (((m * g.k[0] + kd) * g.k[1] + kh) * g.k[2] + kw) * g.inSize;
+              for (int64_t id = 0; id < g.in[0]; ++id) {
+                int64_t od = id * g.s[0] + kd * g.d[0] - g.pb[0];
+                if (od < 0 || od >= g.out[0])
+                  continue;
+                for (int64_t ih = 0; ih < g.in[1]; ++ih) {
+                  int64_t oh = ih * g.s[1] + kh * g.d[1] - g.pb[1];
+                  if (oh < 0 || oh >= g.out[1])
+                    continue;
+                  const T *src = cr + (id * g.in[1] + ih) * g.in[2];
+                  T *dst = ym + (od * g.out[1] + oh) * g.out[2];
+                  for (int64_t iw = 0; iw < g.in[2]; ++iw) {
+                    int64_t ow = iw * g.s[2] + kw * g.d[2] - g.pb[2];
+                    if (ow >= 0 && ow < g.out[2])
+                      dst[ow] += src[iw];
+                  }
+                }
+              }
+            }
+      }
+    }
+  }
+}
+
+void convTransposeKernel(KernelContext &ctx) {
+  const Tensor &X = ctx.input(0);
+  const Tensor &W = ctx.input(1);
+  if (X.rank() < 3)
+    ctx.fail("input X should have rank >= 3 (N, C, spatial...), got ", X.shapeString());
+  if (W.rank() != X.rank())
+    ctx.fail("weight W has shape ", W.shapeString(), ", expected rank ", X.rank());
+  if (W.dtype() != X.dtype())
+    ctx.fail("W has type ", dtypeName(W.dtype()), " but X has ", dtypeName(X.dtype()));
+  int64_t group = ctx.attrInt("group", 1);
+  int64_t N = X.dim(0), C = X.dim(1);
+  if (group <= 0 || C % group != 0)
+    ctx.fail("group ", group, " must be positive and divide the input channels ", C);
+  if (W.dim(0) != C)
+    ctx.fail("W has shape ", W.shapeString(), ": dim 0 should be C = ", C);
+  int64_t M = W.dim(1) * group;
+  std::vector<int64_t> ks = convKernelShape(ctx, W.shape());
+  std::vector<int64_t> in(X.shape().begin() + 2, X.shape().end());
+  TGeom tg = convTransposeGeom(ctx, in, ks);
+  Geom geo;
+  geo.nsp = int64_t(in.size());
+  geo.in = in;
+  geo.out = tg.out;
+  geo.kernel = ks;
+  geo.strides = tg.strides;
+  geo.dil = tg.dil;
+  geo.padB = tg.padB;
+  G3 g = to3(ctx, geo);
+  Tensor B;
+  if (ctx.hasInput(2)) {
+    B = ctx.input(2);
+    if (B.rank() != 1 || B.dim(0) != M)
+      ctx.fail("bias B has shape ", B.shapeString(), ", expected [", M, "]");
+    if (B.dtype() != X.dtype())
+      ctx.fail("B has type ", dtypeName(B.dtype()), " but X has ", dtypeName(X.dtype()));
+  }
+  std::vector<int64_t> outShape{N, M};
+  outShape.insert(outShape.end(), tg.out.begin(), tg.out.end());
+  DType dt = X.dtype();
+  Tensor Xc = toCompute(X), Wc = toCompute(W), Bc = B.defined() ? toCompute(B) : Tensor();
+  Tensor Y(computeType(dt), outShape);
+  dispatchFloat(
+      Y.dtype(),
+      [&](auto t) {
+        using T = decltype(t);
+        if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>)
+          convTransposeCompute<T>(Xc.data<T>(), Wc.data<T>(),
+                                  Bc.defined() ? Bc.data<T>() : nullptr, Y.data<T>(), N, C, M,
+                                  group, g);
+      },
+      "ConvTranspose");
+  ctx.setOutput(0, fromCompute(Y, dt));
+}
+
+void convTransposeInfer(InferContext &ctx) {
+  const Shape &x = tensorShape(ctx, 0);
+  const Shape &w = tensorShape(ctx, 1);
+  DType dt = ctx.inputType(0).dtype;
+  int64_t nsp = spatialRank(ctx, x, &w);
+  if (nsp < 0) {
+    ctx.setOutputType(0, Type::tensor(dt));
+    return;
+  }
+  std::vector<Dim> dims(nsp + 2);
+  if (x.rankKnown)
+    dims[0] = x.dims[0];
+  int64_t group = ctx.attrInt("group", 1);
+  if (w.rankKnown && w.rank() == nsp + 2 && w.dims[1].isStatic())
+    dims[1] = Dim(w.dims[1].value * group);
+  std::vector<int64_t> ks;
+  if (ctx.hasAttr("kernel_shape"))
+    ks = ctx.attrInts("kernel_shape");
+  else if (w.rankKnown && w.rank() == nsp + 2) {
+    bool ok = true;
+    for (int64_t i = 0; i < nsp; ++i)
+      ok = ok && w.dims[2 + i].isStatic();
+    if (ok)
+      for (int64_t i = 0; i < nsp; ++i)
+        ks.push_back(w.dims[2 + i].value);
+  }
+  if (int64_t(ks.size()) == nsp) {
+    TGeom g = convTransposeGeom(ctx, spatialOf(x, nsp), ks);
+    for (int64_t i = 0; i < nsp; ++i)
+      if (g.out[i] >= 0)
+        dims[2 + i] = Dim(g.out[i]);
+  }
+  ctx.setOutputType(0, Type::tensor(dt, Shape(dims)));
+}
+
+//===----------------------------------------------------------------------===//
+// Pooling
+//===----------------------------------------------------------------------===//
+
+enum class PoolKind { Max, Avg, Lp };
+
+struct PoolAttrs {
+  PoolKind kind;
+  bool countIncludePad = false;
+  int64_t storageOrder = 0;
+  double p = 2;
+};
+
+template <class T>
+void poolCompute(const T *x, T *y, int64_t *ind, int64_t NC, const G3 &g, const Geom &geo,
+                 const PoolAttrs &pa) {
+  using Acc = std::conditional_t<std::is_same_v<T, double>, double, float>;
+  int64_t padE[3] = {0, 0, 0};
+  int64_t off = 3 - geo.nsp;
+  for (int64_t i = 0; i < geo.nsp; ++i)
+    padE[off + i] = geo.padE[i];
+  for (int64_t c = 0; c < NC; ++c) {
+    const T *xc = x + c * g.inSize;
+    T *yc = y + c * g.outSize;
+    for (int64_t od = 0; od < g.out[0]; ++od)
+      for (int64_t oh = 0; oh < g.out[1]; ++oh)
+        for (int64_t ow = 0; ow < g.out[2]; ++ow) {
+          int64_t st[3] = {od * g.s[0] - g.pb[0], oh * g.s[1] - g.pb[1], ow * g.s[2] - g.pb[2]};
+          int64_t oidx = (od * g.out[1] + oh) * g.out[2] + ow;
+          if (pa.kind == PoolKind::Max) {
+            bool found = false;
+            T best{};
+            int64_t bestIdx = 0;
+            for (int64_t kd = 0; kd < g.k[0]; ++kd) {
+              int64_t id = st[0] + kd * g.d[0];
+              if (id < 0 || id >= g.in[0])
+                continue;
+              for (int64_t kh = 0; kh < g.k[1]; ++kh) {
+                int64_t ih = st[1] + kh * g.d[1];
+                if (ih < 0 || ih >= g.in[1])
+                  continue;
+                for (int64_t kw = 0; kw < g.k[2]; ++kw) {
+                  int64_t iw = st[2] + kw * g.d[2];
+                  if (iw < 0 || iw >= g.in[2])
+                    continue;
+                  int64_t xi = (id * g.in[1] + ih) * g.in[2] + iw;
+                  T v = xc[xi];
+                  if (!found || v > best) {
+                    best = v;
+                    bestIdx = xi;
+                    found = true;
+                  }
+                }
+              }
+            }
+            if (!found) {
+              if constexpr (std::numeric_limits<T>::has_infinity)
+                best = -std::numeric_limits<T>::infinity();
+              else
+                best = std::numeric_limits<T>::lowest();
+            }
+            yc[oidx] = best;
+            if (ind) {
+              int64_t idx = bestIdx;
+              if (pa.storageOrder == 1) {
+                // column-major within the image: the spatial index with reversed dim order
+                int64_t iw = bestIdx % g.in[2], rest = bestIdx / g.in[2];
+                int64_t ih = rest % g.in[1], id = rest / g.in[1];
+                idx = (iw * g.in[1] + ih) * g.in[0] + id;
+              }
+              ind[c * g.outSize + oidx] = c * g.inSize + idx;
+            }
+            continue;
+          }
+          Acc sum = 0;
+          int64_t cnt = 0;
+          for (int64_t kd = 0; kd < g.k[0]; ++kd) {
+            int64_t id = st[0] + kd * g.d[0];
+            if (id < 0 || id >= g.in[0])
+              continue;
+            for (int64_t kh = 0; kh < g.k[1]; ++kh) {
+              int64_t ih = st[1] + kh * g.d[1];
+              if (ih < 0 || ih >= g.in[1])
+                continue;
+              const T *row = xc + (id * g.in[1] + ih) * g.in[2];
+              for (int64_t kw = 0; kw < g.k[2]; ++kw) {
+                int64_t iw = st[2] + kw * g.d[2];
+                if (iw < 0 || iw >= g.in[2])
+                  continue;
+                Acc v = Acc(row[iw]);
+                if (pa.kind == PoolKind::Avg)
+                  sum += v;
+                else if (pa.p == 1)
+                  sum += std::abs(v);
+                else if (pa.p == 2)
+                  sum += v * v;
+                else
+                  sum += Acc(std::pow(std::abs(double(v)), pa.p));
+                ++cnt;
+              }
+            }
+          }
+          if (pa.kind == PoolKind::Lp) {
+            yc[oidx] = T(pa.p == 1   ? sum
+                         : pa.p == 2 ? Acc(std::sqrt(double(sum)))
+                                     : Acc(std::pow(double(sum), 1.0 / pa.p)));
+            continue;
+          }
+          int64_t div = cnt;
+          if (pa.countIncludePad) {
+            // window clipped to the padded input (begin pads + input + end pads)
+            div = 1;
+            for (int a = 0; a < 3; ++a) {
+              int64_t lo = st[a];
+              int64_t hi = std::min(st[a] + (g.k[a] - 1) * g.d[a] + 1, g.in[a] + padE[a]);
+              int64_t n = hi > lo ? (hi - lo + g.d[a] - 1) / g.d[a] : 0;
+              div *= n;
+            }
+          }
+          yc[oidx] = div > 0 ? T(sum / Acc(div)) : T(0);
+        }
+  }
+}
+
+Geom poolGeomFor(const AttrReader &ctx, const std::vector<int64_t> &in, bool dilations) {
+  std::vector<int64_t> ks = ctx.attrInts("kernel_shape");
+  bool ceilMode = ctx.attrInt("ceil_mode", 0) != 0;
+  return computeGeom(ctx, in, ks, ceilMode, dilations);
+}
+
+KernelFn poolKernel(PoolKind kind) {
+  return [kind](KernelContext &ctx) {
+    const Tensor &X = ctx.input(0);
+    if (X.rank() < 3)
+      ctx.fail("input X should have rank >= 3 (N, C, spatial...), got ", X.shapeString());
+    std::vector<int64_t> in(X.shape().begin() + 2, X.shape().end());
+    Geom geo = poolGeomFor(ctx, in, kind == PoolKind::Max);
+    G3 g = to3(ctx, geo);
+    PoolAttrs pa;
+    pa.kind = kind;
+    pa.countIncludePad = ctx.attrInt("count_include_pad", 0) != 0;
+    pa.storageOrder = ctx.attrInt("storage_order", 0);
+    if (kind == PoolKind::Lp) {
+      pa.p = ctx.opset() < 2 ? ctx.attrFloat("p", 2.f) : double(ctx.attrInt("p", 2));
+      if (!(pa.p > 0))
+        ctx.fail("p must be positive, got ", pa.p);
+    }
+    std::vector<int64_t> outShape{X.dim(0), X.dim(1)};
+    outShape.insert(outShape.end(), geo.out.begin(), geo.out.end());
+    DType dt = X.dtype();
+    bool wantInd = kind == PoolKind::Max && ctx.hasOutput(1);
+    Tensor Ind = wantInd ? Tensor(DType::i64, outShape) : Tensor();
+    if (kind != PoolKind::Max && !isFloat(dt))
+      ctx.fail("expected a float input, got ", dtypeName(dt));
+    Tensor Xc = toCompute(X);
+    Tensor Y(Xc.dtype(), outShape);
+    dispatchNumeric(
+        Xc.dtype(),
+        [&](auto t) {
+          using T = decltype(t);
+          if constexpr (std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16> ||
+                        std::is_same_v<T, bool>)
+            ctx.fail("unsupported element type ", dtypeName(dt));
+          else
+            poolCompute<T>(Xc.data<T>(), Y.data<T>(), wantInd ? Ind.data<int64_t>() : nullptr,
+                           X.dim(0) * X.dim(1), g, geo, pa);
+        },
+        "pool");
+    ctx.setOutput(0, fromCompute(Y, dt));
+    if (wantInd)
+      ctx.setOutput(1, Ind);
+  };
+}
+
+void poolInfer(InferContext &ctx) {
+  const Shape &x = tensorShape(ctx, 0);
+  DType dt = ctx.inputType(0).dtype;
+  int64_t nsp = spatialRank(ctx, x, nullptr);
+  Shape s;
+  if (nsp >= 0) {
+    std::vector<Dim> dims(nsp + 2);
+    if (x.rankKnown) {
+      dims[0] = x.dims[0];
+      dims[1] = x.dims[1];
+    }
+    if (ctx.hasAttr("kernel_shape")) {
+      Geom g = poolGeomFor(ctx, spatialOf(x, nsp), ctx.node().opType == "MaxPool");
+      for (int64_t i = 0; i < nsp; ++i)
+        if (g.out[i] >= 0)
+          dims[2 + i] = Dim(g.out[i]);
+    }
+    s = Shape(dims);
+  }
+  ctx.setOutputType(0, Type::tensor(dt, s));
+  if (ctx.numOutputs() > 1 && ctx.hasOutput(1))
+    ctx.setOutputType(1, Type::tensor(DType::i64, s));
+}
+
+KernelFn globalPoolKernel(PoolKind kind) {
+  return [kind](KernelContext &ctx) {
+    const Tensor &X = ctx.input(0);
+    if (X.rank() < 2)
+      ctx.fail("input X should have rank >= 2 (N, C, spatial...), got ", X.shapeString());
+    if (!isFloat(X.dtype()))
+      ctx.fail("expected a float input, got ", dtypeName(X.dtype()));
+    std::vector<int64_t> outShape(X.rank(), 1);
+    outShape[0] = X.dim(0);
+    outShape[1] = X.dim(1);
+    int64_t NC = X.dim(0) * X.dim(1);
+    int64_t S = NC ? X.numel() / NC : 0;
+    double p = 2;
+    if (kind == PoolKind::Lp) {
+      p = ctx.opset() < 2 ? ctx.attrFloat("p", 2.f) : double(ctx.attrInt("p", 2));
+      if (!(p > 0))
+        ctx.fail("p must be positive, got ", p);
+    }
+    DType dt = X.dtype();
+    Tensor Xc = toCompute(X);
+    Tensor Y(Xc.dtype(), outShape);
+    dispatchFloat(Xc.dtype(), [&](auto t) {
+      using T = decltype(t);
+      if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+        const T *x = Xc.data<T>();
+        T *y = Y.data<T>();
+        for (int64_t c = 0; c < NC; ++c) {
+          const T *xc = x + c * S;
+          if (kind == PoolKind::Max) {
+            T best = -std::numeric_limits<T>::infinity();
+            for (int64_t i = 0; i < S; ++i)
+              best = xc[i] > best ? xc[i] : best;
+            y[c] = best;
+          } else if (kind == PoolKind::Avg) {
+            T sum = 0;
+            for (int64_t i = 0; i < S; ++i)
+              sum += xc[i];
+            y[c] = S ? sum / T(S) : T(0);
+          } else {
+            double sum = 0;
+            for (int64_t i = 0; i < S; ++i)
+              sum += std::pow(std::abs(double(xc[i])), p);
+            y[c] = T(std::pow(sum, 1.0 / p));
+          }
+        }
+      }
+    });
+    ctx.setOutput(0, fromCompute(Y, dt));
+  };
+}
+
+void globalPoolInfer(InferContext &ctx) {
+  const Shape &x = tensorShape(ctx, 0);
+  DType dt = ctx.inputType(0).dtype;
+  if (!x.rankKnown) {
+    ctx.setOutputType(0, Type::tensor(dt));
+    return;
+  }
+  if (x.rank() < 2)
+    ctx.fail("input X should have rank >= 2 (N, C, spatial...), got ", x.str());
+  std::vector<Dim> dims(x.rank(), Dim(1));
+  dims[0] = x.dims[0];
+  dims[1] = x.dims[1];
+  ctx.setOutputType(0, Type::tensor(dt, Shape(dims)));
+}
+
+//===----------------------------------------------------------------------===//
+// MaxUnpool
+//===----------------------------------------------------------------------===//
+
+std::vector<int64_t> maxUnpoolDefaultShape(const AttrReader &ctx, const std::vector<int64_t> &x) {
+  int64_t nsp = int64_t(x.size()) - 2;
+  std::vector<int64_t> ks = ctx.attrInts("kernel_shape");
+  if (int64_t(ks.size()) != nsp)
+    ctx.fail("kernel_shape has ", ks.size(), " values, expected ", nsp);
+  std::vector<int64_t> strides = ctx.attrInts("strides", std::vector<int64_t>(nsp, 1));
+  std::vector<int64_t> pads = ctx.attrInts("pads", std::vector<int64_t>(2 * nsp, 0));
+  if (int64_t(strides.size()) != nsp || int64_t(pads.size()) != 2 * nsp)
+    ctx.fail("strides need ", nsp, " values and pads ", 2 * nsp);
+  std::vector<int64_t> out{x[0], x[1]};
+  for (int64_t i = 0; i < nsp; ++i) {
+    if (x[2 + i] < 0) {
+      out.push_back(-1);
+      continue;
+    }
+    int64_t o = (x[2 + i] - 1) * strides[i] + ks[i] - pads[i] - pads[i + nsp];
+    if (o < 0 || strides[i] <= 0 || ks[i] <= 0)
+      ctx.fail("invalid kernel_shape/strides/pads: output dim ", i, " would be ", o);
+    out.push_back(o);
+  }
+  return out;
+}
+
+void maxUnpoolKernel(KernelContext &ctx) {
+  const Tensor &X = ctx.input(0);
+  const Tensor &I = ctx.input(1);
+  if (X.rank() < 3)
+    ctx.fail("input X should have rank >= 3, got ", X.shapeString());
+  if (I.shape() != X.shape())
+    ctx.fail("indices I have shape ", I.shapeString(), ", expected the shape of X ",
+             X.shapeString());
+  if (I.dtype() != DType::i64)
+    ctx.fail("indices I should be int64, got ", dtypeName(I.dtype()));
+  std::vector<int64_t> defShape = maxUnpoolDefaultShape(ctx, X.shape());
+  std::vector<int64_t> outShape = defShape;
+  if (ctx.hasInput(2)) {
+    const Tensor &os = ctx.input(2);
+    if (os.rank() != 1 || os.numel() != X.rank())
+      ctx.fail("output_shape has shape ", os.shapeString(), ", expected [", X.rank(), "]");
+    outShape = os.toInt64Vector();
+    if (outShape[0] != X.dim(0) || outShape[1] != X.dim(1))
+      ctx.fail("output_shape ", shapeToString(outShape), " must keep N and C of X ",
+             X.shapeString());
+  }
+  Tensor Y(X.dtype(), outShape);
+  const int64_t *idx = I.data<int64_t>();
+  int64_t total = Y.numel();
+  // Indices address the default output (the shape MaxPool's input had); with a different
+  // output_shape each index keeps its coordinates (as the ONNX reference does).
+  bool remap = outShape != defShape;
+  int64_t defTotal = 1;
+  for (int64_t d : defShape)
+    defTotal *= d;
+  std::vector<int64_t> outStr = stridesOf(outShape);
+  int64_t rank = X.rank();
+  dispatchAll(X.dtype(), [&](auto t) {
+    using T = decltype(t);
+    const T *x = X.data<T>();
+    T *y = Y.data<T>();
+    for (int64_t k = 0; k < X.numel(); ++k) {
+      int64_t j = idx[k];
+      if (remap) {
+        if (j < 0 || j >= defTotal)
+          ctx.fail("index ", j, " at position ", k, " is out of range for the pooled input of ",
+                   defTotal, " elements");
+        int64_t rest = j, nj = 0;
+        for (int64_t d = rank - 1; d >= 0; --d) {
+          int64_t c = rest % defShape[d];
+          rest /= defShape[d];
+          if (c >= outShape[d])
+            ctx.fail("index ", j, " at position ", k, " falls outside output_shape ",
+                     shapeToString(outShape));
+          nj += c * outStr[d];
+        }
+        j = nj;
+      }
+      if (j < 0 || j >= total)
+        ctx.fail("index ", j, " at position ", k, " is out of range for the output of ", total,
+                 " elements");
+      y[j] = x[k];
+    }
+  });
+  ctx.setOutput(0, Y);
+}
+
+void maxUnpoolInfer(InferContext &ctx) {
+  const Shape &x = tensorShape(ctx, 0);
+  DType dt = ctx.inputType(0).dtype;
+  if (ctx.numInputs() > 2 && ctx.hasInput(2)) {
+    if (const Tensor *c = ctx.inputConstant(2)) {
+      ctx.setOutputType(0, Type::tensor(dt, Shape::of(c->toInt64Vector())));
+      return;
+    }
+    const Shape &os = tensorShape(ctx, 2);
+    if (os.rankKnown && os.rank() == 1 && os.dims[0].isStatic())
+      ctx.setOutputType(0, Type::tensor(dt, Shape::unknownDims(os.dims[0].value)));
+    else
+      ctx.setOutputType(0, Type::tensor(dt));
+    return;
+  }
+  if (!x.rankKnown) {
+    ctx.setOutputType(0, Type::tensor(dt));
+    return;
+  }
+  if (x.rank() < 3)
+    ctx.fail("input X should have rank >= 3, got ", x.str());
+  std::vector<int64_t> xs(x.rank(), -1);
+  for (int64_t i = 0; i < x.rank(); ++i)
+    if (x.dims[i].isStatic())
+      xs[i] = x.dims[i].value;
+  std::vector<int64_t> o = maxUnpoolDefaultShape(ctx, xs);
+  std::vector<Dim> dims(o.size());
+  dims[0] = x.dims[0];
+  dims[1] = x.dims[1];
+  for (size_t i = 2; i < o.size(); ++i)
+    if (o[i] >= 0)
+      dims[i] = Dim(o[i]);
+  ctx.setOutputType(0, Type::tensor(dt, Shape(dims)));
+}
+
+//===----------------------------------------------------------------------===//
+// MatMul
+//===----------------------------------------------------------------------===//
+
+void matmulKernel(KernelContext &ctx) {
+  const Tensor &A0 = ctx.input(0);
+  const Tensor &B0 = ctx.input(1);
+  if (A0.dtype() != B0.dtype())
+    ctx.fail("A has type ", dtypeName(A0.dtype()), " but B has ", dtypeName(B0.dtype()));
+  if (A0.rank() == 0 || B0.rank() == 0)
+    ctx.fail("MatMul operands must have rank >= 1, got ", A0.shapeString(), " and ",
+             B0.shapeString());
+  std::vector<int64_t> as = A0.shape(), bs = B0.shape();
+  bool aVec = as.size() == 1, bVec = bs.size() == 1;
+  if (aVec)
+    as.insert(as.begin(), 1);
+  if (bVec)
+    bs.push_back(1);
+  int64_t M = as[as.size() - 2], K = as.back(), N = bs.back();
+  if (bs[bs.size() - 2] != K)
+    ctx.fail("inner dimensions differ: A ", A0.shapeString(), ", B ", B0.shapeString());
+  std::vector<int64_t> ab(as.begin(), as.end() - 2), bb(bs.begin(), bs.end() - 2);
+  std::vector<int64_t> batch = broadcastStatic(ctx, ab, bb);
+  std::vector<int64_t> outShape = batch;
+  if (!aVec)
+    outShape.push_back(M);
+  if (!bVec)
+    outShape.push_back(N);
+  DType dt = A0.dtype();
+  if (dt == DType::boolean || dt == DType::string)
+    ctx.fail("unsupported element type ", dtypeName(dt));
+  Tensor A = toCompute(A0), B = toCompute(B0);
+  Tensor Y(A.dtype(), outShape);
+  int64_t nb = 1;
+  for (int64_t d : batch)
+    nb *= d;
+  // batch offsets of A and B (broadcast strides over the batch dims)
+  std::vector<int64_t> aStr = broadcastStrides(ab, batch), bStr = broadcastStrides(bb, batch);
+  bool bShared = true;
+  for (int64_t s : bStr)
+    bShared = bShared && s == 0;
+  bool aContig = ab.size() == batch.size() && ab == batch;
+  dispatchNumeric(A.dtype(), [&](auto t) {
+    using T = decltype(t);
+    if constexpr (std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16> ||
+                  std::is_same_v<T, bool>) {
+      ctx.fail("unsupported element type");
+    } else {
+      const T *a = A.data<T>();
+      const T *b = B.data<T>();
+      T *y = Y.data<T>();
+      if (bShared && aContig) {
+        // One GEMM over all rows of A: [nb*M, K] x [K, N].
+        gemm<T>(nb * M, N, K, a, K, 1, b, N, 1, y, N);
+        return;
+      }
+      std::vector<int64_t> idx(batch.size(), 0);
+      for (int64_t i = 0; i < nb; ++i) {
+        int64_t ao = 0, bo = 0;
+        for (size_t d = 0; d < batch.size(); ++d) {
+          ao += idx[d] * aStr[d];
+          bo += idx[d] * bStr[d];
+        }
+        gemm<T>(M, N, K, a + ao * M * K, K, 1, b + bo * K * N, N, 1, y + i * M * N, N);
+        for (int64_t d = int64_t(batch.size()) - 1; d >= 0; --d) {
+          if (++idx[d] < batch[d])
+            break;
+          idx[d] = 0;
+        }
+      }
+    }
+  });
+  ctx.setOutput(0, fromCompute(Y, dt));
+}
+
+void matmulInfer(InferContext &ctx) {
+  const Shape &a = tensorShape(ctx, 0);
+  const Shape &b = tensorShape(ctx, 1);
+  DType dt = ctx.inputType(0).dtype;
+  if (!a.rankKnown || !b.rankKnown) {
+    ctx.setOutputType(0, Type::tensor(dt));
+    return;
+  }
+  if (a.rank() == 0 || b.rank() == 0)
+    ctx.fail("MatMul operands must have rank >= 1, got ", a.str(), " and ", b.str());
+  std::vector<Dim> ad = a.dims, bd = b.dims;
+  bool aVec = ad.size() == 1, bVec = bd.size() == 1;
+  if (aVec)
+    ad.insert(ad.begin(), Dim(1));
+  if (bVec)
+    bd.push_back(Dim(1));
+  const Dim &ka = ad.back(), &kb = bd[bd.size() - 2];
+  if (ka.isStatic() && kb.isStatic() && ka.value != kb.value)
+    ctx.fail("inner dimensions differ: A ", a.str(), ", B ", b.str());
+  Shape batch = broadcastShapes(ctx, Shape(std::vector<Dim>(ad.begin(), ad.end() - 2)),
+                                Shape(std::vector<Dim>(bd.begin(), bd.end() - 2)));
+  std::vector<Dim> out = batch.dims;
+  if (!aVec)
+    out.push_back(ad[ad.size() - 2]);
+  if (!bVec)
+    out.push_back(bd.back());
+  ctx.setOutputType(0, Type::tensor(dt, Shape(out)));
+}
+
+//===----------------------------------------------------------------------===//
+// Gemm
+//===----------------------------------------------------------------------===//
+
+void gemmKernel(KernelContext &ctx) {
+  const Tensor &A0 = ctx.input(0);
+  const Tensor &B0 = ctx.input(1);
+  if (A0.rank() != 2 || B0.rank() != 2)
+    ctx.fail("A and B must be matrices, got ", A0.shapeString(), " and ", B0.shapeString());
+  if (A0.dtype() != B0.dtype())
+    ctx.fail("A has type ", dtypeName(A0.dtype()), " but B has ", dtypeName(B0.dtype()));
+  bool tA = ctx.attrInt("transA", 0) != 0, tB = ctx.attrInt("transB", 0) != 0;
+  float alpha = ctx.attrFloat("alpha", 1.f), beta = ctx.attrFloat("beta", 1.f);
+  int64_t M = tA ? A0.dim(1) : A0.dim(0), K = tA ? A0.dim(0) : A0.dim(1);
+  int64_t Kb = tB ? B0.dim(1) : B0.dim(0), N = tB ? B0.dim(0) : B0.dim(1);
+  if (K != Kb)
+    ctx.fail("inner dimensions differ: A ", A0.shapeString(), (tA ? " (transposed)" : ""), ", B ",
+             B0.shapeString(), (tB ? " (transposed)" : ""));
+  DType dt = A0.dtype();
+  Tensor A = toCompute(A0), B = toCompute(B0);
+  Tensor C;
+  if (ctx.hasInput(2)) {
+    C = toCompute(ctx.input(2));
+    if (ctx.input(2).dtype() != dt)
+      ctx.fail("C has type ", dtypeName(ctx.input(2).dtype()), " but A has ", dtypeName(dt));
+    if (C.rank() > 2)
+      ctx.fail("C has shape ", C.shapeString(), ", expected rank <= 2");
+    std::vector<int64_t> bc = broadcastStatic(ctx, C.shape(), {M, N});
+    if (bc != std::vector<int64_t>{M, N})
+      ctx.fail("C of shape ", C.shapeString(), " cannot be broadcast to [", M, ",", N, "]");
+  }
+  Tensor Y(A.dtype(), {M, N});
+  dispatchNumeric(A.dtype(), [&](auto t) {
+    using T = decltype(t);
+    if constexpr (std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16> ||
+                  std::is_same_v<T, bool>) {
+      ctx.fail("unsupported element type");
+    } else {
+      T *y = Y.data<T>();
+      if (C.defined() && beta != 0) {
+        const T *c = C.data<T>();
+        std::vector<int64_t> cs = C.shape();
+        while (cs.size() < 2)
+          cs.insert(cs.begin(), 1);
+        int64_t rs = cs[0] == 1 ? 0 : cs[1], csd = cs[1] == 1 ? 0 : 1;
+        for (int64_t i = 0; i < M; ++i)
+          for (int64_t j = 0; j < N; ++j)
+            y[i * N + j] = T(beta * c[i * rs + j * csd]);
+      }
+      const T *a = A.data<T>();
+      const T *b = B.data<T>();
+      int64_t rsA = tA ? 1 : K, csA = tA ? M : 1;
+      int64_t rsB = tB ? 1 : N, csB = tB ? K : 1;
+      gemm<T>(M, N, K, a, rsA, csA, b, rsB, csB, y, N, T(alpha));
+    }
+  });
+  ctx.setOutput(0, fromCompute(Y, dt));
+}
+
+void gemmInfer(InferContext &ctx) {
+  const Shape &a = tensorShape(ctx, 0);
+  const Shape &b = tensorShape(ctx, 1);
+  DType dt = ctx.inputType(0).dtype;
+  bool tA = ctx.attrInt("transA", 0) != 0, tB = ctx.attrInt("transB", 0) != 0;
+  Dim M, N;
+  if (a.rankKnown) {
+    if (a.rank() != 2)
+      ctx.fail("A must be a matrix, got ", a.str());
+    M = a.dims[tA ? 1 : 0];
+  }
+  if (b.rankKnown) {
+    if (b.rank() != 2)
+      ctx.fail("B must be a matrix, got ", b.str());
+    N = b.dims[tB ? 0 : 1];
+  }
+  ctx.setOutputType(0, Type::tensor(dt, Shape({M, N})));
+}
+
+//===----------------------------------------------------------------------===//
+// Einsum
+//===----------------------------------------------------------------------===//
+
+/// Labels: 'a'..'z' -> 0..25, 'A'..'Z' -> 26..51 (in the implicit output ordered by ASCII, so
+/// uppercase first), ellipsis dims -> 52 + position (right-aligned over all operands).
+constexpr int kEllBase = 52;
+
+int labelOf(char c) {
+  if (c >= 'a' && c <= 'z')
+    return c - 'a';
+  if (c >= 'A' && c <= 'Z')
+    return 26 + (c - 'A');
+  return -1;
+}
+
+struct EinsumTerm {
+  std::vector<int> labels; // letters in order; -1 marks the ellipsis position
+  bool hasEll = false;
+};
+
+struct EinsumSpec {
+  std::vector<EinsumTerm> inputs;
+  EinsumTerm output;
+  bool explicitOut = false;
+};
+
+EinsumSpec parseEinsum(const AttrReader &ctx, const std::string &eq0) {
+  std::string eq;
+  for (char c : eq0)
+    if (c != ' ')
+      eq += c;
+  EinsumSpec spec;
+  std::string lhs = eq, rhs;
+  size_t arrow = eq.find("->");
+  if (arrow != std::string::npos) {
+    lhs = eq.substr(0, arrow);
+    rhs = eq.substr(arrow + 2);
+    spec.explicitOut = true;
+  }
+  auto parseTerm = [&](const std::string &s) {
+    EinsumTerm t;
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (s[i] == '.') {
+        if (s.compare(i, 3, "...") != 0 || t.hasEll)
+          ctx.fail("malformed ellipsis in einsum term '", s, "' of '", eq0, "'");
+        t.hasEll = true;
+        t.labels.push_back(-1);
+        i += 2;
+        continue;
+      }
+      int l = labelOf(s[i]);
+      if (l < 0)
+        ctx.fail("invalid character '", s[i], "' in einsum equation '", eq0, "'");
+      t.labels.push_back(l);
+    }
+    return t;
+  };
+  size_t start = 0;
+  while (true) {
+    size_t comma = lhs.find(',', start);
+    spec.inputs.push_back(parseTerm(lhs.substr(start, comma - start)));
+    if (comma == std::string::npos)
+      break;
+    start = comma + 1;
+  }
+  if (spec.explicitOut)
+    spec.output = parseTerm(rhs);
+  return spec;
+}
+
+struct EinsumPlan {
+  std::vector<int> outLabels;             // output dims, as label ids
+  std::vector<int> redLabels;             // summed labels
+  std::vector<std::vector<int>> inLabels; // per input, per dim: label id
+  int ellRank = 0;
+};
+
+/// Resolves labels for inputs of the given ranks (-1 = unknown rank: then ellRank may be wrong
+/// and `ok` is false).
+EinsumPlan planEinsum(const AttrReader &ctx, const EinsumSpec &spec,
+                      const std::vector<int64_t> &ranks, bool &ok) {
+  ok = true;
+  EinsumPlan p;
+  if (spec.inputs.size() != ranks.size())
+    ctx.fail("the einsum equation has ", spec.inputs.size(), " operands but the node has ",
+             ranks.size(), " inputs");
+  std::vector<int> ellOf(ranks.size(), 0);
+  for (size_t i = 0; i < ranks.size(); ++i) {
+    const EinsumTerm &t = spec.inputs[i];
+    int letters = int(t.labels.size()) - (t.hasEll ? 1 : 0);
+    if (ranks[i] < 0) {
+      if (t.hasEll)
+        ok = false;
+      continue;
+    }
+    if (!t.hasEll && ranks[i] != letters)
+      ctx.fail("einsum operand ", i, " has rank ", ranks[i], " but its term has ", letters,
+               " labels");
+    if (t.hasEll && ranks[i] < letters)
+      ctx.fail("einsum operand ", i, " has rank ", ranks[i], ", less than its ", letters,
+               " labels");
+    ellOf[i] = t.hasEll ? int(ranks[i]) - letters : 0;
+    p.ellRank = std::max(p.ellRank, ellOf[i]);
+  }
+  if (p.ellRank > 64)
+    ctx.fail("too many ellipsis dims");
+  int count[kEllBase] = {};
+  p.inLabels.resize(ranks.size());
+  for (size_t i = 0; i < ranks.size(); ++i) {
+    for (int l : spec.inputs[i].labels) {
+      if (l < 0) {
+        for (int e = 0; e < ellOf[i]; ++e)
+          p.inLabels[i].push_back(kEllBase + (p.ellRank - ellOf[i]) + e);
+        continue;
+      }
+      p.inLabels[i].push_back(l);
+      ++count[l];
+    }
+  }
+  bool used[kEllBase + 64] = {};
+  if (spec.explicitOut) {
+    for (int l : spec.output.labels) {
+      if (l < 0) {
+        for (int e = 0; e < p.ellRank; ++e)
+          p.outLabels.push_back(kEllBase + e);
+        continue;
+      }
+      if (!count[l])
+        ctx.fail("output label '", char(l < 26 ? 'a' + l : 'A' + l - 26),
+                 "' does not appear in any input");
+      if (used[l])
+        ctx.fail("output label '", char(l < 26 ? 'a' + l : 'A' + l - 26), "' repeated");
+      used[l] = true;
+      p.outLabels.push_back(l);
+    }
+    if (!spec.output.hasEll)
+      for (int e = 0; e < p.ellRank; ++e) // ellipsis dims not in the output are summed
+        p.redLabels.push_back(kEllBase + e);
+  } else {
+    for (int e = 0; e < p.ellRank; ++e)
+      p.outLabels.push_back(kEllBase + e);
+    for (int l = 26; l < 52; ++l) // uppercase first (ASCII order)
+      if (count[l] == 1)
+        p.outLabels.push_back(l);
+    for (int l = 0; l < 26; ++l)
+      if (count[l] == 1)
+        p.outLabels.push_back(l);
+  }
+  for (int l : p.outLabels)
+    used[l] = true;
+  for (int l = 0; l < kEllBase; ++l)
+    if (count[l] && !used[l])
+      p.redLabels.push_back(l);
+  return p;
+}
+
+void einsumKernel(KernelContext &ctx) {
+  EinsumSpec spec = parseEinsum(ctx, ctx.attrString("equation"));
+  size_t n = ctx.numInputs();
+  std::vector<Tensor> ins(n);
+  std::vector<int64_t> ranks(n);
+  DType dt = ctx.input(0).dtype();
+  for (size_t i = 0; i < n; ++i) {
+    if (ctx.input(i).dtype() != dt)
+      ctx.fail("all inputs must have the same type; input ", i, " is ",
+               dtypeName(ctx.input(i).dtype()), ", input 0 is ", dtypeName(dt));
+    ins[i] = toCompute(ctx.input(i));
+    ranks[i] = ins[i].rank();
+  }
+  bool ok;
+  EinsumPlan p = planEinsum(ctx, spec, ranks, ok);
+  const int NL = kEllBase + 64;
+  std::vector<int64_t> size(NL, -1);
+  for (size_t i = 0; i < n; ++i)
+    for (size_t d = 0; d < p.inLabels[i].size(); ++d) {
+      int l = p.inLabels[i][d];
+      int64_t s = ins[i].dim(int64_t(d));
+      if (size[l] < 0 || size[l] == s)
+        size[l] = s;
+      else if (l >= kEllBase && (size[l] == 1 || s == 1))
+        size[l] = std::max(size[l], s);
+      else
+        ctx.fail("einsum label dims disagree: ", size[l], " vs ", s, " (input ", i, ", dim ", d,
+                 ")");
+    }
+  for (int l = kEllBase; l < kEllBase + p.ellRank; ++l)
+    if (size[l] < 0)
+      size[l] = 1;
+  // Loop order: output labels then reduction labels; strides per input per loop label.
+  std::vector<int> loops = p.outLabels;
+  loops.insert(loops.end(), p.redLabels.begin(), p.redLabels.end());
+  size_t L = loops.size(), nOut = p.outLabels.size();
+  std::vector<int64_t> extent(L);
+  std::vector<int> pos(NL, -1);
+  for (size_t k = 0; k < L; ++k) {
+    extent[k] = size[loops[k]];
+    pos[loops[k]] = int(k);
+  }
+  std::vector<std::vector<int64_t>> str(n, std::vector<int64_t>(L, 0));
+  for (size_t i = 0; i < n; ++i) {
+    std::vector<int64_t> st = stridesOf(ins[i].shape());
+    for (size_t d = 0; d < p.inLabels[i].size(); ++d) {
+      int l = p.inLabels[i][d];
+      if (ins[i].dim(int64_t(d)) == 1 && size[l] != 1)
+        continue; // broadcast
+      str[i][pos[l]] += st[d];
+    }
+  }
+  std::vector<int64_t> outShape(extent.begin(), extent.begin() + nOut);
+  Tensor Y(ins[0].dtype(), outShape);
+  int64_t outN = Y.numel(), redN = 1;
+  for (size_t k = nOut; k < L; ++k) {
+    redN *= extent[k];
+    if (redN > (int64_t(1) << 40))
+      ctx.fail("einsum reduction too large");
+  }
+  if (double(outN) * double(redN) > 4e10)
+    ctx.fail("einsum '", ctx.attrString("equation"), "' needs ", double(outN) * double(redN),
+             " multiply-adds; too many for the reference kernel");
+  if (outN == 0) {
+    ctx.setOutput(0, fromCompute(Y, dt));
+    return;
+  }
+  dispatchNumeric(Y.dtype(), [&](auto t) {
+    using T = decltype(t);
+    if constexpr (std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16> ||
+                  std::is_same_v<T, bool>) {
+      ctx.fail("unsupported element type");
+    } else {
+      std::vector<const T *> src(n);
+      for (size_t i = 0; i < n; ++i)
+        src[i] = ins[i].data<T>();
+      T *y = Y.data<T>();
+      std::vector<int64_t> idx(L, 0), off(n, 0);
+      if (redN == 0)
+        return;
+      for (int64_t o = 0; o < outN; ++o) {
+        // offsets of this output element, reduction index at 0
+        T acc = T(0);
+        for (int64_t r = 0; r < redN; ++r) {
+          T prod = T(1);
+          for (size_t i = 0; i < n; ++i)
+            prod *= src[i][off[i]];
+          acc += prod;
+          // advance the reduction odometer
+          for (int64_t k = int64_t(L) - 1; k >= int64_t(nOut); --k) {
+            ++idx[k];
+            for (size_t i = 0; i < n; ++i)
+              off[i] += str[i][k];
+            if (idx[k] < extent[k])
+              break;
+            for (size_t i = 0; i < n; ++i)
+              off[i] -= str[i][k] * extent[k];
+            idx[k] = 0;
+          }
+        }
+        y[o] = acc;
+        for (int64_t k = int64_t(nOut) - 1; k >= 0; --k) {
+          ++idx[k];
+          for (size_t i = 0; i < n; ++i)
+            off[i] += str[i][k];
+          if (idx[k] < extent[k])
+            break;
+          for (size_t i = 0; i < n; ++i)
+            off[i] -= str[i][k] * extent[k];
+          idx[k] = 0;
+        }
+      }
+    }
+  });
+  ctx.setOutput(0, fromCompute(Y, dt));
+}
+
+void einsumInfer(InferContext &ctx) {
+  EinsumSpec spec = parseEinsum(ctx, ctx.attrString("equation"));
+  size_t n = ctx.numInputs();
+  DType dt = ctx.inputType(0).dtype;
+  std::vector<int64_t> ranks(n);
+  for (size_t i = 0; i < n; ++i) {
+    const Shape &s = tensorShape(ctx, i);
+    ranks[i] = s.rankKnown ? s.rank() : -1;
+  }
+  bool ok;
+  EinsumPlan p = planEinsum(ctx, spec, ranks, ok);
+  if (!ok) {
+    ctx.setOutputType(0, Type::tensor(dt));
+    return;
+  }
+  std::vector<Dim> label(kEllBase + 64);
+  for (size_t i = 0; i < n; ++i) {
+    const Shape &s = tensorShape(ctx, i);
+    if (!s.rankKnown)
+      continue;
+    for (size_t d = 0; d < p.inLabels[i].size(); ++d) {
+      int l = p.inLabels[i][d];
+      const Dim &dd = s.dims[d];
+      if (l >= kEllBase) {
+        // broadcast: a static 1 gives way to anything
+        if (label[l].isUnknown() && !(i > 0 && label[l].isStatic()))
+          label[l] = dd;
+        else if (label[l].isStatic() && label[l].value == 1)
+          label[l] = dd;
+        else if (dd.isStatic() && dd.value != 1 && !label[l].isStatic())
+          label[l] = dd;
+        continue;
+      }
+      if (label[l].isUnknown() || (dd.isStatic() && !label[l].isStatic()))
+        label[l] = dd;
+    }
+  }
+  // An ellipsis label seen only in some operands of unknown size stays unknown; if never seen, 1.
+  std::vector<Dim> out;
+  for (int l : p.outLabels) {
+    bool seen = false;
+    for (auto &il : p.inLabels)
+      for (int x : il)
+        seen = seen || x == l;
+    out.push_back(seen ? label[l] : Dim(1));
+  }
+  ctx.setOutputType(0, Type::tensor(dt, Shape(out)));
+}
+
+//===----------------------------------------------------------------------===//
+// Det
+//===----------------------------------------------------------------------===//
+
+void detKernel(KernelContext &ctx) {
+  const Tensor &X = ctx.input(0);
+  if (X.rank() < 2 || X.dim(X.rank() - 1) != X.dim(X.rank() - 2))
+    ctx.fail("input should be [..., M, M], got ", X.shapeString());
+  if (!isFloat(X.dtype()))
+    ctx.fail("expected a float input, got ", dtypeName(X.dtype()));
+  int64_t M = X.dim(X.rank() - 1);
+  std::vector<int64_t> outShape(X.shape().begin(), X.shape().end() - 2);
+  Tensor Y(X.dtype(), outShape);
+  int64_t nb = Y.numel();
+  std::vector<double> a(size_t(M * M));
+  dispatchFloat(X.dtype(), [&](auto t) {
+    using T = decltype(t);
+    const T *x = X.data<T>();
+    T *y = Y.data<T>();
+    for (int64_t b = 0; b < nb; ++b) {
+      for (int64_t i = 0; i < M * M; ++i) {
+        if constexpr (std::is_same_v<T, double>)
+          a[i] = x[b * M * M + i];
+        else
+          a[i] = double(float(x[b * M * M + i]));
+      }
+      double det = 1;
+      for (int64_t c = 0; c < M; ++c) {
+        int64_t piv = c;
+        for (int64_t r = c + 1; r < M; ++r)
+          if (std::abs(a[r * M + c]) > std::abs(a[piv * M + c]))
+            piv = r;
+        if (a[piv * M + c] == 0) {
+          det = 0;
+          break;
+        }
+        if (piv != c) {
+          for (int64_t j = 0; j < M; ++j)
+            std::swap(a[c * M + j], a[piv * M + j]);
+          det = -det;
+        }
+        double d = a[c * M + c];
+        det *= d;
+        for (int64_t r = c + 1; r < M; ++r) {
+          double f = a[r * M + c] / d;
+          if (f == 0)
+            continue;
+          for (int64_t j = c; j < M; ++j)
+            a[r * M + j] -= f * a[c * M + j];
+        }
+      }
+      y[b] = T(det);
+    }
+  });
+  ctx.setOutput(0, Y);
+}
+
+void detInfer(InferContext &ctx) {
+  const Shape &x = tensorShape(ctx, 0);
+  DType dt = ctx.inputType(0).dtype;
+  if (!x.rankKnown) {
+    ctx.setOutputType(0, Type::tensor(dt));
+    return;
+  }
+  if (x.rank() < 2)
+    ctx.fail("input should be [..., M, M], got ", x.str());
+  ctx.setOutputType(0, Type::tensor(dt, Shape(std::vector<Dim>(x.dims.begin(), x.dims.end() - 2))));
+}
+
+} // namespace
+
+void registerNNOps(OpRegistry &r) {
+  const std::string fl = "f16, bf16, f32, f64";
+  r.add(OpDef{"Conv", "", 1, 17, 2, 3, 1, 1, fl,
+              "1-3 spatial dims; im2col + blocked GEMM (f32/f64), direct loop for depthwise",
+              convInfer, convKernel});
+  r.add(OpDef{"ConvTranspose", "", 1, 17, 2, 3, 1, 1, fl, "1-3 spatial dims; GEMM + col2im",
+              convTransposeInfer, convTransposeKernel});
+  r.add(OpDef{"MaxPool", "", 1, 17, 1, 1, 1, 2, fl + ", i8, u8",
+              "1-3 spatial dims; Indices output (storage_order 0/1)", poolInfer,
+              poolKernel(PoolKind::Max)});
+  r.add(OpDef{"AveragePool", "", 1, 17, 1, 1, 1, 1, fl, "1-3 spatial dims", poolInfer,
+              poolKernel(PoolKind::Avg)});
+  r.add(OpDef{"LpPool", "", 1, 17, 1, 1, 1, 1, fl, "1-3 spatial dims", poolInfer,
+              poolKernel(PoolKind::Lp)});
+  r.add(OpDef{"GlobalAveragePool", "", 1, 17, 1, 1, 1, 1, fl, "", globalPoolInfer,
+              globalPoolKernel(PoolKind::Avg)});
+  r.add(OpDef{"GlobalMaxPool", "", 1, 17, 1, 1, 1, 1, fl, "", globalPoolInfer,
+              globalPoolKernel(PoolKind::Max)});
+  r.add(OpDef{"GlobalLpPool", "", 1, 17, 1, 1, 1, 1, fl, "", globalPoolInfer,
+              globalPoolKernel(PoolKind::Lp)});
+  r.add(OpDef{"MaxUnpool", "", 9, 17, 2, 3, 1, 1, "all", "", maxUnpoolInfer, maxUnpoolKernel});
+  r.add(OpDef{"MatMul", "", 1, 17, 2, 2, 1, 1, fl + ", i32, i64, u32, u64",
+              "numpy batched broadcasting; f32 uses the blocked GEMM", matmulInfer, matmulKernel});
+  r.add(OpDef{"Gemm", "", 1, 17, 2, 3, 1, 1, fl + ", i32, i64, u32, u64",
+              "C optional (all opsets)", gemmInfer, gemmKernel});
+  r.add(OpDef{"Einsum", "", 12, 17, 1, 1 << 20, 1, 1, "all numeric",
+              "general loop (explicit/implicit output, ellipsis, diagonals); no contraction "
+              "order optimization",
+              einsumInfer, einsumKernel});
+  r.add(OpDef{"Det", "", 11, 17, 1, 1, 1, 1, fl, "LU with partial pivoting in f64", detInfer,
+              detKernel});
+}
 
 } // namespace tessel
