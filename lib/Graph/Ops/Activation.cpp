@@ -1,8 +1,246 @@
 //===- Activation.cpp - Activation ops ---------------------------------------===//
+//
+// Pointwise activations: each op is a scalar function (a generic lambda, built from the node's
+// attributes) run by one unary driver; f16/bf16 compute in float. PRelu broadcasts its slope
+// unidirectionally to X.
+//
+//===----------------------------------------------------------------------===//
 #include "OpUtils.h"
+
+#include <cmath>
+#include <limits>
+#include <type_traits>
 
 namespace tessel {
 
-void registerActivationOps(OpRegistry &r) {}
+namespace {
+
+template <class T> inline constexpr bool kIsHalf = std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16>;
+template <class T> using Calc = std::conditional_t<kIsHalf<T>, float, T>;
+
+enum : unsigned { kF = 1, kSI = 2, kUI = 4 };
+
+template <class T> constexpr unsigned setOf() {
+  if constexpr (std::is_same_v<T, bool>)
+    return 0;
+  else if constexpr (kIsHalf<T> || std::is_floating_point_v<T>)
+    return kF;
+  else if constexpr (std::is_signed_v<T>)
+    return kSI;
+  else
+    return kUI;
+}
+
+const char *setName(unsigned s) {
+  switch (s) {
+  case kF: return "float types";
+  case kF | kSI: return "float types or signed integers";
+  case kF | kSI | kUI: return "float types or integers";
+  default: return "numeric types";
+  }
+}
+
+template <unsigned Set, class F>
+void dispatchSet(const AttrReader &ctx, DType dt, const char *what, F &&f) {
+  if (dt == DType::string || dt == DType::undefined)
+    ctx.fail(what, " has element type ", dtypeName(dt), ", expected ", setName(Set));
+  dispatchNumeric(dt, [&](auto t) {
+    using T = decltype(t);
+    if constexpr ((setOf<T>() & Set) != 0)
+      f(t);
+    else
+      ctx.fail(what, " has element type ", dtypeName(dt), ", expected ", setName(Set));
+  });
+}
+
+/// Converts a computed value back to T: saturating (NaN -> 0) for integers.
+template <class T, class V> T toElem(V v) {
+  if constexpr (std::is_integral_v<T> && std::is_floating_point_v<V>) {
+    if (std::isnan(v))
+      return T(0);
+    if (v >= V(std::numeric_limits<T>::max()))
+      return std::numeric_limits<T>::max();
+    if (v <= V(std::numeric_limits<T>::lowest()))
+      return std::numeric_limits<T>::lowest();
+    return T(v);
+  } else {
+    return T(v);
+  }
+}
+
+/// A unary activation: mk(ctx) returns the scalar function on Calc<T>.
+template <unsigned Set, class Mk> OpDef activation(std::string name, int since, Mk mk) {
+  OpDef d;
+  d.name = std::move(name);
+  d.sinceVersion = since;
+  d.untilVersion = 17;
+  d.minInputs = d.maxInputs = 1;
+  d.minOutputs = d.maxOutputs = 1;
+  d.dtypes = setName(Set);
+  d.infer = inferSameAs(0);
+  d.kernel = [mk](KernelContext &ctx) {
+    const Tensor &x = ctx.input(0);
+    dispatchSet<Set>(ctx, x.dtype(), "input", [&](auto t) {
+      using T = decltype(t);
+      auto f = mk(ctx);
+      Tensor y(x.dtype(), x.shape());
+      const T *src = x.data<T>();
+      T *dst = y.data<T>();
+      const int64_t n = x.numel();
+      for (int64_t i = 0; i < n; ++i)
+        dst[i] = toElem<T>(f(Calc<T>(src[i])));
+      ctx.setOutput(0, std::move(y));
+    });
+  };
+  return d;
+}
+
+template <class F> auto plain(F f) {
+  return [f](const KernelContext &) { return f; };
+}
+
+template <class C> C sigmoid(C x) {
+  if (x >= C(0))
+    return C(1) / (C(1) + std::exp(-x));
+  C e = std::exp(x);
+  return e / (C(1) + e);
+}
+
+void preluKernel(KernelContext &ctx) {
+  const Tensor &x = ctx.input(0), &slope = ctx.input(1);
+  if (slope.dtype() != x.dtype())
+    ctx.fail("slope has element type ", dtypeName(slope.dtype()), ", expected ",
+             dtypeName(x.dtype()), " like X");
+  std::vector<int64_t> out = broadcastStatic(ctx, x.shape(), slope.shape());
+  if (out != x.shape())
+    ctx.fail("slope of shape ", slope.shapeString(), " does not broadcast to X's shape ",
+             x.shapeString());
+  dispatchSet<kF | kSI | kUI>(ctx, x.dtype(), "input X", [&](auto t) {
+    using T = decltype(t);
+    using C = Calc<T>;
+    Tensor y(x.dtype(), x.shape());
+    const T *px = x.data<T>(), *ps = slope.data<T>();
+    T *py = y.data<T>();
+    const int64_t n = x.numel();
+    auto f = [](C v, C s) { return v < C(0) ? C(s * v) : v; };
+    if (slope.numel() == 1) {
+      const C s = C(ps[0]);
+      for (int64_t i = 0; i < n; ++i)
+        py[i] = T(f(C(px[i]), s));
+    } else if (slope.numel() == n) {
+      for (int64_t i = 0; i < n; ++i)
+        py[i] = T(f(C(px[i]), C(ps[i])));
+    } else {
+      // general broadcast (e.g. a per-channel slope [C,1,1] on X [N,C,H,W])
+      const std::vector<int64_t> ins[2] = {x.shape(), slope.shape()};
+      forEachBroadcast(out, ins, [&](int64_t o, const int64_t *in) {
+        py[o] = T(f(C(px[in[0]]), C(ps[in[1]])));
+      });
+    }
+    ctx.setOutput(0, std::move(y));
+  });
+}
+
+} // namespace
+
+void registerActivationOps(OpRegistry &r) {
+  r.add(activation<kF | kSI>("Relu", 1, plain([](auto x) {
+    using C = decltype(x);
+    return x < C(0) ? C(0) : x; // NaN stays NaN
+  })));
+  r.add(activation<kF>("LeakyRelu", 1, [](const KernelContext &ctx) {
+    float alpha = ctx.attrFloat("alpha", 0.01f);
+    return [alpha](auto x) {
+      using C = decltype(x);
+      return x < C(0) ? C(C(alpha) * x) : x;
+    };
+  }));
+  r.add(activation<kF>("Elu", 1, [](const KernelContext &ctx) {
+    float alpha = ctx.attrFloat("alpha", 1.0f);
+    return [alpha](auto x) {
+      using C = decltype(x);
+      return x < C(0) ? C(C(alpha) * (std::exp(x) - C(1))) : x;
+    };
+  }));
+  r.add(activation<kF>("Selu", 1, [](const KernelContext &ctx) {
+    float alpha = ctx.attrFloat("alpha", 1.67326319217681884765625f);
+    float gamma = ctx.attrFloat("gamma", 1.05070102214813232421875f);
+    return [alpha, gamma](auto x) {
+      using C = decltype(x);
+      return x > C(0) ? C(C(gamma) * x) : C(C(gamma) * (C(alpha) * std::exp(x) - C(alpha)));
+    };
+  }));
+  r.add(activation<kF>("Celu", 12, [](const KernelContext &ctx) {
+    float alpha = ctx.attrFloat("alpha", 1.0f);
+    if (alpha == 0)
+      ctx.fail("attribute 'alpha' must be non-zero");
+    return [alpha](auto x) {
+      using C = decltype(x);
+      C a = C(alpha);
+      C neg = a * (std::exp(x / a) - C(1));
+      return C((x > C(0) ? x : C(0)) + (neg < C(0) ? neg : C(0)));
+    };
+  }));
+  r.add(activation<kF>("HardSigmoid", 1, [](const KernelContext &ctx) {
+    float alpha = ctx.attrFloat("alpha", 0.2f), beta = ctx.attrFloat("beta", 0.5f);
+    return [alpha, beta](auto x) {
+      using C = decltype(x);
+      C v = C(alpha) * x + C(beta);
+      return v < C(0) ? C(0) : v > C(1) ? C(1) : v;
+    };
+  }));
+  r.add(activation<kF>("HardSwish", 14, plain([](auto x) {
+    using C = decltype(x);
+    C v = x * C(1.0 / 6.0) + C(0.5);
+    v = v < C(0) ? C(0) : v > C(1) ? C(1) : v;
+    return C(x * v);
+  })));
+  r.add(activation<kF>("Sigmoid", 1, plain([](auto x) { return sigmoid(x); })));
+  r.add(activation<kF>("Softplus", 1, plain([](auto x) {
+    using C = decltype(x);
+    // log(1 + exp(x)) without overflow
+    return x > C(0) ? C(x + std::log1p(std::exp(-x))) : C(std::log1p(std::exp(x)));
+  })));
+  r.add(activation<kF>("Softsign", 1, plain([](auto x) {
+    using C = decltype(x);
+    return C(x / (C(1) + std::fabs(x)));
+  })));
+  r.add(activation<kF>("ThresholdedRelu", 10, [](const KernelContext &ctx) {
+    float alpha = ctx.attrFloat("alpha", 1.0f);
+    return [alpha](auto x) {
+      using C = decltype(x);
+      return x > C(alpha) ? x : C(0);
+    };
+  }));
+  {
+    OpDef d = activation<kF | kSI | kUI>("Shrink", 9, [](const KernelContext &ctx) {
+      double lambd = ctx.attrFloat("lambd", 0.5f), bias = ctx.attrFloat("bias", 0.0f);
+      return [lambd, bias](auto x) {
+        using C = decltype(x);
+        if constexpr (std::is_integral_v<C>) {
+          double v = double(x);
+          return v < -lambd ? v + bias : v > lambd ? v - bias : 0.0;
+        } else {
+          return x < C(-lambd) ? C(x + C(bias)) : x > C(lambd) ? C(x - C(bias)) : C(0);
+        }
+      };
+    });
+    d.notes = "integer inputs compute in double and saturate back";
+    r.add(std::move(d));
+  }
+  {
+    OpDef d;
+    d.name = "PRelu";
+    d.sinceVersion = 1;
+    d.untilVersion = 17;
+    d.minInputs = d.maxInputs = 2;
+    d.minOutputs = d.maxOutputs = 1;
+    d.dtypes = "float types, int32, int64, uint32, uint64";
+    d.notes = "slope broadcasts unidirectionally to X";
+    d.infer = inferSameAs(0);
+    d.kernel = preluKernel;
+    r.add(std::move(d));
+  }
+}
 
 } // namespace tessel

@@ -1,8 +1,857 @@
 //===- Elementwise.cpp - Elementwise ops ---------------------------------------===//
+//
+// Unary math, binary arithmetic/logic/comparison with numpy broadcasting, variadic
+// Max/Min/Mean/Sum, Where, Clip, Cast and CastLike. Every op is a per-element scalar function
+// (a generic lambda) run by one of three drivers: unary, broadcasting binary, and the N-ary
+// broadcast plan (Where). The broadcast plan coalesces dims so the inner loop is a contiguous
+// run with input strides in {0, 1}: same-shape, scalar and bias-like broadcasts are fast.
+//
+//===----------------------------------------------------------------------===//
 #include "OpUtils.h"
+
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <string_view>
+#include <limits>
+#include <type_traits>
 
 namespace tessel {
 
-void registerElementwiseOps(OpRegistry &r) {}
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Element types
+//===----------------------------------------------------------------------===//
+
+template <class T> inline constexpr bool kIsHalf = std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16>;
+/// The type a scalar function computes in: float for f16/bf16, the type itself otherwise.
+template <class T> using Calc = std::conditional_t<kIsHalf<T>, float, T>;
+
+enum : unsigned {
+  kF = 1,  // f16, bf16, f32, f64
+  kSI = 2, // signed integers
+  kUI = 4, // unsigned integers
+  kB = 8,  // bool
+  kInt = kSI | kUI,
+  kNum = kF | kSI | kUI,
+  kAllNum = kNum | kB,
+};
+
+template <class T> constexpr unsigned setOf() {
+  if constexpr (std::is_same_v<T, bool>)
+    return kB;
+  else if constexpr (kIsHalf<T> || std::is_floating_point_v<T>)
+    return kF;
+  else if constexpr (std::is_signed_v<T>)
+    return kSI;
+  else
+    return kUI;
+}
+
+std::string setName(unsigned s) {
+  std::string r;
+  auto add = [&](unsigned bit, const char *n) {
+    if (s & bit)
+      r += (r.empty() ? "" : ", ") + std::string(n);
+  };
+  add(kF, "float types");
+  add(kSI, "signed integers");
+  add(kUI, "unsigned integers");
+  add(kB, "bool");
+  return r;
+}
+
+/// Calls f(T{}) for the C++ type of dt when its category is in Set; an Error otherwise.
+template <unsigned Set, class F>
+void dispatchSet(const AttrReader &ctx, DType dt, const char *what, F &&f) {
+  if (dt == DType::string || dt == DType::undefined)
+    ctx.fail(what, " has element type ", dtypeName(dt), ", expected ", setName(Set));
+  dispatchNumeric(dt, [&](auto t) {
+    using T = decltype(t);
+    if constexpr ((setOf<T>() & Set) != 0)
+      f(t);
+    else
+      ctx.fail(what, " has element type ", dtypeName(dt), ", expected ", setName(Set));
+  });
+}
+
+// Integer arithmetic that wraps instead of invoking undefined behaviour.
+template <class T> T wrapAdd(T a, T b) {
+  if constexpr (std::is_integral_v<T> && std::is_signed_v<T>)
+    return T(std::make_unsigned_t<T>(a) + std::make_unsigned_t<T>(b));
+  else
+    return T(a + b);
+}
+template <class T> T wrapSub(T a, T b) {
+  if constexpr (std::is_integral_v<T> && std::is_signed_v<T>)
+    return T(std::make_unsigned_t<T>(a) - std::make_unsigned_t<T>(b));
+  else
+    return T(a - b);
+}
+template <class T> T wrapMul(T a, T b) {
+  if constexpr (std::is_integral_v<T> && std::is_signed_v<T>)
+    return T(uint64_t(int64_t(a)) * uint64_t(int64_t(b)));
+  else if constexpr (std::is_integral_v<T>)
+    return T(uint64_t(a) * uint64_t(b));
+  else
+    return T(a * b);
+}
+template <class T> T wrapNeg(T a) {
+  if constexpr (std::is_integral_v<T>)
+    return T(std::make_unsigned_t<T>(0) - std::make_unsigned_t<T>(a));
+  else
+    return -a;
+}
+
+template <class T> bool isNaN(T x) {
+  if constexpr (std::is_floating_point_v<T>)
+    return std::isnan(x);
+  else
+    return false;
+}
+
+/// double -> integer with NaN -> 0 and saturation (no undefined behaviour).
+template <class To> To satCast(double d) {
+  if constexpr (std::is_same_v<To, bool>) {
+    return d != 0;
+  } else if constexpr (std::is_integral_v<To>) {
+    if (std::isnan(d))
+      return To(0);
+    if (d >= double(std::numeric_limits<To>::max()))
+      return std::numeric_limits<To>::max();
+    if (d <= double(std::numeric_limits<To>::lowest()))
+      return std::numeric_limits<To>::lowest();
+    return To(d);
+  } else {
+    return To(d);
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Broadcast plan
+//===----------------------------------------------------------------------===//
+
+/// The iteration over the broadcast of N input shapes, with dims coalesced: dims[m-1] is the
+/// inner run and st[k][d] is input k's element stride along coalesced dim d (0 = broadcast).
+template <size_t N> struct Plan {
+  std::vector<int64_t> out;
+  std::vector<int64_t> dims;
+  std::vector<int64_t> st[N];
+  int64_t numel = 0;
+};
+
+template <size_t N>
+Plan<N> makePlan(const AttrReader &ctx, const std::array<const std::vector<int64_t> *, N> &in) {
+  Plan<N> p;
+  p.out = *in[0];
+  for (size_t k = 1; k < N; ++k)
+    p.out = broadcastStatic(ctx, p.out, *in[k]);
+  p.numel = checkedNumel(p.out, 1, ctx.node().describe() + ": broadcast output");
+  std::vector<int64_t> full[N];
+  for (size_t k = 0; k < N; ++k)
+    full[k] = broadcastStrides(*in[k], p.out);
+  for (size_t d = 0; d < p.out.size(); ++d) {
+    int64_t n = p.out[d];
+    if (n == 1)
+      continue;
+    bool merge = !p.dims.empty();
+    for (size_t k = 0; k < N && merge; ++k)
+      merge = p.st[k].back() == full[k][d] * n;
+    if (merge) {
+      p.dims.back() *= n;
+      for (size_t k = 0; k < N; ++k)
+        p.st[k].back() = full[k][d];
+    } else {
+      p.dims.push_back(n);
+      for (size_t k = 0; k < N; ++k)
+        p.st[k].push_back(full[k][d]);
+    }
+  }
+  if (p.dims.empty()) {
+    p.dims.push_back(1);
+    for (size_t k = 0; k < N; ++k)
+      p.st[k].push_back(0);
+  }
+  return p;
+}
+
+/// Calls inner(outOffset, inOffsets[N], count, innerStrides[N]) for each inner run.
+template <size_t N, class F> void runPlan(const Plan<N> &p, F &&inner) {
+  if (p.numel == 0)
+    return;
+  const size_t m = p.dims.size();
+  const int64_t n = p.dims[m - 1];
+  int64_t s[N], off[N] = {};
+  for (size_t k = 0; k < N; ++k)
+    s[k] = p.st[k][m - 1];
+  if (m == 1) {
+    inner(int64_t(0), static_cast<const int64_t *>(off), n, static_cast<const int64_t *>(s));
+    return;
+  }
+  std::vector<int64_t> idx(m - 1, 0);
+  for (int64_t o = 0; o < p.numel; o += n) {
+    inner(o, static_cast<const int64_t *>(off), n, static_cast<const int64_t *>(s));
+    for (int64_t d = int64_t(m) - 2; d >= 0; --d) {
+      for (size_t k = 0; k < N; ++k)
+        off[k] += p.st[k][d];
+      if (++idx[d] < p.dims[d])
+        break;
+      for (size_t k = 0; k < N; ++k)
+        off[k] -= p.st[k][d] * p.dims[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+/// out = f(a, b) elementwise under numpy broadcasting (b viewed with shape bshape).
+template <class TO, class TA, class TB, class F>
+Tensor applyBinary(const AttrReader &ctx, const Tensor &a, const Tensor &b,
+                   const std::vector<int64_t> &bshape, F &&f) {
+  Plan<2> p = makePlan<2>(ctx, {&a.shape(), &bshape});
+  Tensor out(dtypeOf<TO>, p.out);
+  const TA *pa0 = a.data<TA>();
+  const TB *pb0 = b.data<TB>();
+  TO *py0 = out.data<TO>();
+  runPlan(p, [&](int64_t o, const int64_t *off, int64_t n, const int64_t *s) {
+    const TA *pa = pa0 + off[0];
+    const TB *pb = pb0 + off[1];
+    TO *py = py0 + o;
+    if (s[0] == 1 && s[1] == 1) {
+      for (int64_t j = 0; j < n; ++j)
+        py[j] = TO(f(Calc<TA>(pa[j]), Calc<TB>(pb[j])));
+    } else if (s[0] == 1 && s[1] == 0) {
+      const Calc<TB> bv = Calc<TB>(pb[0]);
+      for (int64_t j = 0; j < n; ++j)
+        py[j] = TO(f(Calc<TA>(pa[j]), bv));
+    } else if (s[0] == 0 && s[1] == 1) {
+      const Calc<TA> av = Calc<TA>(pa[0]);
+      for (int64_t j = 0; j < n; ++j)
+        py[j] = TO(f(av, Calc<TB>(pb[j])));
+    } else {
+      for (int64_t j = 0; j < n; ++j)
+        py[j] = TO(f(Calc<TA>(pa[j * s[0]]), Calc<TB>(pb[j * s[1]])));
+    }
+  });
+  return out;
+}
+
+/// Opset < 7 "legacy" broadcast (attributes broadcast=1, axis): B's dims align with A's starting
+/// at axis; returns B's shape padded with trailing 1s so numpy broadcasting gives the same result.
+template <class D>
+std::vector<D> legacyBShape(const AttrReader &ctx, size_t rankA, std::vector<D> b) {
+  if (ctx.opset() >= 7 || ctx.attrInt("broadcast", 0) == 0 || !ctx.hasAttr("axis"))
+    return b;
+  int64_t ra = int64_t(rankA), rb = int64_t(b.size());
+  int64_t axis = ctx.attrInt("axis");
+  if (axis < 0)
+    axis += ra;
+  if (axis < 0 || axis + rb > ra)
+    ctx.fail("legacy broadcast axis ", ctx.attrInt("axis"), " does not fit B (rank ", rb,
+             ") into A (rank ", ra, ")");
+  b.insert(b.end(), size_t(ra - axis - rb), D(1));
+  return b;
+}
+
+Shape legacyBShape(const AttrReader &ctx, const Shape &a, const Shape &b) {
+  if (ctx.opset() >= 7 || ctx.attrInt("broadcast", 0) == 0 || !ctx.hasAttr("axis"))
+    return b;
+  if (!a.rankKnown || !b.rankKnown)
+    return Shape::unknownRank();
+  return Shape(legacyBShape(ctx, a.dims.size(), b.dims));
+}
+
+DType knownDType(const InferContext &ctx, size_t i) {
+  if (!ctx.hasInput(i))
+    return DType::undefined;
+  const Type &t = ctx.inputType(i);
+  return t.isTensor() ? t.dtype : DType::undefined;
+}
+
+/// Inference of a binary op: broadcast shape; dtype of A (or bool); optionally A/B must agree.
+InferFn inferBinary(bool boolOut, bool sameTypes = true) {
+  return [=](InferContext &ctx) {
+    DType da = knownDType(ctx, 0), db = knownDType(ctx, 1);
+    if (sameTypes && da != DType::undefined && db != DType::undefined && da != db)
+      ctx.fail("inputs A and B have different element types (", dtypeName(da), " and ",
+               dtypeName(db), "), expected the same type");
+    const Shape &sa = tensorShape(ctx, 0);
+    Shape sb = legacyBShape(ctx, sa, tensorShape(ctx, 1));
+    DType dt = boolOut ? DType::boolean : (da != DType::undefined || !sameTypes ? da : db);
+    ctx.setOutputType(0, Type::tensor(dt, broadcastShapes(ctx, sa, sb)));
+  };
+}
+
+InferFn inferUnary(DType out) {
+  if (out == DType::undefined)
+    return inferSameAs(0);
+  return [out](InferContext &ctx) { ctx.setOutputType(0, Type::tensor(out, tensorShape(ctx, 0))); };
+}
+
+OpDef makeDef(std::string name, int since, int nin, int maxin, std::string dtypes) {
+  OpDef d;
+  d.name = std::move(name);
+  d.sinceVersion = since;
+  d.untilVersion = 17;
+  d.minInputs = nin;
+  d.maxInputs = maxin;
+  d.minOutputs = d.maxOutputs = 1;
+  d.dtypes = std::move(dtypes);
+  return d;
+}
+
+//===----------------------------------------------------------------------===//
+// Op builders
+//===----------------------------------------------------------------------===//
+
+/// A unary op: `mk(ctx)` returns the scalar function (a generic lambda on Calc<T>). The output
+/// has the input's dtype, or bool when BoolOut.
+template <unsigned Set, bool BoolOut = false, class Mk>
+OpDef unaryOp(std::string name, int since, Mk mk) {
+  OpDef d = makeDef(std::move(name), since, 1, 1, setName(Set));
+  d.infer = inferUnary(BoolOut ? DType::boolean : DType::undefined);
+  d.kernel = [mk](KernelContext &ctx) {
+    const Tensor &x = ctx.input(0);
+    dispatchSet<Set>(ctx, x.dtype(), "input", [&](auto t) {
+      using T = decltype(t);
+      using TO = std::conditional_t<BoolOut, bool, T>;
+      auto f = mk(ctx);
+      Tensor y(dtypeOf<TO>, x.shape());
+      const T *src = x.data<T>();
+      TO *dst = y.data<TO>();
+      const int64_t n = x.numel();
+      for (int64_t i = 0; i < n; ++i)
+        dst[i] = TO(f(Calc<T>(src[i])));
+      ctx.setOutput(0, std::move(y));
+    });
+  };
+  return d;
+}
+
+/// Wraps an attribute-free scalar function as a factory.
+template <class F> auto plain(F f) {
+  return [f](const KernelContext &) { return f; };
+}
+
+void checkSameDType(const KernelContext &ctx, const Tensor &a, const Tensor &b, size_t ia,
+                    size_t ib) {
+  if (a.dtype() != b.dtype())
+    ctx.fail("input ", ib, " has element type ", dtypeName(b.dtype()), " but input ", ia, " has ",
+             dtypeName(a.dtype()), ", expected the same type");
+}
+
+/// A binary op with numpy broadcasting (and legacy opset<7 broadcast): both inputs of one dtype,
+/// output of that dtype or bool.
+template <unsigned Set, bool BoolOut = false, class Mk>
+OpDef binaryOp(std::string name, int since, Mk mk) {
+  OpDef d = makeDef(std::move(name), since, 2, 2, setName(Set));
+  d.infer = inferBinary(BoolOut);
+  d.kernel = [mk](KernelContext &ctx) {
+    const Tensor &a = ctx.input(0), &b = ctx.input(1);
+    checkSameDType(ctx, a, b, 0, 1);
+    std::vector<int64_t> bs = legacyBShape(ctx, a.shape().size(), b.shape());
+    dispatchSet<Set>(ctx, a.dtype(), "input A", [&](auto t) {
+      using T = decltype(t);
+      using TO = std::conditional_t<BoolOut, bool, T>;
+      ctx.setOutput(0, applyBinary<TO, T, T>(ctx, a, b, bs, mk(ctx)));
+    });
+  };
+  return d;
+}
+
+/// Max/Min/Sum/Mean: 1..n inputs folded pairwise with broadcasting.
+template <unsigned Set, class F> OpDef variadicOp(std::string name, F f, bool mean = false) {
+  OpDef d = makeDef(std::move(name), 1, 1, 1 << 20, setName(Set));
+  d.infer = inferBroadcast();
+  d.kernel = [f, mean](KernelContext &ctx) {
+    const Tensor &first = ctx.input(0);
+    for (size_t i = 1; i < ctx.numInputs(); ++i)
+      checkSameDType(ctx, first, ctx.input(i), 0, i);
+    dispatchSet<Set>(ctx, first.dtype(), "input 0", [&](auto t) {
+      using T = decltype(t);
+      Tensor acc = ctx.numInputs() == 1 ? first.clone()
+                                        : applyBinary<T, T, T>(ctx, first, ctx.input(1),
+                                                               ctx.input(1).shape(), f);
+      for (size_t i = 2; i < ctx.numInputs(); ++i)
+        acc = applyBinary<T, T, T>(ctx, acc, ctx.input(i), ctx.input(i).shape(), f);
+      if (mean) {
+        if constexpr ((setOf<T>() & kF) != 0) {
+          const Calc<T> n = Calc<T>(ctx.numInputs());
+          T *p = acc.data<T>();
+          for (int64_t i = 0; i < acc.numel(); ++i)
+            p[i] = T(Calc<T>(p[i]) / n);
+        }
+      }
+      ctx.setOutput(0, std::move(acc));
+    });
+  };
+  return d;
+}
+
+//===----------------------------------------------------------------------===//
+// Pow
+//===----------------------------------------------------------------------===//
+
+template <class A, class B> A intPow(A base, B e) {
+  if constexpr (std::is_signed_v<B>) {
+    if (e < 0) {
+      if (base == 1)
+        return A(1);
+      if constexpr (std::is_signed_v<A>)
+        if (base == -1)
+          return A((e & 1) ? -1 : 1);
+      return A(0);
+    }
+  }
+  uint64_t r = 1, b = uint64_t(int64_t(base));
+  uint64_t n = uint64_t(e);
+  while (n) {
+    if (n & 1)
+      r *= b;
+    b *= b;
+    n >>= 1;
+  }
+  return A(r);
+}
+
+template <class A, class B> A powScalar(A x, B y) {
+  if constexpr (std::is_integral_v<A> && std::is_integral_v<B>)
+    return intPow(x, y);
+  else if constexpr (std::is_integral_v<A>)
+    return satCast<A>(std::pow(double(x), double(y)));
+  else if constexpr (std::is_same_v<A, float> && std::is_same_v<B, float>)
+    return std::pow(x, y);
+  else
+    return A(std::pow(double(x), double(y)));
+}
+
+void powKernel(KernelContext &ctx) {
+  const Tensor &a = ctx.input(0), &b = ctx.input(1);
+  std::vector<int64_t> bs = legacyBShape(ctx, a.shape().size(), b.shape());
+  dispatchSet<kF | kSI>(ctx, a.dtype(), "base X", [&](auto ta) {
+    using TA = decltype(ta);
+    dispatchSet<kNum>(ctx, b.dtype(), "exponent Y", [&](auto tb) {
+      using TB = decltype(tb);
+      // x^2 (variance in LayerNorm decompositions): a multiply, exactly what pow gives.
+      if constexpr ((setOf<TA>() & kF) != 0) {
+        if (b.numel() == 1 && double(Calc<TB>(b.data<TB>()[0])) == 2.0) {
+          ctx.setOutput(0, applyBinary<TA, TA, TB>(ctx, a, b, bs,
+                                                   [](auto x, auto) { return x * x; }));
+          return;
+        }
+      }
+      ctx.setOutput(0, applyBinary<TA, TA, TB>(ctx, a, b, bs, [](auto x, auto y) {
+                      return powScalar(x, y);
+                    }));
+    });
+  });
+}
+
+//===----------------------------------------------------------------------===//
+// Cast
+//===----------------------------------------------------------------------===//
+
+std::optional<DType> dtypeFromOnnxName(const std::string &s) {
+  static const struct {
+    const char *name;
+    DType t;
+  } names[] = {{"FLOAT", DType::f32},   {"FLOAT16", DType::f16}, {"BFLOAT16", DType::bf16},
+               {"DOUBLE", DType::f64},  {"INT8", DType::i8},     {"UINT8", DType::u8},
+               {"INT16", DType::i16},   {"UINT16", DType::u16},  {"INT32", DType::i32},
+               {"UINT32", DType::u32},  {"INT64", DType::i64},   {"UINT64", DType::u64},
+               {"BOOL", DType::boolean}, {"STRING", DType::string}};
+  for (auto &n : names)
+    if (s == n.name)
+      return n.t;
+  return std::nullopt;
+}
+
+/// The 'to' attribute of Cast: an int (TensorProto.DataType) since opset 6, a name in opset 1.
+DType castTarget(const AttrReader &ctx) {
+  const Attribute *a = ctx.node().attr("to");
+  if (!a)
+    ctx.fail("missing required attribute 'to'");
+  if (a->kind == Attribute::Kind::String) {
+    auto t = dtypeFromOnnxName(a->s);
+    if (!t)
+      ctx.fail("attribute 'to' names an unsupported type '", a->s, "'");
+    return *t;
+  }
+  int64_t v = ctx.attrInt("to");
+  auto t = dtypeFromOnnx(int(v));
+  if (!t || *t == DType::undefined)
+    ctx.fail("attribute 'to' is ", v, ", not a supported TensorProto data type");
+  return *t;
+}
+
+/// numpy's str() of a float: the shortest digits that round-trip (given in scientific form),
+/// positional for 1e-4 <= |value| < 1e16 ("0.5", "3.0"), scientific otherwise ("1e-05").
+std::string numpyStyle(const char *sci, size_t len, double value) {
+  std::string_view s(sci, len);
+  std::string out;
+  if (!s.empty() && s[0] == '-') {
+    out.push_back('-');
+    s.remove_prefix(1);
+  }
+  size_t e = s.find('e');
+  int exp = e == std::string_view::npos ? 0 : std::atoi(std::string(s.substr(e + 1)).c_str());
+  std::string digits;
+  for (char c : s.substr(0, e))
+    if (c != '.')
+      digits.push_back(c);
+  while (digits.size() > 1 && digits.back() == '0')
+    digits.pop_back();
+  const double mag = std::fabs(value);
+  if (digits == "0") {
+    out.append("0.0");
+  } else if (mag < 1e-4 || mag >= 1e16) {
+    out.push_back(digits[0]);
+    if (digits.size() > 1) {
+      out.push_back('.');
+      out.append(digits, 1, std::string::npos);
+    }
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "e%c%02d", exp < 0 ? '-' : '+', std::abs(exp));
+    out.append(buf);
+  } else if (exp < 0) {
+    out.append("0.");
+    out.append(size_t(-exp - 1), '0');
+    out.append(digits);
+  } else if (int(digits.size()) <= exp + 1) {
+    out.append(digits);
+    out.append(size_t(exp + 1 - int(digits.size())), '0');
+    out.append(".0");
+  } else {
+    out.append(digits, 0, size_t(exp + 1));
+    out.push_back('.');
+    out.append(digits, size_t(exp + 1), std::string::npos);
+  }
+  return out;
+}
+
+template <class T> std::string floatToString(T v) {
+  double d = double(Calc<T>(v));
+  if (std::isnan(d))
+    return "nan";
+  if (std::isinf(d))
+    return d > 0 ? "inf" : "-inf";
+  char buf[64];
+  if constexpr (kIsHalf<T>) {
+    // shortest precision that round-trips through the 16-bit format
+    for (int p = 0; p < 17; ++p) {
+      auto r = std::to_chars(buf, buf + sizeof buf, float(d), std::chars_format::scientific, p);
+      T back = T(std::strtof(std::string(buf, r.ptr).c_str(), nullptr));
+      if (back.bits == v.bits || p == 16)
+        return numpyStyle(buf, size_t(r.ptr - buf), d);
+    }
+    return "";
+  } else {
+    auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
+    return numpyStyle(buf, size_t(r.ptr - buf), d);
+  }
+}
+
+Tensor castTensor(const KernelContext &ctx, const Tensor &x, DType to) {
+  if (x.dtype() == to)
+    return x.clone();
+  if (to == DType::string && x.dtype() != DType::string) {
+    Tensor out(DType::string, x.shape());
+    std::string *dst = out.data<std::string>();
+    dispatchNumeric(x.dtype(), [&](auto t) {
+      using T = decltype(t);
+      const T *src = x.data<T>();
+      for (int64_t i = 0; i < x.numel(); ++i) {
+        if constexpr (std::is_same_v<T, bool>)
+          dst[i] = src[i] ? "True" : "False";
+        else if constexpr (std::is_integral_v<T>)
+          dst[i] = std::to_string(src[i]);
+        else
+          dst[i] = floatToString(src[i]);
+      }
+    });
+    return out;
+  }
+  if (to == DType::bf16 && (x.dtype() == DType::f32 || x.dtype() == DType::f64)) {
+    // The ONNX test data (onnx <= 1.13) converts float -> bfloat16 by truncation.
+    Tensor out(DType::bf16, x.shape());
+    BFloat16 *dst = out.data<BFloat16>();
+    dispatchFloat(x.dtype(), [&](auto t) {
+      using T = decltype(t);
+      if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+        const T *src = x.data<T>();
+        for (int64_t i = 0; i < x.numel(); ++i) {
+          float f = float(src[i]);
+          uint32_t u;
+          std::memcpy(&u, &f, 4);
+          dst[i].bits = std::isnan(f) ? uint16_t((u >> 16) | 0x40) : uint16_t(u >> 16);
+        }
+      }
+    });
+    return out;
+  }
+  return x.cast(to);
+}
+
+//===----------------------------------------------------------------------===//
+// Where / Clip
+//===----------------------------------------------------------------------===//
+
+void whereKernel(KernelContext &ctx) {
+  const Tensor &c = ctx.input(0), &x = ctx.input(1), &y = ctx.input(2);
+  if (c.dtype() != DType::boolean)
+    ctx.fail("condition has element type ", dtypeName(c.dtype()), ", expected bool");
+  checkSameDType(ctx, x, y, 1, 2);
+  Plan<3> p = makePlan<3>(ctx, {&c.shape(), &x.shape(), &y.shape()});
+  dispatchAll(x.dtype(), [&](auto t) {
+    using T = decltype(t);
+    Tensor out(x.dtype(), p.out);
+    const bool *pc0 = c.data<bool>();
+    const T *px0 = x.data<T>(), *py0 = y.data<T>();
+    T *po0 = out.data<T>();
+    runPlan(p, [&](int64_t o, const int64_t *off, int64_t n, const int64_t *s) {
+      const bool *pc = pc0 + off[0];
+      const T *px = px0 + off[1], *py = py0 + off[2];
+      T *po = po0 + o;
+      if (s[0] == 1 && s[1] == 1 && s[2] == 1) {
+        for (int64_t j = 0; j < n; ++j)
+          po[j] = pc[j] ? px[j] : py[j];
+      } else {
+        for (int64_t j = 0; j < n; ++j)
+          po[j] = pc[j * s[0]] ? px[j * s[1]] : py[j * s[2]];
+      }
+    });
+    ctx.setOutput(0, std::move(out));
+  }, "input X");
+}
+
+void clipKernel(KernelContext &ctx) {
+  const Tensor &x = ctx.input(0);
+  dispatchSet<kNum>(ctx, x.dtype(), "input", [&](auto t) {
+    using T = decltype(t);
+    using C = Calc<T>;
+    C lo = std::numeric_limits<C>::lowest(), hi = std::numeric_limits<C>::max();
+    if constexpr (std::is_floating_point_v<C>) {
+      lo = -std::numeric_limits<C>::infinity();
+      hi = std::numeric_limits<C>::infinity();
+    }
+    if (ctx.opset() < 11) {
+      if (ctx.hasAttr("min"))
+        lo = C(ctx.attrFloat("min"));
+      if (ctx.hasAttr("max"))
+        hi = C(ctx.attrFloat("max"));
+    } else {
+      auto bound = [&](size_t i, C &v, const char *what) {
+        if (!ctx.hasInput(i))
+          return;
+        const Tensor &b = ctx.input(i);
+        if (b.dtype() != x.dtype())
+          ctx.fail(what, " has element type ", dtypeName(b.dtype()), ", expected ",
+                   dtypeName(x.dtype()), " like the input");
+        if (b.numel() != 1)
+          ctx.fail(what, " should be a scalar, got shape ", b.shapeString());
+        v = C(b.data<T>()[0]);
+      };
+      bound(1, lo, "min");
+      bound(2, hi, "max");
+    }
+    Tensor y(x.dtype(), x.shape());
+    const T *src = x.data<T>();
+    T *dst = y.data<T>();
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      C v = C(src[i]);
+      v = v < lo ? lo : v;
+      dst[i] = T(v > hi ? hi : v);
+    }
+    ctx.setOutput(0, std::move(y));
+  });
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Registration
+//===----------------------------------------------------------------------===//
+
+void registerElementwiseOps(OpRegistry &r) {
+  // --- unary math on float types
+  r.add(unaryOp<kF>("Acos", 7, plain([](auto x) { return std::acos(x); })));
+  r.add(unaryOp<kF>("Acosh", 9, plain([](auto x) { return std::acosh(x); })));
+  r.add(unaryOp<kF>("Asin", 7, plain([](auto x) { return std::asin(x); })));
+  r.add(unaryOp<kF>("Asinh", 9, plain([](auto x) { return std::asinh(x); })));
+  r.add(unaryOp<kF>("Atan", 7, plain([](auto x) { return std::atan(x); })));
+  r.add(unaryOp<kF>("Atanh", 9, plain([](auto x) { return std::atanh(x); })));
+  r.add(unaryOp<kF>("Cos", 7, plain([](auto x) { return std::cos(x); })));
+  r.add(unaryOp<kF>("Cosh", 9, plain([](auto x) { return std::cosh(x); })));
+  r.add(unaryOp<kF>("Sin", 7, plain([](auto x) { return std::sin(x); })));
+  r.add(unaryOp<kF>("Sinh", 9, plain([](auto x) { return std::sinh(x); })));
+  r.add(unaryOp<kF>("Tan", 7, plain([](auto x) { return std::tan(x); })));
+  r.add(unaryOp<kF>("Tanh", 1, plain([](auto x) { return std::tanh(x); })));
+  r.add(unaryOp<kF>("Exp", 1, plain([](auto x) { return std::exp(x); })));
+  r.add(unaryOp<kF>("Log", 1, plain([](auto x) { return std::log(x); })));
+  r.add(unaryOp<kF>("Sqrt", 1, plain([](auto x) { return std::sqrt(x); })));
+  r.add(unaryOp<kF>("Ceil", 1, plain([](auto x) { return std::ceil(x); })));
+  r.add(unaryOp<kF>("Floor", 1, plain([](auto x) { return std::floor(x); })));
+  // round half to even (the default rounding mode)
+  r.add(unaryOp<kF>("Round", 11, plain([](auto x) { return std::nearbyint(x); })));
+  r.add(unaryOp<kF>("Reciprocal", 1, plain([](auto x) { return decltype(x)(1) / x; })));
+  r.add(unaryOp<kNum>("Erf", 9, plain([](auto x) { return std::erf(x); })));
+  // --- unary on numbers
+  r.add(unaryOp<kNum>("Abs", 1, plain([](auto x) {
+    using C = decltype(x);
+    if constexpr (std::is_unsigned_v<C>)
+      return x;
+    else if constexpr (std::is_integral_v<C>)
+      return x < 0 ? wrapNeg(x) : x;
+    else
+      return std::fabs(x);
+  })));
+  r.add(unaryOp<kF | kSI>("Neg", 1, plain([](auto x) { return wrapNeg(x); })));
+  r.add(unaryOp<kNum>("Sign", 9, plain([](auto x) {
+    using C = decltype(x);
+    return x > C(0) ? C(1) : x < C(0) ? C(-1) : x; // NaN stays NaN
+  })));
+  // --- predicates
+  r.add(unaryOp<kB>("Not", 1, plain([](bool x) { return !x; })));
+  r.add(unaryOp<kF, true>("IsNaN", 9, plain([](auto x) { return std::isnan(x); })));
+  r.add(unaryOp<kF, true>("IsInf", 10, [](const KernelContext &ctx) {
+    bool neg = ctx.attrInt("detect_negative", 1) != 0, pos = ctx.attrInt("detect_positive", 1) != 0;
+    return [neg, pos](auto x) { return std::isinf(x) && (x > 0 ? pos : neg); };
+  }));
+
+  // --- binary arithmetic
+  r.add(binaryOp<kNum>("Add", 1, plain([](auto x, auto y) { return wrapAdd(x, y); })));
+  r.add(binaryOp<kNum>("Sub", 1, plain([](auto x, auto y) { return wrapSub(x, y); })));
+  r.add(binaryOp<kNum>("Mul", 1, plain([](auto x, auto y) { return wrapMul(x, y); })));
+  r.add(binaryOp<kNum>("Div", 1, [](const KernelContext &ctx) {
+    return [&ctx](auto x, auto y) {
+      using C = decltype(x);
+      if constexpr (std::is_integral_v<C>) {
+        if (y == 0)
+          ctx.fail("integer division by zero");
+        if constexpr (std::is_signed_v<C>)
+          if (y == C(-1))
+            return wrapNeg(x); // INT_MIN / -1 wraps instead of trapping
+        return C(x / y); // truncates toward zero like C
+      } else {
+        return C(x / y);
+      }
+    };
+  }));
+  {
+    OpDef d = binaryOp<kNum>("Mod", 10, [](const KernelContext &ctx) {
+      bool cmod = ctx.attrInt("fmod", 0) != 0;
+      return [&ctx, cmod](auto x, auto y) {
+        using C = decltype(x);
+        if constexpr (std::is_integral_v<C>) {
+          if (y == 0)
+            ctx.fail("integer modulo by zero");
+          if constexpr (std::is_signed_v<C>) {
+            if (y == C(-1))
+              return C(0);
+            C r = C(x % y);
+            if (!cmod && r != 0 && ((r < 0) != (y < 0)))
+              r = C(r + y);
+            return r;
+          } else {
+            return C(x % y);
+          }
+        } else {
+          C r = std::fmod(x, y);
+          if (!cmod && r != 0 && ((r < 0) != (y < 0)))
+            r += y; // sign of the divisor, like numpy's mod
+          return r;
+        }
+      };
+    });
+    d.notes = "fmod=0 on floats follows numpy.mod";
+    r.add(std::move(d));
+  }
+  {
+    OpDef d = makeDef("Pow", 1, 2, 2, "base: float types, int32, int64; exponent: all numeric");
+    d.infer = inferBinary(false, false);
+    d.kernel = powKernel;
+    d.notes = "integer base with negative integer exponent gives 0 (except bases 1 and -1)";
+    r.add(std::move(d));
+  }
+  r.add(binaryOp<kUI>("BitShift", 11, [](const KernelContext &ctx) {
+    std::string dir = ctx.attrString("direction");
+    if (dir != "LEFT" && dir != "RIGHT")
+      ctx.fail("attribute 'direction' is '", dir, "', expected LEFT or RIGHT");
+    bool left = dir == "LEFT";
+    return [left](auto x, auto y) {
+      using C = decltype(x);
+      if (y >= C(sizeof(C) * 8))
+        return C(0);
+      return left ? C(x << y) : C(x >> y);
+    };
+  }));
+
+  // --- logic and comparison
+  r.add(binaryOp<kB>("And", 1, plain([](bool x, bool y) { return x && y; })));
+  r.add(binaryOp<kB>("Or", 1, plain([](bool x, bool y) { return x || y; })));
+  r.add(binaryOp<kB>("Xor", 1, plain([](bool x, bool y) { return x != y; })));
+  r.add(binaryOp<kAllNum, true>("Equal", 1, plain([](auto x, auto y) { return x == y; })));
+  r.add(binaryOp<kNum, true>("Greater", 1, plain([](auto x, auto y) { return x > y; })));
+  r.add(binaryOp<kNum, true>("GreaterOrEqual", 12, plain([](auto x, auto y) { return x >= y; })));
+  r.add(binaryOp<kNum, true>("Less", 1, plain([](auto x, auto y) { return x < y; })));
+  r.add(binaryOp<kNum, true>("LessOrEqual", 12, plain([](auto x, auto y) { return x <= y; })));
+
+  // --- variadic (NaN propagates through Max/Min like numpy.maximum/minimum)
+  r.add(variadicOp<kNum>("Max", [](auto x, auto y) { return (x > y || isNaN(x)) ? x : y; }));
+  r.add(variadicOp<kNum>("Min", [](auto x, auto y) { return (x < y || isNaN(x)) ? x : y; }));
+  r.add(variadicOp<kF>("Sum", [](auto x, auto y) { return x + y; }));
+  r.add(variadicOp<kF>("Mean", [](auto x, auto y) { return x + y; }, true));
+
+  // --- Where
+  {
+    OpDef d = makeDef("Where", 9, 3, 3, "all types (condition: bool)");
+    d.infer = [](InferContext &ctx) {
+      DType dx = knownDType(ctx, 1), dy = knownDType(ctx, 2);
+      if (dx != DType::undefined && dy != DType::undefined && dx != dy)
+        ctx.fail("inputs X and Y have different element types (", dtypeName(dx), " and ",
+                 dtypeName(dy), ")");
+      Shape s = broadcastShapes(ctx, tensorShape(ctx, 0), tensorShape(ctx, 1));
+      s = broadcastShapes(ctx, s, tensorShape(ctx, 2));
+      ctx.setOutputType(0, Type::tensor(dx != DType::undefined ? dx : dy, s));
+    };
+    d.kernel = whereKernel;
+    r.add(std::move(d));
+  }
+  // --- Clip
+  {
+    OpDef d = makeDef("Clip", 1, 1, 3, setName(kNum));
+    d.infer = inferSameAs(0);
+    d.kernel = clipKernel;
+    d.notes = "min/max attributes before opset 11, optional scalar inputs from 11";
+    r.add(std::move(d));
+  }
+  // --- Cast / CastLike
+  {
+    OpDef d = makeDef("Cast", 1, 1, 1, "all types including string");
+    d.infer = [](InferContext &ctx) {
+      ctx.setOutputType(0, Type::tensor(castTarget(ctx), tensorShape(ctx, 0)));
+    };
+    d.kernel = [](KernelContext &ctx) {
+      ctx.setOutput(0, castTensor(ctx, ctx.input(0), castTarget(ctx)));
+    };
+    d.notes = "float->string prints like numpy str(); float->bfloat16 truncates (as the ONNX "
+              "test data does)";
+    r.add(std::move(d));
+  }
+  {
+    OpDef d = makeDef("CastLike", 15, 2, 2, "all types including string");
+    d.infer = [](InferContext &ctx) {
+      ctx.setOutputType(0, Type::tensor(knownDType(ctx, 1), tensorShape(ctx, 0)));
+    };
+    d.kernel = [](KernelContext &ctx) {
+      ctx.setOutput(0, castTensor(ctx, ctx.input(0), ctx.input(1).dtype()));
+    };
+    d.notes = "as Cast";
+    r.add(std::move(d));
+  }
+}
 
 } // namespace tessel

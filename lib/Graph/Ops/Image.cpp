@@ -1,8 +1,870 @@
 //===- Image.cpp - Image ops ---------------------------------------===//
+//
+// Resize (opsets 10, 11, 13), Upsample (1, 7, 9), GridSample (16), RoiAlign (10, 16) and
+// NonMaxSuppression (10, 11).
+//
+// Resize is separable: for each axis it precomputes, per output coordinate, the input taps and
+// their weights (1 tap for nearest, 2 for linear, 4 for cubic) and applies the axes one after the
+// other on a double buffer. Nearest is a pure gather, so it is exact for every element type.
+// GridSample follows torch.nn.functional.grid_sample (the ONNX tests come from it); RoiAlign
+// and NonMaxSuppression follow onnxruntime (the ONNX tests come from it).
+//
+//===----------------------------------------------------------------------===//
 #include "OpUtils.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <string>
+#include <type_traits>
 
 namespace tessel {
 
-void registerImageOps(OpRegistry &r) {}
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Resize / Upsample
+//===----------------------------------------------------------------------===//
+
+enum class InterpMode { Nearest, Linear, Cubic };
+enum class CoordMode { HalfPixel, PytorchHalfPixel, AlignCorners, Asymmetric, TfHalfPixelForNN, TfCropAndResize };
+enum class NearestMode { RoundPreferFloor, RoundPreferCeil, Floor, Ceil, Simple };
+
+struct ResizeParams {
+  InterpMode mode = InterpMode::Nearest;
+  CoordMode coord = CoordMode::HalfPixel;
+  NearestMode nearest = NearestMode::RoundPreferFloor;
+  double cubicA = -0.75;
+  bool excludeOutside = false;
+  double extrapolation = 0;
+  std::vector<double> roi; // 2*rank (starts then ends) for tf_crop_and_resize
+};
+
+InterpMode parseMode(const AttrReader &ctx, const std::string &m, bool allowCubic) {
+  if (m == "nearest")
+    return InterpMode::Nearest;
+  if (m == "linear" || m == "bilinear")
+    return InterpMode::Linear;
+  if (m == "cubic" && allowCubic)
+    return InterpMode::Cubic;
+  ctx.fail("mode '", m, "' is not supported (expected nearest, linear",
+           allowCubic ? " or cubic)" : ")");
+}
+
+/// Reads the Resize attributes (opset >= 11) or the fixed behaviour of Resize-10 / Upsample.
+ResizeParams resizeParams(const AttrReader &ctx, bool legacy) {
+  ResizeParams p;
+  if (legacy) {
+    p.mode = parseMode(ctx, ctx.attrString("mode", "nearest"), false);
+    p.coord = CoordMode::Asymmetric;
+    p.nearest = NearestMode::Simple;
+    return p;
+  }
+  p.mode = parseMode(ctx, ctx.attrString("mode", "nearest"), true);
+  std::string c = ctx.attrString("coordinate_transformation_mode", "half_pixel");
+  if (c == "half_pixel")
+    p.coord = CoordMode::HalfPixel;
+  else if (c == "pytorch_half_pixel")
+    p.coord = CoordMode::PytorchHalfPixel;
+  else if (c == "align_corners")
+    p.coord = CoordMode::AlignCorners;
+  else if (c == "asymmetric")
+    p.coord = CoordMode::Asymmetric;
+  else if (c == "tf_half_pixel_for_nn" && ctx.opset() < 13)
+    p.coord = CoordMode::TfHalfPixelForNN;
+  else if (c == "tf_crop_and_resize")
+    p.coord = CoordMode::TfCropAndResize;
+  else
+    ctx.fail("coordinate_transformation_mode '", c, "' is not supported (expected half_pixel, ",
+             "pytorch_half_pixel, align_corners, asymmetric, tf_crop_and_resize",
+             ctx.opset() < 13 ? ", tf_half_pixel_for_nn)" : ")");
+  std::string n = ctx.attrString("nearest_mode", "round_prefer_floor");
+  if (n == "round_prefer_floor")
+    p.nearest = NearestMode::RoundPreferFloor;
+  else if (n == "round_prefer_ceil")
+    p.nearest = NearestMode::RoundPreferCeil;
+  else if (n == "floor")
+    p.nearest = NearestMode::Floor;
+  else if (n == "ceil")
+    p.nearest = NearestMode::Ceil;
+  else
+    ctx.fail("nearest_mode '", n, "' is not supported (expected round_prefer_floor, ",
+             "round_prefer_ceil, floor or ceil)");
+  p.cubicA = ctx.attrFloat("cubic_coeff_a", -0.75f);
+  p.excludeOutside = ctx.attrInt("exclude_outside", 0) != 0;
+  p.extrapolation = ctx.attrFloat("extrapolation_value", 0.0f);
+  return p;
+}
+
+/// Taps of one axis: for output coordinate x, taps idx[x*T + t] with weights w[x*T + t].
+struct AxisTaps {
+  int64_t T = 1;
+  std::vector<int64_t> idx;
+  std::vector<double> w;
+  std::vector<uint8_t> outside; // tf_crop_and_resize: coordinate outside the input
+  bool anyOutside = false;
+  bool identity = false;
+};
+
+void cubicCoeffs(double r, double A, double c[4]) {
+  c[0] = ((A * (r + 1) - 5 * A) * (r + 1) + 8 * A) * (r + 1) - 4 * A;
+  c[1] = ((A + 2) * r - (A + 3)) * r * r + 1;
+  c[2] = ((A + 2) * (1 - r) - (A + 3)) * (1 - r) * (1 - r) + 1;
+  c[3] = ((A * ((1 - r) + 1) - 5 * A) * ((1 - r) + 1) + 8 * A) * ((1 - r) + 1) - 4 * A;
+}
+
+AxisTaps axisTaps(const ResizeParams &p, int64_t in, int64_t out, double scale, int64_t axis,
+                  int64_t rank) {
+  AxisTaps a;
+  a.T = p.mode == InterpMode::Nearest ? 1 : p.mode == InterpMode::Linear ? 2 : 4;
+  a.idx.resize(out * a.T);
+  a.w.resize(out * a.T);
+  a.outside.assign(out, 0);
+  // The resized length as the ONNX reference sees it: in * scale (not rounded).
+  const double lenResized = double(in) * scale;
+  a.identity = in == out;
+  for (int64_t x = 0; x < out; ++x) {
+    double xo = 0;
+    switch (p.coord) {
+    case CoordMode::HalfPixel: xo = (x + 0.5) / scale - 0.5; break;
+    case CoordMode::PytorchHalfPixel: xo = out > 1 ? (x + 0.5) / scale - 0.5 : 0.0; break;
+    case CoordMode::AlignCorners:
+      xo = lenResized == 1 ? 0.0 : x * double(in - 1) / (lenResized - 1);
+      break;
+    case CoordMode::Asymmetric: xo = x / scale; break;
+    case CoordMode::TfHalfPixelForNN: xo = (x + 0.5) / scale; break;
+    case CoordMode::TfCropAndResize: {
+      double s = p.roi[axis], e = p.roi[axis + rank];
+      xo = lenResized == 1 ? (e - s) * (in - 1) / 2.0 : x * (e - s) * (in - 1) / (lenResized - 1);
+      xo += s * (in - 1);
+      if (xo < 0 || xo > double(in - 1)) {
+        a.outside[x] = 1;
+        a.anyOutside = true;
+        xo = 0;
+      }
+      break;
+    }
+    }
+    if (!std::isfinite(xo))
+      xo = 0;
+    xo = std::clamp(xo, -1e15, 1e15);
+    auto clampIdx = [&](int64_t i) { return std::clamp<int64_t>(i, 0, in - 1); };
+    double fl = std::floor(xo);
+    double r = xo - fl;
+    int64_t x0 = int64_t(fl);
+    int64_t *ix = &a.idx[x * a.T];
+    double *w = &a.w[x * a.T];
+    if (p.mode == InterpMode::Nearest) {
+      int64_t n = x0;
+      if (r != 0) {
+        switch (p.nearest) {
+        case NearestMode::RoundPreferFloor: n = r <= 0.5 ? x0 : x0 + 1; break;
+        case NearestMode::RoundPreferCeil: n = r < 0.5 ? x0 : x0 + 1; break;
+        case NearestMode::Floor: n = x0; break;
+        case NearestMode::Ceil: n = x0 + 1; break;
+        case NearestMode::Simple: n = scale < 1 ? x0 + 1 : x0; break;
+        }
+      }
+      ix[0] = clampIdx(n);
+      w[0] = 1;
+    } else if (p.mode == InterpMode::Linear) {
+      ix[0] = clampIdx(x0);
+      ix[1] = clampIdx(x0 + 1);
+      w[0] = 1 - r;
+      w[1] = r;
+    } else {
+      double c[4];
+      cubicCoeffs(r, p.cubicA, c);
+      double sum = 0;
+      for (int t = 0; t < 4; ++t) {
+        int64_t i = x0 - 1 + t;
+        if (p.excludeOutside && (i < 0 || i >= in))
+          c[t] = 0;
+        sum += c[t];
+        ix[t] = clampIdx(i);
+      }
+      for (int t = 0; t < 4; ++t)
+        w[t] = p.excludeOutside && sum != 0 ? c[t] / sum : c[t];
+    }
+    if (a.identity) {
+      double self = 0;
+      bool other = false;
+      for (int64_t t = 0; t < a.T; ++t) {
+        if (ix[t] == x)
+          self += w[t];
+        else if (w[t] != 0)
+          other = true;
+      }
+      if (self != 1 || other || a.outside[x])
+        a.identity = false;
+    }
+  }
+  return a;
+}
+
+template <class T> T fromDouble(double v) {
+  if constexpr (std::is_same_v<T, bool>) {
+    return v != 0;
+  } else if constexpr (std::is_integral_v<T>) {
+    double r = std::nearbyint(v);
+    if (std::isnan(r))
+      return T(0);
+    if (r <= double(std::numeric_limits<T>::lowest()))
+      return std::numeric_limits<T>::lowest();
+    if (r >= double(std::numeric_limits<T>::max()))
+      return std::numeric_limits<T>::max();
+    return T(r);
+  } else {
+    return T(v);
+  }
+}
+
+/// The resize itself, output shape given; scales[d] per axis.
+Tensor resizeCore(const AttrReader &ctx, const Tensor &X, const std::vector<int64_t> &outShape,
+                  const std::vector<double> &scales, const ResizeParams &p) {
+  const int64_t rank = X.rank();
+  Tensor Y(X.dtype(), outShape);
+  if (Y.numel() == 0)
+    return Y;
+  ctx.check(X.numel() > 0, "cannot resize an empty input ", X.shapeString(), " to ",
+            shapeToString(outShape));
+  std::vector<AxisTaps> taps(rank);
+  bool anyOutside = false;
+  for (int64_t d = 0; d < rank; ++d) {
+    taps[d] = axisTaps(p, X.dim(d), outShape[d], scales[d], d, rank);
+    anyOutside |= taps[d].anyOutside;
+  }
+  if (p.mode == InterpMode::Nearest && !anyOutside) {
+    // Pure gather: exact for every element type.
+    std::vector<int64_t> inStrides = stridesOf(X.shape());
+    dispatchAll(X.dtype(), [&](auto tv) {
+      using T = decltype(tv);
+      const T *xp = X.data<T>();
+      T *yp = Y.data<T>();
+      const int64_t total = Y.numel();
+      const int64_t inner = outShape[rank - 1];
+      const std::vector<int64_t> &lastIdx = taps[rank - 1].idx;
+      const int64_t lastStride = inStrides[rank - 1];
+      std::vector<int64_t> oidx(rank, 0);
+      for (int64_t o = 0; o < total; o += inner) {
+        int64_t base = 0;
+        for (int64_t d = 0; d + 1 < rank; ++d)
+          base += taps[d].idx[oidx[d]] * inStrides[d];
+        for (int64_t j = 0; j < inner; ++j)
+          yp[o + j] = xp[base + lastIdx[j] * lastStride];
+        for (int64_t d = rank - 2; d >= 0; --d) {
+          if (++oidx[d] < outShape[d])
+            break;
+          oidx[d] = 0;
+        }
+      }
+    }, "X");
+    return Y;
+  }
+  ctx.check(X.dtype() != DType::string && X.dtype() != DType::boolean, "mode linear/cubic needs a ",
+            "numeric input, got ", dtypeName(X.dtype()));
+  // Separable passes over a double buffer.
+  std::vector<double> cur(X.numel());
+  dispatchNumeric(X.dtype(), [&](auto tv) {
+    using T = decltype(tv);
+    const T *xp = X.data<T>();
+    for (int64_t i = 0; i < X.numel(); ++i)
+      cur[i] = double(xp[i]);
+  }, "X");
+  std::vector<int64_t> curShape = X.shape();
+  std::vector<double> next;
+  for (int64_t d = 0; d < rank; ++d) {
+    const AxisTaps &a = taps[d];
+    if (a.identity)
+      continue;
+    int64_t outer = 1, inner = 1;
+    for (int64_t e = 0; e < d; ++e)
+      outer *= curShape[e];
+    for (int64_t e = d + 1; e < rank; ++e)
+      inner *= curShape[e];
+    const int64_t in = curShape[d], out = outShape[d];
+    next.assign(outer * out * inner, 0.0);
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t x = 0; x < out; ++x) {
+        double *dst = &next[(o * out + x) * inner];
+        for (int64_t t = 0; t < a.T; ++t) {
+          double w = a.w[x * a.T + t];
+          if (w == 0)
+            continue;
+          const double *src = &cur[(o * in + a.idx[x * a.T + t]) * inner];
+          for (int64_t i = 0; i < inner; ++i)
+            dst[i] += w * src[i];
+        }
+      }
+    cur.swap(next);
+    curShape[d] = out;
+  }
+  if (anyOutside) {
+    std::vector<int64_t> oidx(rank, 0);
+    const int64_t total = Y.numel();
+    for (int64_t o = 0; o < total; ++o) {
+      bool out = false;
+      for (int64_t d = 0; d < rank && !out; ++d)
+        out = taps[d].outside[oidx[d]];
+      if (out)
+        cur[o] = p.extrapolation;
+      for (int64_t d = rank - 1; d >= 0; --d) {
+        if (++oidx[d] < outShape[d])
+          break;
+        oidx[d] = 0;
+      }
+    }
+  }
+  dispatchNumeric(X.dtype(), [&](auto tv) {
+    using T = decltype(tv);
+    T *yp = Y.data<T>();
+    for (int64_t i = 0; i < Y.numel(); ++i)
+      yp[i] = fromDouble<T>(cur[i]);
+  }, "X");
+  return Y;
+}
+
+/// Output shape from scales: floor(in * scale).
+std::vector<int64_t> sizesFromScales(const AttrReader &ctx, const std::vector<int64_t> &in,
+                                     const std::vector<double> &scales) {
+  std::vector<int64_t> out(in.size());
+  for (size_t d = 0; d < in.size(); ++d) {
+    double s = scales[d];
+    if (!(s > 0) || !std::isfinite(s))
+      ctx.fail("scales must be positive and finite, got ", s, " for axis ", d);
+    double v = std::floor(double(in[d]) * s);
+    if (v > double(int64_t(1) << 40))
+      ctx.fail("scale ", s, " for axis ", d, " gives an output dimension that is too large");
+    out[d] = int64_t(v);
+  }
+  return out;
+}
+
+std::vector<double> readScales(const AttrReader &ctx, const Tensor &t, int64_t rank) {
+  ctx.check(t.numel() == rank, "scales has ", t.numel(), " values, expected ", rank,
+            " (one per input dimension)");
+  ctx.check(t.dtype() != DType::string, "scales must be numeric");
+  std::vector<double> v = t.toDoubleVector();
+  for (double s : v)
+    ctx.check(s > 0 && std::isfinite(s), "scales must be positive and finite, got ", s);
+  return v;
+}
+
+/// Resize kernel for every opset, and Upsample.
+void resizeKernel(KernelContext &ctx, bool upsample) {
+  const Tensor &X = ctx.input(0);
+  const int64_t rank = X.rank();
+  ctx.check(rank >= 1, "X must have rank >= 1");
+  int64_t opset = ctx.opset();
+  bool legacy = upsample || opset < 11;
+  ResizeParams p = resizeParams(ctx, legacy);
+  std::vector<double> scales;
+  std::vector<int64_t> outShape;
+  if (upsample && opset < 9) {
+    if (ctx.hasAttr("scales")) {
+      std::vector<float> s = ctx.attrFloats("scales");
+      ctx.check(int64_t(s.size()) == rank, "attribute scales has ", s.size(), " values, expected ",
+                rank);
+      scales.assign(s.begin(), s.end());
+    } else {
+      ctx.check(rank == 4, "Upsample-1 needs a 4-D input, got ", X.shapeString());
+      scales = {1.0, 1.0, ctx.attrFloat("height_scale"), ctx.attrFloat("width_scale")};
+    }
+    for (double s : scales)
+      ctx.check(s >= 1, "Upsample scales must be >= 1, got ", s);
+    outShape = sizesFromScales(ctx, X.shape(), scales);
+  } else if (legacy) {
+    scales = readScales(ctx, ctx.input(1), rank);
+    outShape = sizesFromScales(ctx, X.shape(), scales);
+  } else {
+    bool hasScales = ctx.hasInput(2) && ctx.input(2).numel() > 0;
+    bool hasSizes = ctx.hasInput(3) && ctx.input(3).numel() > 0;
+    ctx.check(hasScales != hasSizes, hasScales ? "only one of scales and sizes may be given"
+                                               : "one of scales and sizes must be given");
+    if (hasScales) {
+      scales = readScales(ctx, ctx.input(2), rank);
+      outShape = sizesFromScales(ctx, X.shape(), scales);
+    } else {
+      const Tensor &st = ctx.input(3);
+      ctx.check(st.dtype() == DType::i64, "sizes must be int64, got ", dtypeName(st.dtype()));
+      ctx.check(st.numel() == rank, "sizes has ", st.numel(), " values, expected ", rank);
+      outShape = st.toInt64Vector();
+      scales.resize(rank);
+      for (int64_t d = 0; d < rank; ++d) {
+        ctx.check(outShape[d] >= 0, "sizes must be >= 0, got ", shapeToString(outShape));
+        scales[d] = X.dim(d) > 0 ? double(outShape[d]) / double(X.dim(d)) : 1.0;
+        if (scales[d] == 0)
+          scales[d] = 1.0; // output is empty; the value is not used
+      }
+    }
+    if (p.coord == CoordMode::TfCropAndResize) {
+      ctx.check(ctx.hasInput(1), "roi is required for tf_crop_and_resize");
+      const Tensor &roi = ctx.input(1);
+      ctx.check(roi.numel() == 2 * rank, "roi has ", roi.numel(), " values, expected ", 2 * rank,
+                " (starts then ends, one per input dimension)");
+      p.roi = roi.toDoubleVector();
+    }
+  }
+  ctx.setOutput(0, resizeCore(ctx, X, outShape, scales, p));
+}
+
+void inferResize(InferContext &ctx, bool upsample) {
+  const Type &xt = ctx.inputType(0);
+  const Shape &xs = tensorShape(ctx, 0);
+  if (!xs.rankKnown) {
+    ctx.setOutputType(0, Type::tensor(xt.dtype));
+    return;
+  }
+  const int64_t rank = xs.rank();
+  std::vector<Dim> out(rank);
+  std::vector<double> scales;
+  const Tensor *sizes = nullptr;
+  int64_t opset = ctx.opset();
+  if (upsample && opset < 9) {
+    if (ctx.hasAttr("scales")) {
+      std::vector<float> s = ctx.attrFloats("scales");
+      if (int64_t(s.size()) == rank)
+        scales.assign(s.begin(), s.end());
+    } else if (rank == 4) {
+      scales = {1.0, 1.0, ctx.attrFloat("height_scale", 0), ctx.attrFloat("width_scale", 0)};
+    }
+  } else {
+    size_t si = (upsample || opset < 11) ? 1 : 2;
+    if (ctx.hasInput(si)) {
+      const Tensor *s = ctx.inputConstant(si);
+      if (s && s->numel() == rank && s->dtype() != DType::string)
+        scales = s->toDoubleVector();
+    }
+    if (!upsample && opset >= 11 && ctx.hasInput(3)) {
+      const Tensor *z = ctx.inputConstant(3);
+      if (z && z->numel() == rank && z->dtype() == DType::i64)
+        sizes = z;
+    }
+  }
+  for (int64_t d = 0; d < rank; ++d) {
+    if (sizes) {
+      int64_t v = sizes->getInt64(d);
+      if (v >= 0)
+        out[d] = Dim(v);
+    } else if (int64_t(scales.size()) == rank) {
+      double s = scales[d];
+      if (s == 1.0)
+        out[d] = xs.dims[d];
+      else if (xs.dims[d].isStatic() && s > 0 && std::isfinite(s))
+        out[d] = Dim(int64_t(std::floor(double(xs.dims[d].value) * s)));
+    }
+  }
+  ctx.setOutputType(0, Type::tensor(xt.dtype, Shape(out)));
+}
+
+//===----------------------------------------------------------------------===//
+// GridSample (torch.nn.functional.grid_sample semantics)
+//===----------------------------------------------------------------------===//
+
+enum class GridPad { Zeros, Border, Reflection };
+
+template <class F> F gsUnnormalize(F c, int64_t size, bool alignCorners) {
+  return alignCorners ? (c + 1) / 2 * F(size - 1) : ((c + 1) * F(size) - 1) / 2;
+}
+
+template <class F> F gsReflect(F in, int64_t twiceLow, int64_t twiceHigh) {
+  if (twiceLow == twiceHigh)
+    return F(0);
+  F mn = F(twiceLow) / 2;
+  F span = F(twiceHigh - twiceLow) / 2;
+  in = std::fabs(in - mn);
+  F extra = std::fmod(in, span);
+  F flips = std::floor(in / span);
+  return std::fmod(flips, F(2)) == 0 ? extra + mn : span - extra + mn;
+}
+
+template <class F> F gsComputeCoord(F c, int64_t size, GridPad pad, bool alignCorners) {
+  if (pad == GridPad::Border) {
+    c = std::min(F(size - 1), std::max(c, F(0)));
+  } else if (pad == GridPad::Reflection) {
+    c = alignCorners ? gsReflect(c, 0, 2 * (size - 1)) : gsReflect(c, -1, 2 * size - 1);
+    c = std::min(F(size - 1), std::max(c, F(0)));
+  }
+  return c;
+}
+
+template <class F> void gsCubicCoeffs(F t, F c[4]) {
+  const F A = F(-0.75);
+  auto near = [&](F x) { return ((A + 2) * x - (A + 3)) * x * x + 1; };
+  auto far = [&](F x) { return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A; };
+  c[0] = far(t + 1);
+  c[1] = near(t);
+  c[2] = near(1 - t);
+  c[3] = far(2 - t);
+}
+
+void gridSampleKernel(KernelContext &ctx) {
+  const Tensor &X = ctx.input(0), &G = ctx.input(1);
+  ctx.check(X.rank() == 4, "X must be 4-D (N, C, H, W), got ", X.shapeString());
+  ctx.check(G.rank() == 4 && G.dim(3) == 2 && G.dim(0) == X.dim(0), "grid must have shape [N, H_out, ",
+            "W_out, 2] with N = ", X.dim(0), ", got ", G.shapeString());
+  std::string m = ctx.attrString("mode", "bilinear");
+  std::string pm = ctx.attrString("padding_mode", "zeros");
+  bool ac = ctx.attrInt("align_corners", 0) != 0;
+  int mode = m == "bilinear" ? 0 : m == "nearest" ? 1 : m == "bicubic" ? 2 : -1;
+  ctx.check(mode >= 0, "mode '", m, "' is not supported (expected bilinear, nearest or bicubic)");
+  GridPad pad = pm == "zeros" ? GridPad::Zeros : pm == "border" ? GridPad::Border : GridPad::Reflection;
+  ctx.check(pm == "zeros" || pm == "border" || pm == "reflection", "padding_mode '", pm,
+            "' is not supported (expected zeros, border or reflection)");
+  const int64_t N = X.dim(0), C = X.dim(1), H = X.dim(2), W = X.dim(3);
+  const int64_t Ho = G.dim(1), Wo = G.dim(2);
+  Tensor Y(X.dtype(), {N, C, Ho, Wo});
+  if (Y.numel() == 0)
+    return ctx.setOutput(0, Y);
+  Tensor Gc = G.dtype() == X.dtype() ? G : G.cast(X.dtype());
+  dispatchFloat(X.dtype(), [&](auto tv) {
+    using T = decltype(tv);
+    using F = std::conditional_t<std::is_same_v<T, double>, double, float>;
+    const T *xp = X.data<T>();
+    const T *gp = Gc.data<T>();
+    T *yp = Y.data<T>();
+    // Reads a pixel at integral coordinates given as F; zero outside (and for NaN).
+    auto atF = [&](const T *plane, F y, F x) -> F {
+      if (!(x >= 0 && x < F(W) && y >= 0 && y < F(H)))
+        return F(0);
+      return F(plane[int64_t(y) * W + int64_t(x)]);
+    };
+    auto at = [&](const T *plane, int64_t y, int64_t x) -> F {
+      if (x < 0 || x >= W || y < 0 || y >= H)
+        return F(0);
+      return F(plane[y * W + x]);
+    };
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t h = 0; h < Ho; ++h)
+        for (int64_t w = 0; w < Wo; ++w) {
+          const T *g = gp + ((n * Ho + h) * Wo + w) * 2;
+          F gx = F(g[0]), gy = F(g[1]);
+          F ix = gsUnnormalize(gx, W, ac), iy = gsUnnormalize(gy, H, ac);
+          for (int64_t c = 0; c < C; ++c) {
+            const T *plane = xp + (n * C + c) * H * W;
+            F v = 0;
+            if (mode == 2) {
+              F fx = std::floor(ix), fy = std::floor(iy);
+              F tx = ix - fx, ty = iy - fy;
+              F cx[4], cy[4];
+              gsCubicCoeffs(tx, cx);
+              gsCubicCoeffs(ty, cy);
+              for (int j = 0; j < 4; ++j) {
+                F row = 0;
+                for (int i = 0; i < 4; ++i) {
+                  F px = gsComputeCoord(fx - 1 + i, W, pad, ac);
+                  F py = gsComputeCoord(fy - 1 + j, H, pad, ac);
+                  row += cx[i] * atF(plane, py, px);
+                }
+                v += cy[j] * row;
+              }
+            } else {
+              F sx = gsComputeCoord(ix, W, pad, ac), sy = gsComputeCoord(iy, H, pad, ac);
+              if (!std::isfinite(sx) || !std::isfinite(sy)) {
+                v = 0;
+              } else if (mode == 1) {
+                F rx = std::nearbyint(sx), ry = std::nearbyint(sy);
+                if (rx >= 0 && rx < W && ry >= 0 && ry < H)
+                  v = at(plane, int64_t(ry), int64_t(rx));
+              } else {
+                F fx = std::floor(sx), fy = std::floor(sy);
+                if (fx >= -2 && fx <= F(W) + 1 && fy >= -2 && fy <= F(H) + 1) {
+                  int64_t x0 = int64_t(fx), y0 = int64_t(fy);
+                  F lx = sx - fx, ly = sy - fy;
+                  v = at(plane, y0, x0) * (1 - lx) * (1 - ly) + at(plane, y0, x0 + 1) * lx * (1 - ly) +
+                      at(plane, y0 + 1, x0) * (1 - lx) * ly + at(plane, y0 + 1, x0 + 1) * lx * ly;
+                }
+              }
+            }
+            yp[((n * C + c) * Ho + h) * Wo + w] = T(v);
+          }
+        }
+  }, "X");
+  ctx.setOutput(0, std::move(Y));
+}
+
+void inferGridSample(InferContext &ctx) {
+  const Shape &xs = tensorShape(ctx, 0);
+  const Shape &gs = tensorShape(ctx, 1);
+  std::vector<Dim> d(4);
+  if (xs.rankKnown) {
+    ctx.check(xs.rank() == 4, "X must be 4-D, got ", xs.str());
+    d[0] = xs.dims[0];
+    d[1] = xs.dims[1];
+  }
+  if (gs.rankKnown) {
+    ctx.check(gs.rank() == 4, "grid must be 4-D, got ", gs.str());
+    if (d[0].isUnknown())
+      d[0] = gs.dims[0];
+    d[2] = gs.dims[1];
+    d[3] = gs.dims[2];
+  }
+  ctx.setOutputType(0, Type::tensor(ctx.inputType(0).dtype, Shape(d)));
+}
+
+//===----------------------------------------------------------------------===//
+// RoiAlign (onnxruntime semantics)
+//===----------------------------------------------------------------------===//
+
+void roiAlignKernel(KernelContext &ctx) {
+  const Tensor &X = ctx.input(0), &rois = ctx.input(1), &bi = ctx.input(2);
+  ctx.check(X.rank() == 4, "X must be 4-D (N, C, H, W), got ", X.shapeString());
+  ctx.check(rois.rank() == 2 && rois.dim(1) == 4, "rois must have shape [num_rois, 4], got ",
+            rois.shapeString());
+  ctx.check(bi.rank() == 1 && bi.dim(0) == rois.dim(0), "batch_indices must have shape [",
+            rois.dim(0), "], got ", bi.shapeString());
+  std::string mode = ctx.attrString("mode", "avg");
+  ctx.check(mode == "avg" || mode == "max", "mode '", mode, "' is not supported (expected avg or max)");
+  std::string ctm = ctx.attrString("coordinate_transformation_mode",
+                                   ctx.opset() >= 16 ? "half_pixel" : "output_half_pixel");
+  ctx.check(ctm == "half_pixel" || ctm == "output_half_pixel", "coordinate_transformation_mode '",
+            ctm, "' is not supported (expected half_pixel or output_half_pixel)");
+  const bool halfPixel = ctm == "half_pixel";
+  const bool avg = mode == "avg";
+  const int64_t ph = ctx.attrInt("output_height", 1), pw = ctx.attrInt("output_width", 1);
+  ctx.check(ph >= 1 && pw >= 1, "output_height and output_width must be >= 1, got ", ph, ", ", pw);
+  const int64_t sr = ctx.attrInt("sampling_ratio", 0);
+  ctx.check(sr >= 0, "sampling_ratio must be >= 0, got ", sr);
+  const double spatialScale = ctx.attrFloat("spatial_scale", 1.0f);
+  const int64_t N = X.dim(0), C = X.dim(1), H = X.dim(2), W = X.dim(3), R = rois.dim(0);
+  std::vector<int64_t> batch = bi.toInt64Vector();
+  for (int64_t r = 0; r < R; ++r)
+    ctx.check(batch[r] >= 0 && batch[r] < N, "batch_indices[", r, "] = ", batch[r],
+              " is out of range [0, ", N, ")");
+  Tensor Y(X.dtype(), {R, C, ph, pw});
+  Tensor rc = rois.dtype() == X.dtype() ? rois : rois.cast(X.dtype());
+  dispatchFloat(X.dtype(), [&](auto tv) {
+    using T = decltype(tv);
+    using F = std::conditional_t<std::is_same_v<T, double>, double, float>;
+    const T *xp = X.data<T>();
+    const T *rp = rc.data<T>();
+    T *yp = Y.data<T>();
+    struct Pre {
+      int64_t p1, p2, p3, p4;
+      F w1, w2, w3, w4;
+    };
+    std::vector<Pre> pre;
+    for (int64_t r = 0; r < R; ++r) {
+      const F off = halfPixel ? F(0.5) : F(0);
+      F x1 = F(rp[r * 4 + 0]) * F(spatialScale) - off, y1 = F(rp[r * 4 + 1]) * F(spatialScale) - off;
+      F x2 = F(rp[r * 4 + 2]) * F(spatialScale) - off, y2 = F(rp[r * 4 + 3]) * F(spatialScale) - off;
+      F rw = x2 - x1, rh = y2 - y1;
+      if (!halfPixel) {
+        rw = std::max(rw, F(1));
+        rh = std::max(rh, F(1));
+      }
+      F bh = rh / F(ph), bw = rw / F(pw);
+      double gh = sr > 0 ? double(sr) : std::ceil(double(rh) / double(ph));
+      double gw = sr > 0 ? double(sr) : std::ceil(double(rw) / double(pw));
+      if (!std::isfinite(gh) || !std::isfinite(gw) || gh > 1e4 || gw > 1e4)
+        ctx.fail("roi ", r, " gives a sampling grid that is too large or not finite");
+      const int64_t gridH = std::max<int64_t>(int64_t(gh), 0), gridW = std::max<int64_t>(int64_t(gw), 0);
+      const F count = F(std::max<int64_t>(gridH * gridW, 1));
+      pre.clear();
+      pre.reserve(ph * pw * gridH * gridW);
+      for (int64_t py = 0; py < ph; ++py)
+        for (int64_t px = 0; px < pw; ++px)
+          for (int64_t iy = 0; iy < gridH; ++iy) {
+            F yy = y1 + F(py) * bh + (F(iy) + F(0.5)) * bh / F(gridH);
+            for (int64_t ix = 0; ix < gridW; ++ix) {
+              F xx = x1 + F(px) * bw + (F(ix) + F(0.5)) * bw / F(gridW);
+              F y = yy, x = xx;
+              if (!(y >= -1 && y <= F(H) && x >= -1 && x <= F(W))) {
+                pre.push_back({0, 0, 0, 0, 0, 0, 0, 0});
+                continue;
+              }
+              if (y <= 0)
+                y = 0;
+              if (x <= 0)
+                x = 0;
+              int64_t yl = int64_t(y), xl = int64_t(x), yh, xh;
+              if (yl >= H - 1) {
+                yh = yl = H - 1;
+                y = F(yl);
+              } else {
+                yh = yl + 1;
+              }
+              if (xl >= W - 1) {
+                xh = xl = W - 1;
+                x = F(xl);
+              } else {
+                xh = xl + 1;
+              }
+              F ly = y - F(yl), lx = x - F(xl), hy = 1 - ly, hx = 1 - lx;
+              pre.push_back({yl * W + xl, yl * W + xh, yh * W + xl, yh * W + xh, hy * hx, hy * lx,
+                             ly * hx, ly * lx});
+            }
+          }
+      for (int64_t c = 0; c < C; ++c) {
+        const T *plane = xp + (batch[r] * C + c) * H * W;
+        size_t k = 0;
+        for (int64_t py = 0; py < ph; ++py)
+          for (int64_t px = 0; px < pw; ++px) {
+            F out = 0;
+            bool first = true;
+            for (int64_t s = 0; s < gridH * gridW; ++s, ++k) {
+              const Pre &q = pre[k];
+              if (avg) {
+                out += q.w1 * F(plane[q.p1]) + q.w2 * F(plane[q.p2]) + q.w3 * F(plane[q.p3]) +
+                       q.w4 * F(plane[q.p4]);
+              } else {
+                F v = std::max(std::max(std::max(q.w1 * F(plane[q.p1]), q.w2 * F(plane[q.p2])),
+                                        q.w3 * F(plane[q.p3])),
+                               q.w4 * F(plane[q.p4]));
+                out = first ? v : std::max(out, v);
+                first = false;
+              }
+            }
+            if (avg)
+              out /= count;
+            yp[((r * C + c) * ph + py) * pw + px] = T(out);
+          }
+      }
+    }
+  }, "X");
+  ctx.setOutput(0, std::move(Y));
+}
+
+void inferRoiAlign(InferContext &ctx) {
+  const Shape &xs = tensorShape(ctx, 0);
+  const Shape &rs = tensorShape(ctx, 1);
+  const Shape &bs = tensorShape(ctx, 2);
+  std::vector<Dim> d(4);
+  if (rs.rankKnown && rs.rank() == 2)
+    d[0] = rs.dims[0];
+  else if (bs.rankKnown && bs.rank() == 1)
+    d[0] = bs.dims[0];
+  if (xs.rankKnown) {
+    ctx.check(xs.rank() == 4, "X must be 4-D, got ", xs.str());
+    d[1] = xs.dims[1];
+  }
+  d[2] = Dim(ctx.attrInt("output_height", 1));
+  d[3] = Dim(ctx.attrInt("output_width", 1));
+  ctx.setOutputType(0, Type::tensor(ctx.inputType(0).dtype, Shape(d)));
+}
+
+//===----------------------------------------------------------------------===//
+// NonMaxSuppression (onnxruntime semantics)
+//===----------------------------------------------------------------------===//
+
+void nmsKernel(KernelContext &ctx) {
+  const Tensor &boxes = ctx.input(0), &scores = ctx.input(1);
+  ctx.check(boxes.rank() == 3 && boxes.dim(2) == 4, "boxes must have shape [batch, boxes, 4], got ",
+            boxes.shapeString());
+  ctx.check(scores.rank() == 3 && scores.dim(0) == boxes.dim(0) && scores.dim(2) == boxes.dim(1),
+            "scores must have shape [", boxes.dim(0), ", classes, ", boxes.dim(1), "], got ",
+            scores.shapeString());
+  const int64_t centerBox = ctx.attrInt("center_point_box", 0);
+  ctx.check(centerBox == 0 || centerBox == 1, "center_point_box must be 0 or 1, got ", centerBox);
+  int64_t maxOut = 0;
+  if (ctx.hasInput(2)) {
+    const Tensor &t = ctx.input(2);
+    ctx.check(t.numel() == 1, "max_output_boxes_per_class must hold one value, got ", t.shapeString());
+    maxOut = t.getInt64(0);
+  }
+  double iouTh = 0;
+  if (ctx.hasInput(3)) {
+    const Tensor &t = ctx.input(3);
+    ctx.check(t.numel() == 1, "iou_threshold must hold one value, got ", t.shapeString());
+    iouTh = t.getDouble(0);
+    ctx.check(iouTh >= 0 && iouTh <= 1, "iou_threshold must be in [0, 1], got ", iouTh);
+  }
+  bool hasScoreTh = ctx.hasInput(4);
+  double scoreTh = 0;
+  if (hasScoreTh) {
+    const Tensor &t = ctx.input(4);
+    ctx.check(t.numel() == 1, "score_threshold must hold one value, got ", t.shapeString());
+    scoreTh = t.getDouble(0);
+  }
+  const int64_t B = boxes.dim(0), NB = boxes.dim(1), NC = scores.dim(1);
+  std::vector<double> bx = boxes.toDoubleVector();
+  std::vector<double> sc = scores.toDoubleVector();
+  // Per box: x_min, y_min, x_max, y_max.
+  std::vector<double> corners(bx.size());
+  for (int64_t i = 0; i < B * NB; ++i) {
+    const double *b = &bx[i * 4];
+    double *c = &corners[i * 4];
+    if (centerBox) {
+      c[0] = b[0] - b[2] / 2;
+      c[1] = b[1] - b[3] / 2;
+      c[2] = b[0] + b[2] / 2;
+      c[3] = b[1] + b[3] / 2;
+    } else {
+      c[0] = std::min(b[1], b[3]);
+      c[1] = std::min(b[0], b[2]);
+      c[2] = std::max(b[1], b[3]);
+      c[3] = std::max(b[0], b[2]);
+    }
+  }
+  auto suppressed = [&](const double *a, const double *b) {
+    double ix0 = std::max(a[0], b[0]), iy0 = std::max(a[1], b[1]);
+    double ix1 = std::min(a[2], b[2]), iy1 = std::min(a[3], b[3]);
+    if (ix1 <= ix0 || iy1 <= iy0)
+      return false;
+    double inter = (ix1 - ix0) * (iy1 - iy0);
+    double areaA = (a[2] - a[0]) * (a[3] - a[1]);
+    double areaB = (b[2] - b[0]) * (b[3] - b[1]);
+    double uni = areaA + areaB - inter;
+    if (areaA <= 0 || areaB <= 0 || uni <= 0)
+      return false;
+    return inter / uni > iouTh;
+  };
+  std::vector<int64_t> result;
+  std::vector<int64_t> cand, selected;
+  if (maxOut > 0) {
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t c = 0; c < NC; ++c) {
+        const double *s = &sc[(b * NC + c) * NB];
+        cand.clear();
+        for (int64_t i = 0; i < NB; ++i)
+          if (!std::isnan(s[i]) && (!hasScoreTh || s[i] > scoreTh))
+            cand.push_back(i);
+        std::stable_sort(cand.begin(), cand.end(), [&](int64_t x, int64_t y) { return s[x] > s[y]; });
+        selected.clear();
+        for (int64_t i : cand) {
+          if (int64_t(selected.size()) >= maxOut)
+            break;
+          const double *bi = &corners[(b * NB + i) * 4];
+          bool keep = true;
+          for (int64_t j : selected)
+            if (suppressed(bi, &corners[(b * NB + j) * 4])) {
+              keep = false;
+              break;
+            }
+          if (keep)
+            selected.push_back(i);
+        }
+        for (int64_t i : selected) {
+          result.push_back(b);
+          result.push_back(c);
+          result.push_back(i);
+        }
+      }
+  }
+  int64_t K = int64_t(result.size()) / 3;
+  ctx.setOutput(0, Tensor::fromVector<int64_t>({K, 3}, result));
+}
+
+} // namespace
+
+void registerImageOps(OpRegistry &r) {
+  r.add(OpDef{"Resize", "", 10, 17, 2, 4, 1, 1, "all types (nearest); numeric (linear, cubic)",
+              "N-D; opset 10 behaves as asymmetric with Upsample's nearest rounding",
+              [](InferContext &ctx) { inferResize(ctx, false); },
+              [](KernelContext &ctx) { resizeKernel(ctx, false); }});
+  r.add(OpDef{"Upsample", "", 1, 9, 1, 2, 1, 1, "all types (nearest); numeric (linear)",
+              "deprecated; scales attribute (1, 7) or input (9)",
+              [](InferContext &ctx) { inferResize(ctx, true); },
+              [](KernelContext &ctx) { resizeKernel(ctx, true); }});
+  r.add(OpDef{"GridSample", "", 16, 17, 2, 2, 1, 1, "float types", "4-D only (as in opset 16)",
+              inferGridSample, gridSampleKernel});
+  r.add(OpDef{"RoiAlign", "", 10, 17, 3, 3, 1, 1, "float types", "", inferRoiAlign, roiAlignKernel});
+  r.add(OpDef{"NonMaxSuppression", "", 10, 17, 2, 5, 1, 1, "f32 boxes/scores -> i64", "",
+              [](InferContext &ctx) {
+                ctx.setOutputType(0, Type::tensor(DType::i64, Shape({Dim(), Dim(3)})));
+              },
+              nmsKernel});
+}
 
 } // namespace tessel

@@ -1,8 +1,798 @@
-//===- Indexing.cpp - Indexing ops ---------------------------------------===//
+//===- Indexing.cpp - Indexing ops ----------------------------------------===//
+//
+// Ops that read or write a tensor at computed positions: Gather, GatherElements, GatherND,
+// Scatter, ScatterElements, ScatterND, OneHot, Compress, NonZero, Unique, Trilu, EyeLike,
+// ReverseSequence. Every index is validated (negative indices wrap once, per the spec;
+// anything else out of range is an error naming the node).
+//
+//===----------------------------------------------------------------------===//
 #include "OpUtils.h"
+
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+#include <optional>
+#include <type_traits>
 
 namespace tessel {
 
-void registerIndexingOps(OpRegistry &r) {}
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Local helpers
+//===----------------------------------------------------------------------===//
+
+/// Calls f(T{}) with T an unsigned integer of the element size, or std::string.
+template <class F> decltype(auto) dispatchBytes(const AttrReader &ctx, DType dt, F &&f) {
+  if (dt == DType::string)
+    return f(std::string{});
+  switch (dt == DType::undefined ? 0 : dtypeSize(dt)) {
+  case 1: return f(uint8_t{});
+  case 2: return f(uint16_t{});
+  case 4: return f(uint32_t{});
+  case 8: return f(uint64_t{});
+  default: break;
+  }
+  ctx.fail("unsupported element type ", dtypeName(dt));
+}
+
+template <class T> T *ptr(Tensor &t) { return static_cast<T *>(t.raw()); }
+template <class T> const T *ptr(const Tensor &t) { return static_cast<const T *>(t.raw()); }
+
+template <class T> void copyRun(T *dst, const T *src, int64_t n) {
+  if constexpr (std::is_trivially_copyable_v<T>) {
+    if (n > 0)
+      std::memcpy(dst, src, size_t(n) * sizeof(T));
+  } else {
+    for (int64_t i = 0; i < n; ++i)
+      dst[i] = src[i];
+  }
+}
+
+int64_t product(const std::vector<int64_t> &v, size_t from = 0, size_t to = size_t(-1)) {
+  int64_t p = 1;
+  const size_t end = std::min(to, v.size());
+  for (auto it = v.begin() + std::min(from, end); it != v.begin() + end; ++it)
+    p *= *it;
+  return p;
+}
+
+DType inDType(const InferContext &ctx, size_t i) {
+  const Type &t = ctx.inputType(i);
+  return t.isTensor() ? t.dtype : DType::undefined;
+}
+
+/// Index tensor (i32/i64) as int64 values.
+std::vector<int64_t> indexValues(const KernelContext &ctx, const Tensor &t, const char *what) {
+  ctx.check(t.dtype() == DType::i32 || t.dtype() == DType::i64, what,
+            " must be int32 or int64, got ", dtypeName(t.dtype()));
+  return t.toInt64Vector();
+}
+
+/// Wraps a negative index once; an Error if out of [-n, n).
+inline int64_t wrapIndex(const AttrReader &ctx, int64_t i, int64_t n, const char *what) {
+  if (i < -n || i >= n)
+    ctx.fail(what, " ", i, " is out of range for a dim of size ", n, " (expected [", -n, ", ",
+             n - 1, "])");
+  return i < 0 ? i + n : i;
+}
+
+OpDef op(std::string name, int since, int until, int minIn, int maxIn, int minOut, int maxOut,
+         std::string dtypes, std::string notes, InferFn infer, KernelFn kernel) {
+  OpDef d;
+  d.name = std::move(name);
+  d.domain = "";
+  d.sinceVersion = since;
+  d.untilVersion = until;
+  d.minInputs = minIn;
+  d.maxInputs = maxIn;
+  d.minOutputs = minOut;
+  d.maxOutputs = maxOut;
+  d.dtypes = std::move(dtypes);
+  d.notes = std::move(notes);
+  d.infer = std::move(infer);
+  d.kernel = std::move(kernel);
+  return d;
+}
+
+//===----------------------------------------------------------------------===//
+// Gather
+//===----------------------------------------------------------------------===//
+
+void inferGather(InferContext &ctx) {
+  DType dt = inDType(ctx, 0);
+  const Shape &data = tensorShape(ctx, 0), &idx = tensorShape(ctx, 1);
+  if (!data.rankKnown || !idx.rankKnown) {
+    ctx.setOutputType(0, Type::tensor(dt));
+    return;
+  }
+  int64_t axis = normalizeAxis(ctx, ctx.attrInt("axis", 0), data.rank());
+  std::vector<Dim> out(data.dims.begin(), data.dims.begin() + axis);
+  out.insert(out.end(), idx.dims.begin(), idx.dims.end());
+  out.insert(out.end(), data.dims.begin() + axis + 1, data.dims.end());
+  ctx.setOutputType(0, Type::tensor(dt, Shape(out)));
+}
+
+void kernelGather(KernelContext &ctx) {
+  const Tensor &data = ctx.input(0), &indices = ctx.input(1);
+  ctx.check(data.rank() >= 1, "data must have rank >= 1, got a scalar");
+  int64_t axis = normalizeAxis(ctx, ctx.attrInt("axis", 0), data.rank());
+  std::vector<int64_t> idx = indexValues(ctx, indices, "indices");
+  const int64_t n = data.dim(axis);
+  for (int64_t &i : idx)
+    i = wrapIndex(ctx, i, n, "index");
+  std::vector<int64_t> outShape(data.shape().begin(), data.shape().begin() + axis);
+  outShape.insert(outShape.end(), indices.shape().begin(), indices.shape().end());
+  outShape.insert(outShape.end(), data.shape().begin() + axis + 1, data.shape().end());
+  Tensor out(data.dtype(), outShape);
+  if (out.numel() > 0) {
+    const int64_t outer = product(data.shape(), 0, axis);
+    const int64_t inner = product(data.shape(), axis + 1);
+    const int64_t k = int64_t(idx.size());
+    dispatchBytes(ctx, data.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      const T *src = ptr<T>(data);
+      T *dst = ptr<T>(out);
+      for (int64_t o = 0; o < outer; ++o)
+        for (int64_t j = 0; j < k; ++j)
+          copyRun(dst + (o * k + j) * inner, src + (o * n + idx[j]) * inner, inner);
+    });
+  }
+  ctx.setOutput(0, out);
+}
+
+//===----------------------------------------------------------------------===//
+// GatherElements, Scatter, ScatterElements
+//===----------------------------------------------------------------------===//
+
+/// Calls f(i, dataOffset) for each element i of `indices` (same rank as data).
+template <class F>
+void forEachElementIndex(const KernelContext &ctx, const std::vector<int64_t> &dataShape,
+                         const std::vector<int64_t> &idxShape, const std::vector<int64_t> &idx,
+                         int64_t axis, F &&f) {
+  const int64_t rank = int64_t(dataShape.size());
+  ctx.check(int64_t(idxShape.size()) == rank, "indices must have the rank of data (", rank,
+            "), got shape ", shapeToString(idxShape));
+  for (int64_t d = 0; d < rank; ++d)
+    ctx.check(d == axis || idxShape[d] <= dataShape[d], "indices shape ",
+              shapeToString(idxShape), " exceeds data shape ", shapeToString(dataShape),
+              " in dim ", d);
+  const int64_t total = int64_t(idx.size());
+  if (total == 0)
+    return;
+  auto st = stridesOf(dataShape);
+  const int64_t n = dataShape[axis];
+  std::vector<int64_t> pos(rank, 0);
+  int64_t base = 0; // offset of pos without the axis component
+  for (int64_t i = 0; i < total; ++i) {
+    int64_t j = wrapIndex(ctx, idx[i], n, "index");
+    f(i, base + j * st[axis]);
+    for (int64_t d = rank - 1; d >= 0; --d) {
+      if (d != axis)
+        base += st[d];
+      if (++pos[d] < idxShape[d])
+        break;
+      if (d != axis)
+        base -= st[d] * idxShape[d];
+      pos[d] = 0;
+    }
+  }
+}
+
+void inferGatherElements(InferContext &ctx) {
+  ctx.setOutputType(0, Type::tensor(inDType(ctx, 0), tensorShape(ctx, 1)));
+}
+
+void kernelGatherElements(KernelContext &ctx) {
+  const Tensor &data = ctx.input(0), &indices = ctx.input(1);
+  ctx.check(data.rank() >= 1, "data must have rank >= 1");
+  int64_t axis = normalizeAxis(ctx, ctx.attrInt("axis", 0), data.rank());
+  auto idx = indexValues(ctx, indices, "indices");
+  Tensor out(data.dtype(), indices.shape());
+  dispatchBytes(ctx, data.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T *src = ptr<T>(data);
+    T *dst = ptr<T>(out);
+    forEachElementIndex(ctx, data.shape(), indices.shape(), idx, axis,
+                        [&](int64_t i, int64_t off) { dst[i] = src[off]; });
+  });
+  ctx.setOutput(0, out);
+}
+
+enum class Reduction { None, Add, Mul, Max, Min };
+
+Reduction scatterReduction(const AttrReader &ctx) {
+  if (ctx.opset() < 16)
+    return Reduction::None;
+  std::string r = ctx.attrString("reduction", "none");
+  if (r == "none")
+    return Reduction::None;
+  if (r == "add")
+    return Reduction::Add;
+  if (r == "mul")
+    return Reduction::Mul;
+  if (r == "max")
+    return Reduction::Max;
+  if (r == "min")
+    return Reduction::Min;
+  ctx.fail("unsupported reduction '", r, "' (expected none, add, mul, max or min)");
+}
+
+/// dst = reduce(dst, src) for numeric T (computed in the type itself; f16/bf16 via float).
+template <class T> inline void applyReduction(Reduction red, T &dst, const T &src) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    dst = src; // reductions on strings are rejected before
+  } else if constexpr (std::is_same_v<T, bool>) {
+    switch (red) {
+    case Reduction::None: dst = src; break;
+    case Reduction::Add: case Reduction::Max: dst = dst || src; break;
+    case Reduction::Mul: case Reduction::Min: dst = dst && src; break;
+    }
+  } else {
+    using C = std::conditional_t<std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16>, float, T>;
+    C a = C(dst), b = C(src);
+    switch (red) {
+    case Reduction::None: dst = src; return;
+    case Reduction::Add: dst = T(C(a + b)); return;
+    case Reduction::Mul: dst = T(C(a * b)); return;
+    case Reduction::Max: dst = T(std::max(a, b)); return;
+    case Reduction::Min: dst = T(std::min(a, b)); return;
+    }
+  }
+}
+
+void kernelScatterElements(KernelContext &ctx) {
+  const Tensor &data = ctx.input(0), &indices = ctx.input(1), &updates = ctx.input(2);
+  ctx.check(data.rank() >= 1, "data must have rank >= 1");
+  int64_t axis = normalizeAxis(ctx, ctx.attrInt("axis", 0), data.rank());
+  Reduction red = scatterReduction(ctx);
+  ctx.check(updates.dtype() == data.dtype(), "updates (", dtypeName(updates.dtype()),
+            ") must have the element type of data (", dtypeName(data.dtype()), ")");
+  ctx.check(updates.shape() == indices.shape(), "updates shape ", updates.shapeString(),
+            " must equal indices shape ", indices.shapeString());
+  ctx.check(red == Reduction::None || data.dtype() != DType::string,
+            "reductions are not defined for strings");
+  auto idx = indexValues(ctx, indices, "indices");
+  Tensor out = data.clone();
+  dispatchAll(data.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T *upd = updates.data<T>();
+    T *dst = out.data<T>();
+    forEachElementIndex(ctx, data.shape(), indices.shape(), idx, axis,
+                        [&](int64_t i, int64_t off) { applyReduction(red, dst[off], upd[i]); });
+  });
+  ctx.setOutput(0, out);
+}
+
+//===----------------------------------------------------------------------===//
+// GatherND, ScatterND
+//===----------------------------------------------------------------------===//
+
+void inferGatherND(InferContext &ctx) {
+  DType dt = inDType(ctx, 0);
+  const Shape &data = tensorShape(ctx, 0), &idx = tensorShape(ctx, 1);
+  int64_t b = ctx.attrInt("batch_dims", 0);
+  if (!data.rankKnown || !idx.rankKnown || idx.rank() < 1 || !idx.dims.back().isStatic()) {
+    ctx.setOutputType(0, Type::tensor(dt));
+    return;
+  }
+  int64_t last = idx.dims.back().value;
+  ctx.check(b >= 0 && b < std::min(data.rank(), idx.rank()), "batch_dims ", b,
+            " must be in [0, min(rank(data), rank(indices)))");
+  ctx.check(last >= 1 && last <= data.rank() - b, "indices.shape[-1] (", last,
+            ") must be in [1, rank(data) - batch_dims]");
+  std::vector<Dim> out(idx.dims.begin(), idx.dims.end() - 1);
+  out.insert(out.end(), data.dims.begin() + b + last, data.dims.end());
+  ctx.setOutputType(0, Type::tensor(dt, Shape(out)));
+}
+
+/// Offsets (in data elements) of each index tuple, with batch offsets; validates indices.
+struct NDPlan {
+  std::vector<int64_t> offsets; // one per tuple, all batches
+  int64_t slice = 1;            // elements per gathered slice
+};
+
+NDPlan planND(const KernelContext &ctx, const Tensor &data, const Tensor &indices, int64_t b) {
+  ctx.check(indices.dtype() == DType::i64 || indices.dtype() == DType::i32,
+            "indices must be int64, got ", dtypeName(indices.dtype()));
+  const int64_t r = data.rank(), q = indices.rank();
+  ctx.check(q >= 1, "indices must have rank >= 1");
+  ctx.check(b >= 0 && b < std::min(r, q), "batch_dims ", b,
+            " must be in [0, min(rank(data), rank(indices)))");
+  const int64_t last = indices.dim(q - 1);
+  ctx.check(last >= 1 && last <= r - b, "indices.shape[-1] (", last,
+            ") must be in [1, rank(data) - batch_dims] = [1, ", r - b, "]");
+  for (int64_t d = 0; d < b; ++d)
+    ctx.check(indices.dim(d) == data.dim(d), "batch dims of indices ", indices.shapeString(),
+              " and data ", data.shapeString(), " differ");
+  NDPlan p;
+  p.slice = product(data.shape(), b + last);
+  const int64_t batches = product(data.shape(), 0, b);
+  const int64_t tuplesPerBatch = product(indices.shape(), b, q - 1);
+  auto st = stridesOf(data.shape());
+  const int64_t batchStride = b > 0 ? st[b - 1] : 0;
+  auto idx = indices.toInt64Vector();
+  p.offsets.resize(batches * tuplesPerBatch);
+  for (int64_t bi = 0; bi < batches; ++bi) {
+    for (int64_t t = 0; t < tuplesPerBatch; ++t) {
+      const int64_t *tuple = idx.data() + (bi * tuplesPerBatch + t) * last;
+      int64_t off = bi * batchStride;
+      for (int64_t k = 0; k < last; ++k)
+        off += wrapIndex(ctx, tuple[k], data.dim(b + k), "index") * st[b + k];
+      p.offsets[bi * tuplesPerBatch + t] = off;
+    }
+  }
+  return p;
+}
+
+void kernelGatherND(KernelContext &ctx) {
+  const Tensor &data = ctx.input(0), &indices = ctx.input(1);
+  int64_t b = ctx.opset() >= 12 ? ctx.attrInt("batch_dims", 0) : 0;
+  NDPlan p = planND(ctx, data, indices, b);
+  const int64_t last = indices.dim(indices.rank() - 1);
+  std::vector<int64_t> outShape(indices.shape().begin(), indices.shape().end() - 1);
+  outShape.insert(outShape.end(), data.shape().begin() + b + last, data.shape().end());
+  Tensor out(data.dtype(), outShape);
+  if (out.numel() > 0) {
+    dispatchBytes(ctx, data.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      const T *src = ptr<T>(data);
+      T *dst = ptr<T>(out);
+      for (size_t i = 0; i < p.offsets.size(); ++i)
+        copyRun(dst + int64_t(i) * p.slice, src + p.offsets[i], p.slice);
+    });
+  }
+  ctx.setOutput(0, out);
+}
+
+void kernelScatterND(KernelContext &ctx) {
+  const Tensor &data = ctx.input(0), &indices = ctx.input(1), &updates = ctx.input(2);
+  Reduction red = scatterReduction(ctx);
+  ctx.check(red == Reduction::None || data.dtype() != DType::string,
+            "reductions are not defined for strings");
+  ctx.check(updates.dtype() == data.dtype(), "updates (", dtypeName(updates.dtype()),
+            ") must have the element type of data (", dtypeName(data.dtype()), ")");
+  NDPlan p = planND(ctx, data, indices, 0);
+  const int64_t last = indices.dim(indices.rank() - 1);
+  std::vector<int64_t> updShape(indices.shape().begin(), indices.shape().end() - 1);
+  updShape.insert(updShape.end(), data.shape().begin() + last, data.shape().end());
+  ctx.check(updates.shape() == updShape, "updates shape ", updates.shapeString(),
+            " must be indices.shape[:-1] + data.shape[indices.shape[-1]:] = ",
+            shapeToString(updShape));
+  Tensor out = data.clone();
+  dispatchAll(data.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T *upd = updates.data<T>();
+    T *dst = out.data<T>();
+    for (size_t i = 0; i < p.offsets.size(); ++i) {
+      T *d = dst + p.offsets[i];
+      const T *u = upd + int64_t(i) * p.slice;
+      if (red == Reduction::None)
+        copyRun(d, u, p.slice);
+      else
+        for (int64_t j = 0; j < p.slice; ++j)
+          applyReduction(red, d[j], u[j]);
+    }
+  });
+  ctx.setOutput(0, out);
+}
+
+//===----------------------------------------------------------------------===//
+// OneHot
+//===----------------------------------------------------------------------===//
+
+void inferOneHot(InferContext &ctx) {
+  DType dt = inDType(ctx, 2);
+  const Shape &in = tensorShape(ctx, 0);
+  if (!in.rankKnown) {
+    ctx.setOutputType(0, Type::tensor(dt));
+    return;
+  }
+  int64_t outRank = in.rank() + 1;
+  int64_t axis = normalizeAxis(ctx, ctx.attrInt("axis", -1), outRank);
+  Dim depth;
+  if (const Tensor *d = ctx.inputConstant(1); d && d->numel() == 1 && d->dtype() != DType::string) {
+    double v = d->getDouble(0);
+    if (v >= 1 && v < 1e15)
+      depth = Dim(int64_t(v));
+  }
+  std::vector<Dim> out = in.dims;
+  out.insert(out.begin() + axis, depth);
+  ctx.setOutputType(0, Type::tensor(dt, Shape(out)));
+}
+
+void kernelOneHot(KernelContext &ctx) {
+  const Tensor &indices = ctx.input(0), &depthT = ctx.input(1), &values = ctx.input(2);
+  ctx.check(depthT.numel() == 1, "depth must have one element, got ", depthT.shapeString());
+  ctx.check(values.numel() == 2, "values must have two elements [off, on], got ",
+            values.shapeString());
+  ctx.check(indices.dtype() != DType::string && depthT.dtype() != DType::string,
+            "indices and depth must be numeric");
+  double dd = depthT.getDouble(0);
+  ctx.check(dd >= 1 && dd < 9e18, "depth must be >= 1, got ", dd);
+  const int64_t depth = int64_t(dd);
+  const int64_t outRank = indices.rank() + 1;
+  int64_t axis = normalizeAxis(ctx, ctx.attrInt("axis", -1), outRank);
+  std::vector<int64_t> outShape = indices.shape();
+  outShape.insert(outShape.begin() + axis, depth);
+  Tensor out(values.dtype(), outShape);
+  const int64_t outer = product(indices.shape(), 0, axis);
+  const int64_t inner = product(indices.shape(), axis);
+  auto idx = indices.toDoubleVector();
+  dispatchBytes(ctx, values.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T off = ptr<T>(values)[0], on = ptr<T>(values)[1];
+    T *dst = ptr<T>(out);
+    std::fill(dst, dst + out.numel(), off);
+    for (int64_t o = 0; o < outer; ++o) {
+      for (int64_t i = 0; i < inner; ++i) {
+        double v = idx[o * inner + i];
+        if (v < 0)
+          v += double(depth);
+        if (!(v >= 0 && v < double(depth)))
+          continue; // out of range: all "off"
+        int64_t k = int64_t(v);
+        dst[(o * depth + k) * inner + i] = on;
+      }
+    }
+  });
+  ctx.setOutput(0, out);
+}
+
+//===----------------------------------------------------------------------===//
+// Compress, NonZero
+//===----------------------------------------------------------------------===//
+
+void inferCompress(InferContext &ctx) {
+  DType dt = inDType(ctx, 0);
+  const Shape &in = tensorShape(ctx, 0);
+  if (!ctx.hasAttr("axis")) {
+    ctx.setOutputType(0, Type::tensor(dt, Shape({Dim()})));
+    return;
+  }
+  if (!in.rankKnown) {
+    ctx.setOutputType(0, Type::tensor(dt));
+    return;
+  }
+  int64_t axis = normalizeAxis(ctx, ctx.attrInt("axis"), in.rank());
+  std::vector<Dim> out = in.dims;
+  out[axis] = Dim();
+  ctx.setOutputType(0, Type::tensor(dt, Shape(out)));
+}
+
+void kernelCompress(KernelContext &ctx) {
+  const Tensor &x = ctx.input(0), &cond = ctx.input(1);
+  ctx.check(cond.rank() == 1, "condition must be 1-D, got ", cond.shapeString());
+  ctx.check(cond.dtype() == DType::boolean, "condition must be bool, got ",
+            dtypeName(cond.dtype()));
+  Tensor in = x;
+  int64_t axis = 0;
+  if (ctx.hasAttr("axis")) {
+    ctx.check(x.rank() >= 1, "input must have rank >= 1 when axis is given");
+    axis = normalizeAxis(ctx, ctx.attrInt("axis"), x.rank());
+  } else {
+    in = x.reshaped({x.numel()});
+  }
+  const int64_t n = in.dim(axis);
+  const bool *c = cond.data<bool>();
+  std::vector<int64_t> keep;
+  for (int64_t i = 0; i < cond.numel(); ++i) {
+    if (!c[i])
+      continue;
+    ctx.check(i < n, "condition selects index ", i, " but the axis has size ", n);
+    keep.push_back(i);
+  }
+  std::vector<int64_t> outShape = in.shape();
+  outShape[axis] = int64_t(keep.size());
+  Tensor out(x.dtype(), outShape);
+  const int64_t outer = product(in.shape(), 0, axis), inner = product(in.shape(), axis + 1);
+  const int64_t k = int64_t(keep.size());
+  if (out.numel() > 0) {
+    dispatchBytes(ctx, x.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      const T *src = ptr<T>(in);
+      T *dst = ptr<T>(out);
+      for (int64_t o = 0; o < outer; ++o)
+        for (int64_t j = 0; j < k; ++j)
+          copyRun(dst + (o * k + j) * inner, src + (o * n + keep[j]) * inner, inner);
+    });
+  }
+  ctx.setOutput(0, out);
+}
+
+void inferNonZero(InferContext &ctx) {
+  const Shape &in = tensorShape(ctx, 0);
+  Dim r = in.rankKnown ? Dim(std::max<int64_t>(in.rank(), 1)) : Dim();
+  ctx.setOutputType(0, Type::tensor(DType::i64, Shape({r, Dim()})));
+}
+
+void kernelNonZero(KernelContext &ctx) {
+  const Tensor &x = ctx.input(0);
+  std::vector<int64_t> nz;
+  dispatchAll(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T *p = x.data<T>();
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      bool z;
+      if constexpr (std::is_same_v<T, std::string>)
+        z = p[i].empty();
+      else if constexpr (std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16>)
+        z = float(p[i]) == 0.0f;
+      else
+        z = p[i] == T(0);
+      if (!z)
+        nz.push_back(i);
+    }
+  });
+  const int64_t rank = std::max<int64_t>(x.rank(), 1);
+  const int64_t count = int64_t(nz.size());
+  Tensor out(DType::i64, {rank, count});
+  int64_t *o = out.data<int64_t>();
+  auto st = x.rank() > 0 ? stridesOf(x.shape()) : std::vector<int64_t>{1};
+  std::vector<int64_t> shape = x.rank() > 0 ? x.shape() : std::vector<int64_t>{1};
+  for (int64_t j = 0; j < count; ++j) {
+    int64_t flat = nz[j];
+    for (int64_t d = 0; d < rank; ++d) {
+      o[d * count + j] = flat / st[d];
+      flat %= st[d];
+    }
+  }
+  ctx.setOutput(0, out);
+}
+
+//===----------------------------------------------------------------------===//
+// Unique
+//===----------------------------------------------------------------------===//
+
+void inferUnique(InferContext &ctx) {
+  DType dt = inDType(ctx, 0);
+  const Shape &in = tensorShape(ctx, 0);
+  if (!ctx.hasAttr("axis")) {
+    ctx.setOutputType(0, Type::tensor(dt, Shape({Dim()})));
+  } else if (in.rankKnown) {
+    int64_t axis = normalizeAxis(ctx, ctx.attrInt("axis"), in.rank());
+    std::vector<Dim> out = in.dims;
+    out[axis] = Dim();
+    ctx.setOutputType(0, Type::tensor(dt, Shape(out)));
+  } else {
+    ctx.setOutputType(0, Type::tensor(dt));
+  }
+  Dim inv;
+  if (!ctx.hasAttr("axis") && in.rankKnown)
+    inv = [&] {
+      int64_t p = 1;
+      for (auto &d : in.dims) {
+        if (!d.isStatic())
+          return Dim();
+        p *= d.value;
+      }
+      return Dim(p);
+    }();
+  else if (in.rankKnown)
+    inv = in.dims[normalizeAxis(ctx, ctx.attrInt("axis"), in.rank())];
+  for (size_t i = 1; i < ctx.numOutputs(); ++i)
+    ctx.setOutputType(i, Type::tensor(DType::i64, Shape({i == 2 ? inv : Dim()})));
+}
+
+void kernelUnique(KernelContext &ctx) {
+  const Tensor &x = ctx.input(0);
+  bool sorted = ctx.attrInt("sorted", 1) != 0;
+  Tensor in = x;
+  int64_t axis = 0;
+  if (ctx.hasAttr("axis")) {
+    ctx.check(x.rank() >= 1, "input must have rank >= 1 when axis is given");
+    axis = normalizeAxis(ctx, ctx.attrInt("axis"), x.rank());
+  } else {
+    in = x.reshaped({x.numel()});
+  }
+  const int64_t n = in.dim(axis);
+  const int64_t outer = product(in.shape(), 0, axis), inner = product(in.shape(), axis + 1);
+  // Slice i (along axis) element e = (o, j): src[(o * n + i) * inner + j].
+  std::vector<int64_t> order(n), groupOf(n);
+  std::vector<int64_t> groupFirst; // original index of each group's first occurrence
+  std::vector<int64_t> counts;
+  dispatchAll(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    using C = std::conditional_t<std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16>, float, T>;
+    const T *src = in.data<T>();
+    auto cmp = [&](int64_t a, int64_t b) -> int {
+      for (int64_t o = 0; o < outer; ++o)
+        for (int64_t j = 0; j < inner; ++j) {
+          C va = C(src[(o * n + a) * inner + j]), vb = C(src[(o * n + b) * inner + j]);
+          if (va < vb)
+            return -1;
+          if (vb < va)
+            return 1;
+        }
+      return 0;
+    };
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int64_t a, int64_t b) { return cmp(a, b) < 0; });
+    for (int64_t k = 0; k < n; ++k) {
+      int64_t i = order[k];
+      if (k == 0 || cmp(order[k - 1], i) != 0) {
+        groupFirst.push_back(i);
+        counts.push_back(0);
+      }
+      groupOf[i] = int64_t(groupFirst.size()) - 1;
+      ++counts.back();
+    }
+  });
+  int64_t u = int64_t(groupFirst.size());
+  // Group order: sorted order, or order of first occurrence.
+  std::vector<int64_t> rank(u);
+  std::iota(rank.begin(), rank.end(), 0);
+  if (!sorted) {
+    std::vector<int64_t> byFirst(u);
+    std::iota(byFirst.begin(), byFirst.end(), 0);
+    std::sort(byFirst.begin(), byFirst.end(),
+              [&](int64_t a, int64_t b) { return groupFirst[a] < groupFirst[b]; });
+    for (int64_t k = 0; k < u; ++k)
+      rank[byFirst[k]] = k;
+  }
+  std::vector<int64_t> first(u), cnt(u), inverse(n);
+  for (int64_t g = 0; g < u; ++g) {
+    first[rank[g]] = groupFirst[g];
+    cnt[rank[g]] = counts[g];
+  }
+  for (int64_t i = 0; i < n; ++i)
+    inverse[i] = rank[groupOf[i]];
+  std::vector<int64_t> outShape = in.shape();
+  outShape[axis] = u;
+  Tensor y(x.dtype(), outShape);
+  if (y.numel() > 0) {
+    dispatchBytes(ctx, x.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      const T *src = ptr<T>(in);
+      T *dst = ptr<T>(y);
+      for (int64_t o = 0; o < outer; ++o)
+        for (int64_t k = 0; k < u; ++k)
+          copyRun(dst + (o * u + k) * inner, src + (o * n + first[k]) * inner, inner);
+    });
+  }
+  ctx.setOutput(0, y);
+  if (ctx.numOutputs() > 1 && ctx.hasOutput(1))
+    ctx.setOutput(1, Tensor::fromVector<int64_t>({u}, first));
+  if (ctx.numOutputs() > 2 && ctx.hasOutput(2))
+    ctx.setOutput(2, Tensor::fromVector<int64_t>({n}, inverse));
+  if (ctx.numOutputs() > 3 && ctx.hasOutput(3))
+    ctx.setOutput(3, Tensor::fromVector<int64_t>({u}, cnt));
+}
+
+//===----------------------------------------------------------------------===//
+// Trilu, EyeLike
+//===----------------------------------------------------------------------===//
+
+void kernelTrilu(KernelContext &ctx) {
+  const Tensor &x = ctx.input(0);
+  ctx.check(x.rank() >= 2, "input must have rank >= 2, got ", x.shapeString());
+  int64_t k = 0;
+  if (ctx.hasInput(1)) {
+    const Tensor &kt = ctx.input(1);
+    ctx.check(kt.numel() == 1 && kt.dtype() == DType::i64, "k must be an int64 scalar, got ",
+              kt.typeString());
+    k = kt.getInt64(0);
+  }
+  bool upper = ctx.attrInt("upper", 1) != 0;
+  const int64_t rows = x.dim(x.rank() - 2), cols = x.dim(x.rank() - 1);
+  const int64_t batches = product(x.shape(), 0, x.rank() - 2);
+  Tensor out(x.dtype(), x.shape());
+  dispatchBytes(ctx, x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T *src = ptr<T>(x);
+    T *dst = ptr<T>(out); // zero-initialized (empty strings)
+    for (int64_t b = 0; b < batches; ++b)
+      for (int64_t i = 0; i < rows; ++i) {
+        // keep j - i >= k (upper) or j - i <= k (lower), clamped to [0, cols]
+        int64_t lo = 0, hi = cols;
+        if (upper)
+          lo = std::clamp<int64_t>(i + std::clamp<int64_t>(k, -cols - rows, cols + rows), 0, cols);
+        else
+          hi = std::clamp<int64_t>(i + std::clamp<int64_t>(k, -cols - rows, cols + rows) + 1, 0, cols);
+        const int64_t row = (b * rows + i) * cols;
+        if (hi > lo)
+          copyRun(dst + row + lo, src + row + lo, hi - lo);
+      }
+  });
+  ctx.setOutput(0, out);
+}
+
+DType eyeLikeDType(const AttrReader &ctx, DType in) {
+  if (!ctx.hasAttr("dtype"))
+    return in;
+  int64_t code = ctx.attrInt("dtype");
+  auto dt = dtypeFromOnnx(int(code));
+  ctx.check(dt.has_value() && *dt != DType::string, "unsupported dtype ", code);
+  return *dt;
+}
+
+void inferEyeLike(InferContext &ctx) {
+  DType in = inDType(ctx, 0);
+  DType dt = ctx.hasAttr("dtype") ? eyeLikeDType(ctx, in) : in;
+  ctx.setOutputType(0, Type::tensor(dt, tensorShape(ctx, 0)));
+}
+
+void kernelEyeLike(KernelContext &ctx) {
+  const Tensor &x = ctx.input(0);
+  ctx.check(x.rank() == 2, "input must be 2-D, got ", x.shapeString());
+  DType dt = eyeLikeDType(ctx, x.dtype());
+  int64_t k = ctx.attrInt("k", 0);
+  Tensor out(dt, x.shape());
+  const int64_t rows = x.dim(0), cols = x.dim(1);
+  dispatchNumeric(dt, [&](auto tag) {
+    using T = decltype(tag);
+    T *d = out.data<T>();
+    for (int64_t i = 0; i < rows; ++i) {
+      if (k > cols || k < -rows)
+        break;
+      int64_t j = i + k;
+      if (j >= 0 && j < cols)
+        d[i * cols + j] = T(1);
+    }
+  });
+  ctx.setOutput(0, out);
+}
+
+//===----------------------------------------------------------------------===//
+// ReverseSequence
+//===----------------------------------------------------------------------===//
+
+void kernelReverseSequence(KernelContext &ctx) {
+  const Tensor &x = ctx.input(0), &lensT = ctx.input(1);
+  ctx.check(x.rank() >= 2, "input must have rank >= 2, got ", x.shapeString());
+  int64_t batchAxis = ctx.attrInt("batch_axis", 1), timeAxis = ctx.attrInt("time_axis", 0);
+  ctx.check((batchAxis == 0 && timeAxis == 1) || (batchAxis == 1 && timeAxis == 0),
+            "batch_axis and time_axis must be 0 and 1 (in some order), got ", batchAxis, " and ",
+            timeAxis);
+  const int64_t batch = x.dim(batchAxis), time = x.dim(timeAxis);
+  auto lens = indexValues(ctx, lensT, "sequence_lens");
+  ctx.check(lensT.rank() == 1 && int64_t(lens.size()) == batch, "sequence_lens must have shape [",
+            batch, "], got ", lensT.shapeString());
+  for (int64_t l : lens)
+    ctx.check(l >= 0 && l <= time, "sequence length ", l, " out of range [0, ", time, "]");
+  const int64_t inner = product(x.shape(), 2);
+  Tensor out(x.dtype(), x.shape());
+  if (out.numel() > 0) {
+    dispatchBytes(ctx, x.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      const T *src = ptr<T>(x);
+      T *dst = ptr<T>(out);
+      for (int64_t b = 0; b < batch; ++b)
+        for (int64_t t = 0; t < time; ++t) {
+          int64_t st = t < lens[b] ? lens[b] - 1 - t : t;
+          auto off = [&](int64_t tt) {
+            return (timeAxis == 0 ? tt * batch + b : b * time + tt) * inner;
+          };
+          copyRun(dst + off(t), src + off(st), inner);
+        }
+    });
+  }
+  ctx.setOutput(0, out);
+}
+
+} // namespace
+
+void registerIndexingOps(OpRegistry &r) {
+  const char *all = "all (incl. string, bool)";
+  r.add(op("Gather", 1, 17, 2, 2, 1, 1, all, "", inferGather, kernelGather));
+  r.add(op("GatherElements", 11, 17, 2, 2, 1, 1, all, "", inferGatherElements,
+           kernelGatherElements));
+  r.add(op("GatherND", 11, 17, 2, 2, 1, 1, all, "", inferGatherND, kernelGatherND));
+  r.add(op("Scatter", 9, 10, 3, 3, 1, 1, all, "deprecated alias of ScatterElements",
+           inferSameAs(0), kernelScatterElements));
+  r.add(op("ScatterElements", 11, 17, 3, 3, 1, 1, all, "reduction none/add/mul (opset 16)",
+           inferSameAs(0), kernelScatterElements));
+  r.add(op("ScatterND", 11, 17, 3, 3, 1, 1, all, "reduction none/add/mul (opset 16)",
+           inferSameAs(0), kernelScatterND));
+  r.add(op("OneHot", 9, 17, 3, 3, 1, 1, "numeric indices/depth; any values", "", inferOneHot,
+           kernelOneHot));
+  r.add(op("Compress", 9, 17, 2, 2, 1, 1, all, "", inferCompress, kernelCompress));
+  r.add(op("NonZero", 9, 17, 1, 1, 1, 1, all, "", inferNonZero, kernelNonZero));
+  r.add(op("Unique", 11, 17, 1, 1, 1, 4, all, "", inferUnique, kernelUnique));
+  r.add(op("Trilu", 14, 17, 1, 2, 1, 1, all, "", inferSameAs(0), kernelTrilu));
+  r.add(op("EyeLike", 9, 17, 1, 1, 1, 1, "numeric, bool", "", inferEyeLike, kernelEyeLike));
+  r.add(op("ReverseSequence", 10, 17, 2, 2, 1, 1, all, "", inferSameAs(0), kernelReverseSequence));
+}
 
 } // namespace tessel

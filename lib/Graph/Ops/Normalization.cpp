@@ -1,8 +1,797 @@
 //===- Normalization.cpp - Normalization ops ---------------------------------------===//
+//
+// Softmax, LogSoftmax, Hardmax (one kernel over the (outer, axis, inner) view), the
+// normalizations (BatchNormalization, LayerNormalization, InstanceNormalization, LRN,
+// MeanVarianceNormalization), the losses (NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss)
+// and Dropout.
+//
+//===----------------------------------------------------------------------===//
 #include "OpUtils.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <type_traits>
 
 namespace tessel {
 
-void registerNormalizationOps(OpRegistry &r) {}
+namespace {
+
+/// The type float math runs in: double for f64, float otherwise.
+template <class T> using MathOf = std::conditional_t<std::is_same_v<T, double>, double, float>;
+
+template <class T> const T *dataOf(const Tensor &t) { return t.data<T>(); }
+
+/// Calls f(T{}) for float types, naming the op's input in the error otherwise.
+template <class F> void dispatchFloatIn(const AttrReader &ctx, DType dt, const char *what, F &&f) {
+  if (dt != DType::f32 && dt != DType::f16 && dt != DType::bf16 && dt != DType::f64)
+    ctx.fail(what, " should have a float element type, got ", dtypeName(dt));
+  dispatchFloat(dt, std::forward<F>(f));
+}
+
+struct AxisView {
+  int64_t outer = 1, n = 1, inner = 1;
+};
+
+//===----------------------------------------------------------------------===//
+// Softmax / LogSoftmax / Hardmax
+//===----------------------------------------------------------------------===//
+
+enum class SM { Softmax, LogSoftmax, Hardmax };
+
+/// One block of n * inner elements (n along the axis, inner contiguous). x and y may alias.
+/// scratch holds at least 2 * inner elements.
+template <class C> void softmaxBlock(SM mode, const C *x, C *y, int64_t n, int64_t inner, C *scratch) {
+  if (n == 0)
+    return;
+  if (inner == 1) {
+    if (mode == SM::Hardmax) {
+      int64_t best = 0;
+      for (int64_t j = 1; j < n; ++j)
+        if (x[j] > x[best])
+          best = j;
+      for (int64_t j = 0; j < n; ++j)
+        y[j] = C(0);
+      y[best] = C(1);
+      return;
+    }
+    C m = x[0];
+    for (int64_t j = 1; j < n; ++j)
+      m = x[j] > m ? x[j] : m;
+    if (!std::isfinite(m))
+      m = C(0);
+    C s = 0;
+    if (mode == SM::Softmax) {
+      for (int64_t j = 0; j < n; ++j) {
+        C e = std::exp(x[j] - m);
+        y[j] = e;
+        s += e;
+      }
+      C inv = C(1) / s;
+      for (int64_t j = 0; j < n; ++j)
+        y[j] *= inv;
+      return;
+    }
+    for (int64_t j = 0; j < n; ++j)
+      s += std::exp(x[j] - m);
+    C l = m + std::log(s);
+    for (int64_t j = 0; j < n; ++j)
+      y[j] = x[j] - l;
+    return;
+  }
+  C *mx = scratch, *s = scratch + inner;
+  for (int64_t i = 0; i < inner; ++i)
+    mx[i] = x[i];
+  if (mode == SM::Hardmax) {
+    // s holds the index of the first maximum (as C: exact for any realistic axis size)
+    for (int64_t i = 0; i < inner; ++i)
+      s[i] = 0;
+    for (int64_t k = 1; k < n; ++k) {
+      const C *r = x + k * inner;
+      for (int64_t i = 0; i < inner; ++i)
+        if (r[i] > mx[i]) {
+          mx[i] = r[i];
+          s[i] = C(k);
+        }
+    }
+    for (int64_t k = 0; k < n; ++k) {
+      C *r = y + k * inner;
+      for (int64_t i = 0; i < inner; ++i)
+        r[i] = int64_t(s[i]) == k ? C(1) : C(0);
+    }
+    return;
+  }
+  for (int64_t k = 1; k < n; ++k) {
+    const C *r = x + k * inner;
+    for (int64_t i = 0; i < inner; ++i)
+      mx[i] = r[i] > mx[i] ? r[i] : mx[i];
+  }
+  for (int64_t i = 0; i < inner; ++i) {
+    if (!std::isfinite(mx[i]))
+      mx[i] = C(0);
+    s[i] = 0;
+  }
+  if (mode == SM::Softmax) {
+    for (int64_t k = 0; k < n; ++k) {
+      const C *r = x + k * inner;
+      C *o = y + k * inner;
+      for (int64_t i = 0; i < inner; ++i) {
+        C e = std::exp(r[i] - mx[i]);
+        o[i] = e;
+        s[i] += e;
+      }
+    }
+    for (int64_t i = 0; i < inner; ++i)
+      s[i] = C(1) / s[i];
+    for (int64_t k = 0; k < n; ++k) {
+      C *o = y + k * inner;
+      for (int64_t i = 0; i < inner; ++i)
+        o[i] *= s[i];
+    }
+    return;
+  }
+  for (int64_t k = 0; k < n; ++k) {
+    const C *r = x + k * inner;
+    for (int64_t i = 0; i < inner; ++i)
+      s[i] += std::exp(r[i] - mx[i]);
+  }
+  for (int64_t i = 0; i < inner; ++i)
+    s[i] = mx[i] + std::log(s[i]);
+  for (int64_t k = 0; k < n; ++k) {
+    const C *r = x + k * inner;
+    C *o = y + k * inner;
+    for (int64_t i = 0; i < inner; ++i)
+      o[i] = r[i] - s[i];
+  }
+}
+
+/// Softmax-like op over the (outer, n, inner) view of `x`, writing into `y` (same dtype/shape).
+void softmaxTensor(SM mode, const Tensor &x, Tensor &y, AxisView v) {
+  dispatchFloat(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    using C = MathOf<T>;
+    const T *in = x.data<T>();
+    T *out = y.data<T>();
+    const int64_t block = v.n * v.inner;
+    std::vector<C> scratch(2 * v.inner);
+    if constexpr (std::is_same_v<T, C>) {
+      for (int64_t o = 0; o < v.outer; ++o)
+        softmaxBlock<C>(mode, in + o * block, out + o * block, v.n, v.inner, scratch.data());
+    } else {
+      std::vector<C> buf(block);
+      for (int64_t o = 0; o < v.outer; ++o) {
+        const T *src = in + o * block;
+        for (int64_t j = 0; j < block; ++j)
+          buf[j] = C(src[j]);
+        softmaxBlock<C>(mode, buf.data(), buf.data(), v.n, v.inner, scratch.data());
+        T *dst = out + o * block;
+        for (int64_t j = 0; j < block; ++j)
+          dst[j] = T(buf[j]);
+      }
+    }
+  });
+}
+
+void kernelSoftmax(KernelContext &ctx, SM mode) {
+  const Tensor &x = ctx.input(0);
+  const int64_t r = x.rank();
+  AxisView v;
+  if (ctx.opset() < 13) {
+    // the input is coerced to 2-D [prod(dims[:axis]), prod(dims[axis:])]
+    int64_t axis = ctx.attrInt("axis", 1);
+    if (axis < -r || axis > r)
+      ctx.fail("axis ", axis, " is out of range for a tensor of rank ", r, " (expected [", -r,
+               ", ", r, "])");
+    if (axis < 0)
+      axis += r;
+    for (int64_t i = 0; i < r; ++i)
+      (i < axis ? v.outer : v.n) *= x.dim(i);
+  } else {
+    ctx.check(r >= 1, "input should have rank >= 1, got a scalar");
+    int64_t axis = normalizeAxis(ctx, ctx.attrInt("axis", -1), r);
+    for (int64_t i = 0; i < r; ++i)
+      (i < axis ? v.outer : i == axis ? v.n : v.inner) *= x.dim(i);
+  }
+  Tensor y(x.dtype(), x.shape());
+  if (x.numel() > 0) {
+    dispatchFloatIn(ctx, x.dtype(), "input", [](auto) {});
+    softmaxTensor(mode, x, y, v);
+  }
+  ctx.setOutput(0, std::move(y));
+}
+
+//===----------------------------------------------------------------------===//
+// BatchNormalization
+//===----------------------------------------------------------------------===//
+
+bool batchNormTraining(const AttrReader &ctx, size_t numOutputs, bool anyExtraOutput) {
+  if (ctx.opset() >= 14)
+    return ctx.attrInt("training_mode", 0) != 0;
+  if (ctx.opset() < 7)
+    return false; // is_test=0 (training) is treated as inference, like every inference runtime
+  return anyExtraOutput;
+}
+
+void inferBatchNorm(InferContext &ctx) {
+  ctx.setOutputType(0, ctx.inputType(0));
+  for (size_t i = 1; i < ctx.numOutputs(); ++i) {
+    size_t like = i % 2 ? 3 : 4; // outputs 1, 3 are means (like input 3), 2, 4 variances
+    ctx.setOutputType(i, Type::tensor(ctx.inputType(like).dtype, tensorShape(ctx, like)));
+  }
+}
+
+void kernelBatchNorm(KernelContext &ctx) {
+  const Tensor &x = ctx.input(0);
+  ctx.check(x.rank() >= 2, "input X should have rank >= 2 (N x C x ...), got shape ",
+            x.shapeString());
+  const int64_t N = x.dim(0), Cn = x.dim(1);
+  int64_t S = 1;
+  for (int64_t i = 2; i < x.rank(); ++i)
+    S *= x.dim(i);
+  const double eps = ctx.attrFloat("epsilon", 1e-5f);
+  const double momentum = ctx.attrFloat("momentum", 0.9f);
+  bool extra = false;
+  for (size_t i = 1; i < ctx.numOutputs(); ++i)
+    extra |= ctx.hasOutput(i);
+  const bool training = batchNormTraining(ctx, ctx.numOutputs(), extra);
+  const bool perElement = ctx.opset() < 9 && ctx.attrInt("spatial", 1) == 0;
+  const int64_t P = perElement ? Cn * S : Cn; // parameter count
+  const char *names[] = {"X", "scale", "B", "mean", "var"};
+  std::vector<double> prm[5];
+  for (int i = 1; i < 5; ++i) {
+    const Tensor &t = ctx.input(i);
+    ctx.check(isFloat(t.dtype()), "input ", names[i], " should have a float element type, got ",
+              dtypeName(t.dtype()));
+    ctx.check(t.numel() == P, "input ", names[i], " should have ", P, " elements (",
+              perElement ? "C x spatial" : "C", " of X ", x.shapeString(), "), got shape ",
+              t.shapeString());
+    prm[i] = t.toDoubleVector();
+  }
+  std::vector<double> bmean, bvar;
+  if (training) {
+    // batch statistics per channel (population variance), over N and the spatial dims
+    bmean.assign(Cn, 0.0);
+    bvar.assign(Cn, 0.0);
+    dispatchFloatIn(ctx, x.dtype(), "X", [&](auto tag) {
+      using T = decltype(tag);
+      const T *in = x.data<T>();
+      for (int64_t c = 0; c < Cn; ++c) {
+        double s = 0;
+        for (int64_t n = 0; n < N; ++n) {
+          const T *p = in + (n * Cn + c) * S;
+          for (int64_t j = 0; j < S; ++j)
+            s += double(p[j]);
+        }
+        double m = N * S > 0 ? s / double(N * S) : 0.0;
+        double q = 0;
+        for (int64_t n = 0; n < N; ++n) {
+          const T *p = in + (n * Cn + c) * S;
+          for (int64_t j = 0; j < S; ++j) {
+            double d = double(p[j]) - m;
+            q += d * d;
+          }
+        }
+        bmean[c] = m;
+        bvar[c] = N * S > 0 ? q / double(N * S) : 0.0;
+      }
+    });
+  }
+  // y = x * a + b with a = scale / sqrt(var + eps), b = B - mean * a
+  std::vector<double> a(P), b(P);
+  for (int64_t p = 0; p < P; ++p) {
+    double m = training ? bmean[p] : prm[3][p];
+    double v = training ? bvar[p] : prm[4][p];
+    a[p] = prm[1][p] / std::sqrt(v + eps);
+    b[p] = prm[2][p] - m * a[p];
+  }
+  Tensor y(x.dtype(), x.shape());
+  dispatchFloatIn(ctx, x.dtype(), "X", [&](auto tag) {
+    using T = decltype(tag);
+    using C = MathOf<T>;
+    const T *in = x.data<T>();
+    T *out = y.data<T>();
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t c = 0; c < Cn; ++c) {
+        const T *p = in + (n * Cn + c) * S;
+        T *q = out + (n * Cn + c) * S;
+        if (perElement) {
+          const double *pa = a.data() + c * S, *pb = b.data() + c * S;
+          for (int64_t j = 0; j < S; ++j)
+            q[j] = T(C(double(p[j]) * pa[j] + pb[j]));
+        } else {
+          const C ca = C(a[c]), cb = C(b[c]);
+          for (int64_t j = 0; j < S; ++j)
+            q[j] = T(C(p[j]) * ca + cb);
+        }
+      }
+  });
+  ctx.setOutput(0, std::move(y));
+  if (ctx.numOutputs() <= 1)
+    return;
+  // training outputs: running mean/var (1, 2), then saved (batch) mean/var (3, 4; opset < 14)
+  auto make = [&](int like, const std::vector<double> &vals) {
+    const Tensor &ref = ctx.input(like);
+    Tensor t(DType::f64, ref.shape());
+    double *d = t.data<double>();
+    for (int64_t i = 0; i < t.numel(); ++i)
+      d[i] = i < int64_t(vals.size()) ? vals[i] : 0.0;
+    return t.cast(ref.dtype());
+  };
+  std::vector<double> rm(P), rv(P);
+  for (int64_t p = 0; p < P; ++p) {
+    rm[p] = training ? prm[3][p] * momentum + bmean[p] * (1 - momentum) : prm[3][p];
+    rv[p] = training ? prm[4][p] * momentum + bvar[p] * (1 - momentum) : prm[4][p];
+  }
+  if (ctx.hasOutput(1))
+    ctx.setOutput(1, make(3, rm));
+  if (ctx.hasOutput(2))
+    ctx.setOutput(2, make(4, rv));
+  if (ctx.hasOutput(3))
+    ctx.setOutput(3, make(3, training ? bmean : prm[3]));
+  if (ctx.hasOutput(4))
+    ctx.setOutput(4, make(4, training ? bvar : prm[4]));
+}
+
+//===----------------------------------------------------------------------===//
+// LayerNormalization
+//===----------------------------------------------------------------------===//
+
+DType stashType(const AttrReader &ctx) {
+  int64_t st = ctx.attrInt("stash_type", 1);
+  std::optional<DType> dt = dtypeFromOnnx(int(st));
+  if (!dt || !isFloat(*dt))
+    ctx.fail("stash_type ", st, " is not a float type");
+  return *dt;
+}
+
+void inferLayerNorm(InferContext &ctx) {
+  ctx.setOutputType(0, ctx.inputType(0));
+  if (ctx.numOutputs() <= 1)
+    return;
+  DType st = stashType(ctx);
+  const Shape &in = tensorShape(ctx, 0);
+  Shape s = Shape::unknownRank();
+  if (in.rankKnown) {
+    int64_t axis = normalizeAxis(ctx, ctx.attrInt("axis", -1), in.rank());
+    std::vector<Dim> d(in.dims.begin(), in.dims.begin() + axis);
+    d.resize(in.rank(), Dim(1));
+    s = Shape(d);
+  }
+  for (size_t i = 1; i < ctx.numOutputs(); ++i)
+    ctx.setOutputType(i, Type::tensor(st, s));
+}
+
+/// `t` unidirectionally broadcast to `shape` (the trailing dims of X), as doubles.
+std::vector<double> expandTo(const AttrReader &ctx, const Tensor &t, const char *what,
+                             const std::vector<int64_t> &shape) {
+  ctx.check(t.rank() <= int64_t(shape.size()), what, " of shape ", t.shapeString(),
+            " cannot be broadcast to the normalized shape ", shapeToString(shape));
+  size_t off = shape.size() - t.rank();
+  for (int64_t i = 0; i < t.rank(); ++i)
+    ctx.check(t.dim(i) == 1 || t.dim(i) == shape[off + i], what, " of shape ", t.shapeString(),
+              " cannot be broadcast to the normalized shape ", shapeToString(shape));
+  std::vector<double> src = t.toDoubleVector();
+  int64_t total = 1;
+  for (int64_t d : shape)
+    total *= d;
+  std::vector<double> out(total);
+  std::vector<int64_t> strides = broadcastStrides(t.shape(), shape);
+  std::vector<int64_t> idx(shape.size(), 0);
+  int64_t s = 0;
+  for (int64_t i = 0; i < total; ++i) {
+    out[i] = src[s];
+    for (size_t d = shape.size(); d-- > 0;) {
+      s += strides[d];
+      if (++idx[d] < shape[d])
+        break;
+      s -= strides[d] * shape[d];
+      idx[d] = 0;
+    }
+  }
+  return out;
+}
+
+void kernelLayerNorm(KernelContext &ctx) {
+  const Tensor &x = ctx.input(0);
+  ctx.check(x.rank() >= 1, "input X should have rank >= 1, got a scalar");
+  const int64_t axis = normalizeAxis(ctx, ctx.attrInt("axis", -1), x.rank());
+  const double eps = ctx.attrFloat("epsilon", 1e-5f);
+  DType st = stashType(ctx);
+  std::vector<int64_t> normShape(x.shape().begin() + axis, x.shape().end());
+  int64_t rows = 1, D = 1;
+  for (int64_t i = 0; i < x.rank(); ++i)
+    (i < axis ? rows : D) *= x.dim(i);
+  std::vector<double> scale = expandTo(ctx, ctx.input(1), "Scale", normShape);
+  std::vector<double> bias;
+  if (ctx.hasInput(2))
+    bias = expandTo(ctx, ctx.input(2), "B", normShape);
+  std::vector<int64_t> statShape(x.shape().begin(), x.shape().begin() + axis);
+  statShape.resize(x.rank(), 1);
+  Tensor mean(DType::f64, statShape), inv(DType::f64, statShape);
+  double *pm = mean.data<double>(), *pi = inv.data<double>();
+  Tensor y(x.dtype(), x.shape());
+  dispatchFloatIn(ctx, x.dtype(), "X", [&](auto tag) {
+    using T = decltype(tag);
+    const T *in = x.data<T>();
+    T *out = y.data<T>();
+    for (int64_t r = 0; r < rows; ++r) {
+      const T *p = in + r * D;
+      T *q = out + r * D;
+      double s = 0;
+      for (int64_t j = 0; j < D; ++j)
+        s += double(p[j]);
+      double m = D ? s / double(D) : 0.0;
+      double v = 0;
+      for (int64_t j = 0; j < D; ++j) {
+        double d = double(p[j]) - m;
+        v += d * d;
+      }
+      v = D ? v / double(D) : 0.0;
+      double is = 1.0 / std::sqrt(v + eps);
+      pm[r] = m;
+      pi[r] = is;
+      for (int64_t j = 0; j < D; ++j)
+        q[j] = T(MathOf<T>((double(p[j]) - m) * is * scale[j] + (bias.empty() ? 0.0 : bias[j])));
+    }
+  });
+  ctx.setOutput(0, std::move(y));
+  if (ctx.hasOutput(1))
+    ctx.setOutput(1, mean.cast(st));
+  if (ctx.hasOutput(2))
+    ctx.setOutput(2, inv.cast(st));
+}
+
+//===----------------------------------------------------------------------===//
+// InstanceNormalization
+//===----------------------------------------------------------------------===//
+
+void kernelInstanceNorm(KernelContext &ctx) {
+  const Tensor &x = ctx.input(0);
+  ctx.check(x.rank() >= 2, "input should have rank >= 2 (N x C x ...), got shape ",
+            x.shapeString());
+  const int64_t N = x.dim(0), Cn = x.dim(1);
+  int64_t S = 1;
+  for (int64_t i = 2; i < x.rank(); ++i)
+    S *= x.dim(i);
+  const double eps = ctx.attrFloat("epsilon", 1e-5f);
+  const Tensor &sc = ctx.input(1), &bi = ctx.input(2);
+  ctx.check(sc.numel() == Cn && sc.rank() == 1, "scale should have shape [", Cn, "], got ",
+            sc.shapeString());
+  ctx.check(bi.numel() == Cn && bi.rank() == 1, "B should have shape [", Cn, "], got ",
+            bi.shapeString());
+  std::vector<double> scale = sc.toDoubleVector(), bias = bi.toDoubleVector();
+  Tensor y(x.dtype(), x.shape());
+  dispatchFloatIn(ctx, x.dtype(), "input", [&](auto tag) {
+    using T = decltype(tag);
+    using C = MathOf<T>;
+    const T *in = x.data<T>();
+    T *out = y.data<T>();
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t c = 0; c < Cn; ++c) {
+        const T *p = in + (n * Cn + c) * S;
+        T *q = out + (n * Cn + c) * S;
+        double s = 0;
+        for (int64_t j = 0; j < S; ++j)
+          s += double(p[j]);
+        double m = S ? s / double(S) : 0.0;
+        double v = 0;
+        for (int64_t j = 0; j < S; ++j) {
+          double d = double(p[j]) - m;
+          v += d * d;
+        }
+        v = S ? v / double(S) : 0.0;
+        double a = scale[c] / std::sqrt(v + eps);
+        double b = bias[c] - m * a;
+        const C ca = C(a), cb = C(b);
+        for (int64_t j = 0; j < S; ++j)
+          q[j] = T(C(p[j]) * ca + cb);
+      }
+  });
+  ctx.setOutput(0, std::move(y));
+}
+
+//===----------------------------------------------------------------------===//
+// LRN
+//===----------------------------------------------------------------------===//
+
+void kernelLRN(KernelContext &ctx) {
+  const Tensor &x = ctx.input(0);
+  ctx.check(x.rank() >= 2, "input should have rank >= 2 (N x C x ...), got shape ",
+            x.shapeString());
+  const double alpha = ctx.attrFloat("alpha", 1e-4f), beta = ctx.attrFloat("beta", 0.75f),
+               bias = ctx.attrFloat("bias", 1.0f);
+  const int64_t size = ctx.attrInt("size");
+  ctx.check(size >= 1, "size should be >= 1, got ", size);
+  const int64_t N = x.dim(0), Cn = x.dim(1);
+  int64_t S = 1;
+  for (int64_t i = 2; i < x.rank(); ++i)
+    S *= x.dim(i);
+  const int64_t lo = (size - 1) / 2, hi = size - 1 - lo; // floor and ceil of (size-1)/2
+  Tensor y(x.dtype(), x.shape());
+  dispatchFloatIn(ctx, x.dtype(), "input", [&](auto tag) {
+    using T = decltype(tag);
+    const T *in = x.data<T>();
+    T *out = y.data<T>();
+    std::vector<double> sq(S);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t c = 0; c < Cn; ++c) {
+        std::fill(sq.begin(), sq.end(), 0.0);
+        for (int64_t k = std::max<int64_t>(0, c - lo); k <= std::min(Cn - 1, c + hi); ++k) {
+          const T *p = in + (n * Cn + k) * S;
+          for (int64_t j = 0; j < S; ++j)
+            sq[j] += double(p[j]) * double(p[j]);
+        }
+        const T *p = in + (n * Cn + c) * S;
+        T *q = out + (n * Cn + c) * S;
+        for (int64_t j = 0; j < S; ++j)
+          q[j] = T(MathOf<T>(double(p[j]) / std::pow(bias + alpha / double(size) * sq[j], beta)));
+      }
+  });
+  ctx.setOutput(0, std::move(y));
+}
+
+//===----------------------------------------------------------------------===//
+// MeanVarianceNormalization
+//===----------------------------------------------------------------------===//
+
+void kernelMVN(KernelContext &ctx) {
+  const Tensor &x = ctx.input(0);
+  const int64_t r = x.rank();
+  std::vector<int64_t> axes = ctx.attrInts("axes", {0, 2, 3});
+  std::vector<char> mask(r, 0);
+  for (int64_t a : axes) {
+    int64_t n = normalizeAxis(ctx, a, r, "axes entry");
+    ctx.check(!mask[n], "axis ", a, " is given twice in axes");
+    mask[n] = 1;
+  }
+  // output index of each input element, via an odometer over the input
+  std::vector<int64_t> outStride(r, 0);
+  int64_t outNumel = 1;
+  for (int64_t i = r; i-- > 0;)
+    if (!mask[i]) {
+      outStride[i] = outNumel;
+      outNumel *= x.dim(i);
+    }
+  const int64_t total = x.numel();
+  const int64_t count = outNumel ? total / outNumel : 0;
+  auto forEach = [&](auto &&f) {
+    std::vector<int64_t> idx(r, 0);
+    int64_t o = 0;
+    for (int64_t i = 0; i < total; ++i) {
+      f(i, o);
+      for (int64_t d = r; d-- > 0;) {
+        o += outStride[d];
+        if (++idx[d] < x.dim(d))
+          break;
+        o -= outStride[d] * x.dim(d);
+        idx[d] = 0;
+      }
+    }
+  };
+  Tensor y(x.dtype(), x.shape());
+  dispatchFloatIn(ctx, x.dtype(), "input", [&](auto tag) {
+    using T = decltype(tag);
+    const T *in = x.data<T>();
+    T *out = y.data<T>();
+    std::vector<double> s(outNumel, 0.0), sq(outNumel, 0.0);
+    forEach([&](int64_t i, int64_t o) {
+      double v = double(in[i]);
+      s[o] += v;
+      sq[o] += v * v;
+    });
+    for (int64_t o = 0; o < outNumel; ++o) {
+      double m = count ? s[o] / double(count) : 0.0;
+      double var = count ? sq[o] / double(count) - m * m : 0.0;
+      s[o] = m;
+      sq[o] = 1.0 / (std::sqrt(std::max(var, 0.0)) + 1e-9);
+    }
+    forEach([&](int64_t i, int64_t o) {
+      out[i] = T(MathOf<T>((double(in[i]) - s[o]) * sq[o]));
+    });
+  });
+  ctx.setOutput(0, std::move(y));
+}
+
+//===----------------------------------------------------------------------===//
+// NegativeLogLikelihoodLoss / SoftmaxCrossEntropyLoss
+//===----------------------------------------------------------------------===//
+
+void inferLoss(InferContext &ctx) {
+  const Type &t = ctx.inputType(0);
+  std::string red = ctx.attrString("reduction", "mean");
+  if (red == "none")
+    ctx.setOutputType(0, Type::tensor(t.dtype, tensorShape(ctx, 1)));
+  else
+    ctx.setOutputType(0, Type::tensor(t.dtype, Shape(std::vector<Dim>{})));
+  if (ctx.numOutputs() > 1)
+    ctx.setOutputType(1, t);
+}
+
+/// NLL over logp (N, C, D...) given as a tensor of T; returns the loss tensor (dtype T).
+Tensor nllLoss(KernelContext &ctx, const Tensor &logp, const Tensor &target, const Tensor *weight) {
+  ctx.check(logp.rank() >= 2, "input should have rank >= 2 (N x C x ...), got shape ",
+            logp.shapeString());
+  const int64_t N = logp.dim(0), Cn = logp.dim(1);
+  int64_t D = 1;
+  for (int64_t i = 2; i < logp.rank(); ++i)
+    D *= logp.dim(i);
+  std::vector<int64_t> tshape = logp.shape();
+  tshape.erase(tshape.begin() + 1);
+  ctx.check(target.shape() == tshape, "target should have shape ", shapeToString(tshape),
+            " (input ", logp.shapeString(), " without the class dim), got ", target.shapeString());
+  ctx.check(target.dtype() == DType::i32 || target.dtype() == DType::i64,
+            "target should be int32 or int64, got ", dtypeName(target.dtype()));
+  std::vector<double> w;
+  if (weight) {
+    ctx.check(weight->rank() == 1 && weight->dim(0) == Cn, "weight should have shape [", Cn,
+              "], got ", weight->shapeString());
+    w = weight->toDoubleVector();
+  }
+  const std::string red = ctx.attrString("reduction", "mean");
+  ctx.check(red == "none" || red == "sum" || red == "mean", "reduction should be none, sum or mean, got '",
+            red, "'");
+  const bool hasIgnore = ctx.hasAttr("ignore_index");
+  const int64_t ignore = ctx.attrInt("ignore_index", 0);
+  std::vector<int64_t> tv = target.toInt64Vector();
+  Tensor loss(logp.dtype(), red == "none" ? tshape : std::vector<int64_t>{});
+  dispatchFloatIn(ctx, logp.dtype(), "input", [&](auto tag) {
+    using T = decltype(tag);
+    const T *lp = logp.data<T>();
+    T *out = loss.data<T>();
+    double sum = 0, wsum = 0;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t d = 0; d < D; ++d) {
+        int64_t i = n * D + d;
+        int64_t t = tv[i];
+        double l = 0, wt = 0;
+        if (!(hasIgnore && t == ignore)) {
+          if (t < 0 || t >= Cn)
+            ctx.fail("target value ", t, " at index ", i, " is out of range [0, ", Cn, ")");
+          wt = weight ? w[t] : 1.0;
+          l = -double(lp[(n * Cn + t) * D + d]) * wt;
+        }
+        if (red == "none")
+          out[i] = T(MathOf<T>(l));
+        sum += l;
+        wsum += wt;
+      }
+    if (red == "sum")
+      out[0] = T(MathOf<T>(sum));
+    else if (red == "mean")
+      out[0] = T(MathOf<T>(sum / wsum));
+  });
+  return loss;
+}
+
+void kernelNLL(KernelContext &ctx) {
+  const Tensor *w = ctx.hasInput(2) ? &ctx.input(2) : nullptr;
+  ctx.setOutput(0, nllLoss(ctx, ctx.input(0), ctx.input(1), w));
+}
+
+void kernelSCE(KernelContext &ctx) {
+  const Tensor &x = ctx.input(0);
+  ctx.check(x.rank() >= 2, "scores should have rank >= 2 (N x C x ...), got shape ",
+            x.shapeString());
+  dispatchFloatIn(ctx, x.dtype(), "scores", [](auto) {});
+  AxisView v;
+  v.outer = x.dim(0);
+  v.n = x.dim(1);
+  for (int64_t i = 2; i < x.rank(); ++i)
+    v.inner *= x.dim(i);
+  Tensor logp(x.dtype(), x.shape());
+  if (x.numel() > 0)
+    softmaxTensor(SM::LogSoftmax, x, logp, v);
+  const Tensor *w = ctx.hasInput(2) ? &ctx.input(2) : nullptr;
+  ctx.setOutput(0, nllLoss(ctx, logp, ctx.input(1), w));
+  if (ctx.numOutputs() > 1)
+    ctx.setOutput(1, std::move(logp));
+}
+
+//===----------------------------------------------------------------------===//
+// Dropout
+//===----------------------------------------------------------------------===//
+
+void inferDropout(InferContext &ctx) {
+  const Type &t = ctx.inputType(0);
+  ctx.setOutputType(0, t);
+  if (ctx.numOutputs() > 1)
+    ctx.setOutputType(1, Type::tensor(ctx.opset() >= 10 ? DType::boolean : t.dtype,
+                                      tensorShape(ctx, 0)));
+}
+
+void kernelDropout(KernelContext &ctx) {
+  const Tensor &x = ctx.input(0);
+  double ratio = ctx.attrFloat("ratio", 0.5f);
+  bool training = false;
+  if (ctx.opset() >= 12) {
+    ratio = 0.5;
+    if (ctx.hasInput(1)) {
+      const Tensor &r = ctx.input(1);
+      ctx.check(isFloat(r.dtype()) && r.numel() == 1, "ratio should be a float scalar, got ",
+                r.typeString());
+      ratio = r.getDouble(0);
+    }
+    if (ctx.hasInput(2)) {
+      const Tensor &t = ctx.input(2);
+      ctx.check(t.dtype() == DType::boolean && t.numel() == 1,
+                "training_mode should be a bool scalar, got ", t.typeString());
+      training = t.getInt64(0) != 0;
+    }
+  }
+  const bool wantMask = ctx.hasOutput(1);
+  const DType maskType = ctx.opset() >= 10 ? DType::boolean : x.dtype();
+  if (!training || ratio == 0) {
+    ctx.setOutput(0, x);
+    if (wantMask) {
+      Tensor m(DType::boolean, x.shape());
+      std::fill_n(m.data<bool>(), m.numel(), true);
+      ctx.setOutput(1, maskType == DType::boolean ? m : m.cast(maskType));
+    }
+    return;
+  }
+  ctx.check(ratio >= 0 && ratio < 1, "ratio should be in [0, 1), got ", ratio);
+  // The mask draws uniform doubles from MT19937 like numpy's legacy RandomState (53-bit
+  // doubles from two 32-bit words), so a given seed reproduces numpy's np.random.seed(seed).
+  std::mt19937 gen(ctx.hasAttr("seed") ? uint32_t(ctx.attrInt("seed"))
+                                       : uint32_t(std::random_device{}()));
+  Tensor m(DType::boolean, x.shape());
+  bool *mk = m.data<bool>();
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    uint32_t a = gen() >> 5, b = gen() >> 6;
+    double u = (double(a) * 67108864.0 + double(b)) / 9007199254740992.0;
+    mk[i] = u >= ratio;
+  }
+  Tensor y(x.dtype(), x.shape());
+  dispatchFloatIn(ctx, x.dtype(), "data", [&](auto tag) {
+    using T = decltype(tag);
+    using C = MathOf<T>;
+    const C scale = C(1) / (C(1) - C(ratio));
+    const T *in = x.data<T>();
+    T *out = y.data<T>();
+    for (int64_t i = 0; i < x.numel(); ++i)
+      out[i] = mk[i] ? T(C(in[i]) * scale) : T(C(0));
+  });
+  ctx.setOutput(0, std::move(y));
+  if (wantMask)
+    ctx.setOutput(1, maskType == DType::boolean ? m : m.cast(maskType));
+}
+
+} // namespace
+
+void registerNormalizationOps(OpRegistry &r) {
+  const struct {
+    const char *name;
+    SM mode;
+  } softmaxes[] = {{"Softmax", SM::Softmax}, {"LogSoftmax", SM::LogSoftmax}, {"Hardmax", SM::Hardmax}};
+  for (auto &s : softmaxes) {
+    SM mode = s.mode;
+    r.add(OpDef{s.name, "", 1, 17, 1, 1, 1, 1, "float types",
+                "before opset 13 the input is coerced to 2-D at axis (default 1); from 13 one "
+                "axis (default -1)",
+                inferSameAs(0), [mode](KernelContext &ctx) { kernelSoftmax(ctx, mode); }});
+  }
+  r.add(OpDef{"BatchNormalization", "", 1, 17, 5, 5, 1, 5, "float types",
+              "inference mode; training_mode (14+) or extra outputs (7..13) use batch statistics "
+              "and output running mean/var; spatial=0 (before 9) supported",
+              inferBatchNorm, kernelBatchNorm});
+  r.add(OpDef{"LayerNormalization", "", 17, 17, 2, 3, 1, 3, "float types",
+              "Mean/InvStdDev outputs in stash_type", inferLayerNorm, kernelLayerNorm});
+  r.add(OpDef{"InstanceNormalization", "", 1, 17, 3, 3, 1, 1, "float types", "", inferSameAs(0),
+              kernelInstanceNorm});
+  r.add(OpDef{"LRN", "", 1, 17, 1, 1, 1, 1, "float types", "", inferSameAs(0), kernelLRN});
+  r.add(OpDef{"MeanVarianceNormalization", "", 9, 17, 1, 1, 1, 1, "float types",
+              "(X - mean) / (std + 1e-9) over axes (default [0,2,3])", inferSameAs(0), kernelMVN});
+  r.add(OpDef{"NegativeLogLikelihoodLoss", "", 12, 17, 2, 3, 1, 1, "float types",
+              "reduction none/sum/mean, weight, ignore_index", inferLoss, kernelNLL});
+  r.add(OpDef{"SoftmaxCrossEntropyLoss", "", 12, 17, 2, 3, 1, 2, "float types",
+              "reduction none/sum/mean, weights, ignore_index, optional log_prob output",
+              inferLoss, kernelSCE});
+  r.add(OpDef{"Dropout", "", 1, 17, 1, 3, 1, 2, "float types",
+              "identity unless training_mode (opset 12+) is true; the mask then follows the "
+              "seed attribute with numpy's legacy MT19937 stream; is_test=0 (opset < 7) is "
+              "treated as inference",
+              inferDropout, kernelDropout});
+}
 
 } // namespace tessel

@@ -1,8 +1,629 @@
 //===- Reduction.cpp - Reduction ops ---------------------------------------===//
+//
+// ReduceSum/Mean/Max/Min/Prod/L1/L2/LogSum/LogSumExp/SumSquare share one reduction driver
+// (forEachReduceRun: any set of axes of a row-major tensor, contiguous inner runs); ArgMax,
+// ArgMin, CumSum and TopK work on the (outer, axis, inner) view of their one axis.
+//
+//===----------------------------------------------------------------------===//
 #include "OpUtils.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <optional>
+#include <type_traits>
 
 namespace tessel {
 
-void registerReductionOps(OpRegistry &r) {}
+namespace {
+
+template <class T>
+inline constexpr bool isFloatLike = std::is_floating_point_v<T> || std::is_same_v<T, Float16> ||
+                                    std::is_same_v<T, BFloat16>;
+
+/// The accumulator of a reduction over T: double for float types, 64-bit for integers.
+template <class T>
+using AccOf = std::conditional_t<isFloatLike<T>, double,
+                                 std::conditional_t<std::is_signed_v<T>, int64_t, uint64_t>>;
+
+/// The type comparisons run in: float for the 16-bit floats, T otherwise.
+template <class T>
+using CmpOf = std::conditional_t<std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16>, float, T>;
+
+/// double -> T; integers saturate (NaN -> 0) instead of being undefined behaviour.
+template <class T> T fromDouble(double v) {
+  if constexpr (isFloatLike<T>) {
+    if constexpr (std::is_same_v<T, double>)
+      return v;
+    else
+      return T(float(v));
+  } else if constexpr (std::is_same_v<T, bool>) {
+    return v != 0;
+  } else {
+    if (std::isnan(v))
+      return T(0);
+    if (v <= double(std::numeric_limits<T>::lowest()))
+      return std::numeric_limits<T>::lowest();
+    if (v >= double(std::numeric_limits<T>::max()))
+      return std::numeric_limits<T>::max();
+    return T(v);
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// The reduction driver
+//===----------------------------------------------------------------------===//
+
+/// A reduction of a row-major tensor over a set of axes, with size-1 dims dropped and adjacent
+/// dims of the same kind (reduced / kept) merged.
+struct ReducePlan {
+  std::vector<int64_t> dims;      // collapsed input dims
+  std::vector<char> reduced;      // per collapsed dim
+  std::vector<int64_t> inStride;  // row-major strides of the collapsed input
+  std::vector<int64_t> outStride; // output stride per collapsed dim (0 for reduced dims)
+  int64_t inNumel = 1, outNumel = 1;
+};
+
+ReducePlan makePlan(const std::vector<int64_t> &shape, const std::vector<char> &reducedAxes) {
+  ReducePlan p;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    p.inNumel *= shape[i];
+    if (!reducedAxes[i])
+      p.outNumel *= shape[i];
+    if (shape[i] == 1)
+      continue;
+    if (!p.dims.empty() && p.reduced.back() == reducedAxes[i]) {
+      p.dims.back() *= shape[i];
+      continue;
+    }
+    p.dims.push_back(shape[i]);
+    p.reduced.push_back(reducedAxes[i]);
+  }
+  if (p.dims.empty()) {
+    p.dims.push_back(1);
+    p.reduced.push_back(1);
+  }
+  size_t r = p.dims.size();
+  p.inStride.assign(r, 1);
+  p.outStride.assign(r, 0);
+  int64_t in = 1, out = 1;
+  for (size_t i = r; i-- > 0;) {
+    p.inStride[i] = in;
+    in *= p.dims[i];
+    if (!p.reduced[i]) {
+      p.outStride[i] = out;
+      out *= p.dims[i];
+    }
+  }
+  return p;
+}
+
+/// Calls f(inOffset, outOffset, n, outStep) for each contiguous run of n input elements along
+/// the innermost collapsed dim; element j of the run maps to output outOffset + j * outStep
+/// (outStep is 0 when the innermost dim is reduced, 1 when it is kept).
+template <class F> void forEachReduceRun(const ReducePlan &p, F &&f) {
+  if (p.inNumel == 0)
+    return;
+  const size_t r = p.dims.size();
+  const int64_t n = p.dims[r - 1];
+  const int64_t step = p.outStride[r - 1];
+  std::vector<int64_t> idx(r, 0);
+  int64_t in = 0, out = 0;
+  for (int64_t base = 0; base < p.inNumel; base += n) {
+    f(in, out, n, step);
+    for (size_t d = r - 1; d-- > 0;) {
+      in += p.inStride[d];
+      out += p.outStride[d];
+      if (++idx[d] < p.dims[d])
+        break;
+      in -= p.inStride[d] * p.dims[d];
+      out -= p.outStride[d] * p.dims[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+enum class RK { Sum, Mean, Max, Min, Prod, L1, L2, LogSum, LogSumExp, SumSquare };
+
+struct ReduceInfo {
+  const char *name;
+  RK kind;
+};
+constexpr ReduceInfo kReduceOps[] = {
+    {"ReduceSum", RK::Sum},         {"ReduceMean", RK::Mean},
+    {"ReduceMax", RK::Max},         {"ReduceMin", RK::Min},
+    {"ReduceProd", RK::Prod},       {"ReduceL1", RK::L1},
+    {"ReduceL2", RK::L2},           {"ReduceLogSum", RK::LogSum},
+    {"ReduceLogSumExp", RK::LogSumExp}, {"ReduceSumSquare", RK::SumSquare},
+};
+
+template <class T> auto absOf(T v) {
+  if constexpr (std::is_unsigned_v<T>)
+    return v;
+  else
+    return v < 0 ? -v : v;
+}
+
+/// Reduces `in` (shape of the plan) into `out` (plan.outNumel elements).
+template <RK K, class T> void reduceTyped(const ReducePlan &p, const T *in, T *out) {
+  using Acc = AccOf<T>;
+  const int64_t count = p.outNumel ? p.inNumel / p.outNumel : 0;
+  std::vector<Acc> acc(p.outNumel);
+  Acc init{};
+  if constexpr (K == RK::Max || K == RK::LogSumExp) {
+    if constexpr (isFloatLike<T>)
+      init = -std::numeric_limits<double>::infinity();
+    else
+      init = Acc(std::numeric_limits<T>::lowest());
+  } else if constexpr (K == RK::Min) {
+    if constexpr (isFloatLike<T>)
+      init = std::numeric_limits<double>::infinity();
+    else
+      init = Acc(std::numeric_limits<T>::max());
+  } else if constexpr (K == RK::Prod) {
+    init = Acc(1);
+  }
+  std::fill(acc.begin(), acc.end(), init);
+  Acc *a = acc.data();
+
+  auto combine = [](Acc s, Acc v) -> Acc {
+    if constexpr (K == RK::Max || K == RK::LogSumExp) {
+      if constexpr (isFloatLike<T>)
+        return (v > s || std::isnan(v)) ? v : s;
+      else
+        return v > s ? v : s;
+    } else if constexpr (K == RK::Min) {
+      if constexpr (isFloatLike<T>)
+        return (v < s || std::isnan(v)) ? v : s;
+      else
+        return v < s ? v : s;
+    } else if constexpr (K == RK::Prod) {
+      return s * v;
+    } else if constexpr (K == RK::L1) {
+      return s + absOf(v);
+    } else if constexpr (K == RK::L2 || K == RK::SumSquare) {
+      return s + v * v;
+    } else {
+      return s + v;
+    }
+  };
+  forEachReduceRun(p, [&](int64_t i, int64_t o, int64_t n, int64_t step) {
+    const T *x = in + i;
+    if (step == 0) {
+      Acc s = a[o];
+      for (int64_t j = 0; j < n; ++j)
+        s = combine(s, Acc(x[j]));
+      a[o] = s;
+    } else {
+      Acc *y = a + o;
+      for (int64_t j = 0; j < n; ++j)
+        y[j] = combine(y[j], Acc(x[j]));
+    }
+  });
+
+  if constexpr (K == RK::LogSumExp) {
+    // second pass: sum of exp(x - max), max taken as 0 where it is not finite
+    std::vector<double> sum(p.outNumel, 0.0);
+    for (auto &m : acc)
+      if (!std::isfinite(double(m)))
+        m = Acc(0);
+    double *s = sum.data();
+    forEachReduceRun(p, [&](int64_t i, int64_t o, int64_t n, int64_t step) {
+      const T *x = in + i;
+      for (int64_t j = 0; j < n; ++j)
+        s[o + j * step] += std::exp(double(x[j]) - double(a[o + j * step]));
+    });
+    for (int64_t k = 0; k < p.outNumel; ++k)
+      out[k] = fromDouble<T>(std::log(s[k]) + double(a[k]));
+    return;
+  }
+  for (int64_t k = 0; k < p.outNumel; ++k) {
+    if constexpr (K == RK::Mean) {
+      if constexpr (isFloatLike<T>)
+        out[k] = fromDouble<T>(double(a[k]) / double(count));
+      else
+        out[k] = count ? T(a[k] / Acc(count)) : T(0);
+    } else if constexpr (K == RK::L2) {
+      out[k] = fromDouble<T>(std::sqrt(double(a[k])));
+    } else if constexpr (K == RK::LogSum) {
+      out[k] = fromDouble<T>(std::log(double(a[k])));
+    } else if constexpr (isFloatLike<T>) {
+      out[k] = fromDouble<T>(double(a[k]));
+    } else {
+      out[k] = T(a[k]); // integer sums wrap like numpy's
+    }
+  }
+}
+
+template <class T> void reduceDispatch(RK k, const ReducePlan &p, const T *in, T *out) {
+  switch (k) {
+  case RK::Sum: return reduceTyped<RK::Sum>(p, in, out);
+  case RK::Mean: return reduceTyped<RK::Mean>(p, in, out);
+  case RK::Max: return reduceTyped<RK::Max>(p, in, out);
+  case RK::Min: return reduceTyped<RK::Min>(p, in, out);
+  case RK::Prod: return reduceTyped<RK::Prod>(p, in, out);
+  case RK::L1: return reduceTyped<RK::L1>(p, in, out);
+  case RK::L2: return reduceTyped<RK::L2>(p, in, out);
+  case RK::LogSum: return reduceTyped<RK::LogSum>(p, in, out);
+  case RK::LogSumExp: return reduceTyped<RK::LogSumExp>(p, in, out);
+  case RK::SumSquare: return reduceTyped<RK::SumSquare>(p, in, out);
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Reduce* ops: axes, inference, kernel
+//===----------------------------------------------------------------------===//
+
+/// Whether this op version takes axes as input 1 (ReduceSum from opset 13).
+bool axesFromInput(const AttrReader &ctx, RK kind) { return kind == RK::Sum && ctx.opset() >= 13; }
+
+/// The reduced-axis mask for a tensor of rank `rank` given the requested axes (empty = all).
+std::vector<char> axesMask(const AttrReader &ctx, const std::vector<int64_t> &axes, int64_t rank) {
+  std::vector<char> mask(rank, axes.empty() ? 1 : 0);
+  if (rank == 0)
+    return mask;
+  for (int64_t a : axes) {
+    int64_t n = normalizeAxis(ctx, a, rank, "reduction axis");
+    if (mask[n])
+      ctx.fail("reduction axis ", a, " is given twice");
+    mask[n] = 1;
+  }
+  return mask;
+}
+
+void inferReduce(InferContext &ctx, RK kind) {
+  const Type &t = ctx.inputType(0);
+  const Shape &in = tensorShape(ctx, 0);
+  DType dt = t.dtype;
+  bool keep = ctx.attrInt("keepdims", 1) != 0;
+  std::optional<std::vector<int64_t>> axes;
+  bool noop = false;
+  if (axesFromInput(ctx, kind)) {
+    noop = ctx.attrInt("noop_with_empty_axes", 0) != 0;
+    if (!ctx.hasInput(1))
+      axes = std::vector<int64_t>{};
+    else if (const Tensor *c = ctx.inputConstant(1))
+      axes = c->toInt64Vector();
+  } else {
+    axes = ctx.attrInts("axes", {});
+  }
+  if (axes && axes->empty() && noop) {
+    ctx.setOutputType(0, Type::tensor(dt, in));
+    return;
+  }
+  if (!in.rankKnown || !axes) {
+    if (in.rankKnown && keep)
+      ctx.setOutputType(0, Type::tensor(dt, Shape::unknownDims(in.rank())));
+    else if (axes && axes->empty() && !keep)
+      ctx.setOutputType(0, Type::tensor(dt, Shape(std::vector<Dim>{})));
+    else
+      ctx.setOutputType(0, Type::tensor(dt, Shape::unknownRank()));
+    return;
+  }
+  std::vector<char> mask = axesMask(ctx, *axes, in.rank());
+  std::vector<Dim> out;
+  for (int64_t i = 0; i < in.rank(); ++i) {
+    if (!mask[i])
+      out.push_back(in.dims[i]);
+    else if (keep)
+      out.push_back(Dim(1));
+  }
+  ctx.setOutputType(0, Type::tensor(dt, Shape(out)));
+}
+
+void kernelReduce(KernelContext &ctx, RK kind) {
+  const Tensor &x = ctx.input(0);
+  bool keep = ctx.attrInt("keepdims", 1) != 0;
+  std::vector<int64_t> axes;
+  bool noop = false;
+  if (axesFromInput(ctx, kind)) {
+    noop = ctx.attrInt("noop_with_empty_axes", 0) != 0;
+    if (ctx.hasInput(1)) {
+      const Tensor &a = ctx.input(1);
+      ctx.check(a.dtype() == DType::i64, "axes should be an int64 tensor, got ", a.typeString());
+      ctx.check(a.rank() <= 1, "axes should be 1-D, got shape ", a.shapeString());
+      axes = a.toInt64Vector();
+    }
+  } else {
+    axes = ctx.attrInts("axes", {});
+  }
+  ctx.check(x.dtype() != DType::boolean && x.dtype() != DType::string,
+            "unsupported element type ", dtypeName(x.dtype()));
+  if (axes.empty() && noop) {
+    ctx.setOutput(0, x);
+    return;
+  }
+  std::vector<char> mask = axesMask(ctx, axes, x.rank());
+  std::vector<int64_t> outShape;
+  for (int64_t i = 0; i < x.rank(); ++i) {
+    if (!mask[i])
+      outShape.push_back(x.dim(i));
+    else if (keep)
+      outShape.push_back(1);
+  }
+  ReducePlan plan = makePlan(x.shape(), mask);
+  Tensor y(x.dtype(), outShape);
+  dispatchNumeric(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (!std::is_same_v<T, bool>)
+      reduceDispatch<T>(kind, plan, x.data<T>(), y.data<T>());
+  });
+  ctx.setOutput(0, std::move(y));
+}
+
+//===----------------------------------------------------------------------===//
+// ArgMax / ArgMin
+//===----------------------------------------------------------------------===//
+
+struct AxisView {
+  int64_t outer = 1, n = 1, inner = 1;
+};
+AxisView axisView(const std::vector<int64_t> &shape, int64_t axis) {
+  AxisView v;
+  for (int64_t i = 0; i < int64_t(shape.size()); ++i) {
+    if (i < axis)
+      v.outer *= shape[i];
+    else if (i == axis)
+      v.n = shape[i];
+    else
+      v.inner *= shape[i];
+  }
+  return v;
+}
+
+void inferArg(InferContext &ctx) {
+  const Shape &in = tensorShape(ctx, 0);
+  bool keep = ctx.attrInt("keepdims", 1) != 0;
+  if (!in.rankKnown) {
+    ctx.setOutputType(0, Type::tensor(DType::i64, Shape::unknownRank()));
+    return;
+  }
+  int64_t axis = normalizeAxis(ctx, ctx.attrInt("axis", 0), in.rank());
+  std::vector<Dim> out;
+  for (int64_t i = 0; i < in.rank(); ++i) {
+    if (i != axis)
+      out.push_back(in.dims[i]);
+    else if (keep)
+      out.push_back(Dim(1));
+  }
+  ctx.setOutputType(0, Type::tensor(DType::i64, Shape(out)));
+}
+
+void kernelArg(KernelContext &ctx, bool isMax) {
+  const Tensor &x = ctx.input(0);
+  bool keep = ctx.attrInt("keepdims", 1) != 0;
+  bool last = ctx.attrInt("select_last_index", 0) != 0;
+  ctx.check(x.rank() >= 1, "input should have rank >= 1, got a scalar");
+  int64_t axis = normalizeAxis(ctx, ctx.attrInt("axis", 0), x.rank());
+  ctx.check(x.dim(axis) > 0, "cannot take the arg", isMax ? "max" : "min",
+            " over an empty axis (shape ", x.shapeString(), ")");
+  std::vector<int64_t> outShape;
+  for (int64_t i = 0; i < x.rank(); ++i) {
+    if (i != axis)
+      outShape.push_back(x.dim(i));
+    else if (keep)
+      outShape.push_back(1);
+  }
+  Tensor y(DType::i64, outShape);
+  AxisView v = axisView(x.shape(), axis);
+  int64_t *idx = y.data<int64_t>();
+  dispatchNumeric(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    using C = CmpOf<T>;
+    const T *in = x.data<T>();
+    std::vector<C> best(v.inner);
+    // "better" is strict for the first index, non-strict for the last
+    auto better = [&](C a, C b) {
+      if (isMax)
+        return last ? a >= b : a > b;
+      return last ? a <= b : a < b;
+    };
+    for (int64_t o = 0; o < v.outer; ++o) {
+      const T *base = in + o * v.n * v.inner;
+      int64_t *ob = idx + o * v.inner;
+      for (int64_t i = 0; i < v.inner; ++i) {
+        best[i] = C(base[i]);
+        ob[i] = 0;
+      }
+      for (int64_t k = 1; k < v.n; ++k) {
+        const T *row = base + k * v.inner;
+        for (int64_t i = 0; i < v.inner; ++i) {
+          C c = C(row[i]);
+          if (better(c, best[i])) {
+            best[i] = c;
+            ob[i] = k;
+          }
+        }
+      }
+    }
+  });
+  ctx.setOutput(0, std::move(y));
+}
+
+//===----------------------------------------------------------------------===//
+// CumSum
+//===----------------------------------------------------------------------===//
+
+void kernelCumSum(KernelContext &ctx) {
+  const Tensor &x = ctx.input(0);
+  const Tensor &a = ctx.input(1);
+  ctx.check(a.dtype() == DType::i32 || a.dtype() == DType::i64,
+            "axis should be an int32 or int64 tensor, got ", a.typeString());
+  ctx.check(a.numel() == 1 && a.rank() <= 1, "axis should be a scalar, got shape ", a.shapeString());
+  ctx.check(x.rank() >= 1, "input should have rank >= 1, got a scalar");
+  int64_t axis = normalizeAxis(ctx, a.getInt64(0), x.rank());
+  bool exclusive = ctx.attrInt("exclusive", 0) != 0;
+  bool reverse = ctx.attrInt("reverse", 0) != 0;
+  Tensor y(x.dtype(), x.shape());
+  AxisView v = axisView(x.shape(), axis);
+  dispatchNumeric(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (std::is_same_v<T, bool>) {
+      ctx.fail("unsupported element type bool");
+    } else {
+      using Acc = AccOf<T>;
+      const T *in = x.data<T>();
+      T *out = y.data<T>();
+      std::vector<Acc> acc(v.inner);
+      for (int64_t o = 0; o < v.outer; ++o) {
+        std::fill(acc.begin(), acc.end(), Acc(0));
+        for (int64_t s = 0; s < v.n; ++s) {
+          int64_t k = reverse ? v.n - 1 - s : s;
+          const T *row = in + (o * v.n + k) * v.inner;
+          T *orow = out + (o * v.n + k) * v.inner;
+          for (int64_t i = 0; i < v.inner; ++i) {
+            Acc prev = acc[i];
+            acc[i] = prev + Acc(row[i]);
+            Acc r = exclusive ? prev : acc[i];
+            if constexpr (isFloatLike<T>)
+              orow[i] = fromDouble<T>(r);
+            else
+              orow[i] = T(r);
+          }
+        }
+      }
+    }
+  });
+  ctx.setOutput(0, std::move(y));
+}
+
+//===----------------------------------------------------------------------===//
+// TopK
+//===----------------------------------------------------------------------===//
+
+/// k of a TopK node: the attribute before opset 10, input 1 after; nullopt when unknown.
+std::optional<int64_t> topkFromTensor(const AttrReader &ctx, const Tensor &k) {
+  ctx.check(k.dtype() == DType::i64, "K should be an int64 tensor, got ", k.typeString());
+  ctx.check(k.numel() == 1 && k.rank() <= 1, "K should be a 1-element 1-D tensor, got shape ",
+            k.shapeString());
+  return k.getInt64(0);
+}
+
+void inferTopK(InferContext &ctx) {
+  const Type &t = ctx.inputType(0);
+  const Shape &in = tensorShape(ctx, 0);
+  std::optional<int64_t> k;
+  if (ctx.opset() < 10)
+    k = ctx.attrInt("k");
+  else if (const Tensor *c = ctx.inputConstant(1))
+    k = topkFromTensor(ctx, *c);
+  if (!in.rankKnown) {
+    ctx.setOutputType(0, Type::tensor(t.dtype, Shape::unknownRank()));
+    if (ctx.hasOutput(1))
+      ctx.setOutputType(1, Type::tensor(DType::i64, Shape::unknownRank()));
+    return;
+  }
+  int64_t axis = normalizeAxis(ctx, ctx.attrInt("axis", -1), in.rank());
+  std::vector<Dim> out = in.dims;
+  if (k) {
+    ctx.check(*k >= 0, "K should be >= 0, got ", *k);
+    if (in.dims[axis].isStatic())
+      ctx.check(*k <= in.dims[axis].value, "K = ", *k, " is larger than the axis size ",
+                in.dims[axis].value);
+    out[axis] = Dim(*k);
+  } else {
+    out[axis] = Dim();
+  }
+  ctx.setOutputType(0, Type::tensor(t.dtype, Shape(out)));
+  if (ctx.numOutputs() > 1)
+    ctx.setOutputType(1, Type::tensor(DType::i64, Shape(out)));
+}
+
+void kernelTopK(KernelContext &ctx) {
+  const Tensor &x = ctx.input(0);
+  int64_t k = ctx.opset() < 10 ? ctx.attrInt("k") : *topkFromTensor(ctx, ctx.input(1));
+  bool largest = ctx.attrInt("largest", 1) != 0;
+  ctx.check(x.rank() >= 1, "input should have rank >= 1, got a scalar");
+  int64_t axis = normalizeAxis(ctx, ctx.attrInt("axis", -1), x.rank());
+  ctx.check(k >= 0 && k <= x.dim(axis), "K = ", k, " should be in [0, ", x.dim(axis),
+            "] (the size of axis ", axis, ")");
+  std::vector<int64_t> outShape = x.shape();
+  outShape[axis] = k;
+  Tensor vals(x.dtype(), outShape);
+  Tensor inds(DType::i64, outShape);
+  AxisView v = axisView(x.shape(), axis);
+  int64_t *oi = inds.data<int64_t>();
+  dispatchNumeric(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    using C = CmpOf<T>;
+    const T *in = x.data<T>();
+    T *ov = vals.data<T>();
+    std::vector<std::pair<C, int64_t>> buf(v.n);
+    // a strict weak order with NaN above every number (numpy's sort order)
+    auto less = [](C a, C b) {
+      if constexpr (isFloatLike<T>) {
+        if (std::isnan(a))
+          return false;
+        if (std::isnan(b))
+          return true;
+      }
+      return a < b;
+    };
+    auto cmp = [&](const std::pair<C, int64_t> &a, const std::pair<C, int64_t> &b) {
+      if (largest ? less(b.first, a.first) : less(a.first, b.first))
+        return true;
+      if (largest ? less(a.first, b.first) : less(b.first, a.first))
+        return false;
+      return a.second < b.second;
+    };
+    for (int64_t o = 0; o < v.outer; ++o) {
+      for (int64_t i = 0; i < v.inner; ++i) {
+        const T *base = in + o * v.n * v.inner + i;
+        for (int64_t j = 0; j < v.n; ++j)
+          buf[j] = {C(base[j * v.inner]), j};
+        std::partial_sort(buf.begin(), buf.begin() + k, buf.end(), cmp);
+        int64_t ob = o * k * v.inner + i;
+        for (int64_t j = 0; j < k; ++j) {
+          ov[ob + j * v.inner] = base[buf[j].second * v.inner];
+          oi[ob + j * v.inner] = buf[j].second;
+        }
+      }
+    }
+  });
+  ctx.setOutput(0, std::move(vals));
+  if (ctx.numOutputs() > 1)
+    ctx.setOutput(1, std::move(inds));
+}
+
+} // namespace
+
+void registerReductionOps(OpRegistry &r) {
+  for (const ReduceInfo &info : kReduceOps) {
+    RK kind = info.kind;
+    OpDef d;
+    d.name = info.name;
+    d.minInputs = 1;
+    d.maxInputs = kind == RK::Sum ? 2 : 1;
+    d.minOutputs = d.maxOutputs = 1;
+    d.dtypes = (kind == RK::Max || kind == RK::Min) ? "all numeric (not bool)"
+                                                    : "float types, int32/64, uint32/64";
+    d.notes = kind == RK::Sum ? "axes: attribute before opset 13, optional input from 13 "
+                                "(noop_with_empty_axes)"
+                              : "axes attribute; empty axes reduce all";
+    d.infer = [kind](InferContext &ctx) { inferReduce(ctx, kind); };
+    d.kernel = [kind](KernelContext &ctx) { kernelReduce(ctx, kind); };
+    r.add(std::move(d));
+  }
+
+  for (bool isMax : {true, false}) {
+    OpDef d;
+    d.name = isMax ? "ArgMax" : "ArgMin";
+    d.minInputs = d.maxInputs = 1;
+    d.minOutputs = d.maxOutputs = 1;
+    d.dtypes = "all numeric";
+    d.notes = "keepdims, select_last_index; output int64";
+    d.infer = inferArg;
+    d.kernel = [isMax](KernelContext &ctx) { kernelArg(ctx, isMax); };
+    r.add(std::move(d));
+  }
+
+  r.add(OpDef{"CumSum", "", 11, 17, 2, 2, 1, 1, "float types, int32/64, uint32/64",
+              "exclusive, reverse", inferSameAs(0), kernelCumSum});
+
+  r.add(OpDef{"TopK", "", 1, 17, 1, 2, 1, 2, "all numeric",
+              "k attribute before opset 10, input from 10; ties keep the lower index; output "
+              "always sorted",
+              inferTopK, kernelTopK});
+}
 
 } // namespace tessel
