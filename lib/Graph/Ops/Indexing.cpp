@@ -9,6 +9,7 @@
 #include "OpUtils.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <numeric>
 #include <optional>
@@ -595,14 +596,32 @@ void kernelUnique(KernelContext &ctx) {
     using T = decltype(tag);
     using C = std::conditional_t<std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16>, float, T>;
     const T *src = in.data<T>();
+    // A total order: NaNs sort last and equal each other.
+    auto less = [](const C &a, const C &b) {
+      if constexpr (std::is_floating_point_v<C>) {
+        if (std::isnan(a))
+          return false;
+        if (std::isnan(b))
+          return true;
+      }
+      return a < b;
+    };
     auto cmp = [&](int64_t a, int64_t b) -> int {
       for (int64_t o = 0; o < outer; ++o)
         for (int64_t j = 0; j < inner; ++j) {
-          C va = C(src[(o * n + a) * inner + j]), vb = C(src[(o * n + b) * inner + j]);
-          if (va < vb)
-            return -1;
-          if (vb < va)
-            return 1;
+          const T &ra = src[(o * n + a) * inner + j], &rb = src[(o * n + b) * inner + j];
+          if constexpr (std::is_same_v<C, T>) {
+            if (less(ra, rb))
+              return -1;
+            if (less(rb, ra))
+              return 1;
+          } else {
+            C va = C(ra), vb = C(rb);
+            if (less(va, vb))
+              return -1;
+            if (less(vb, va))
+              return 1;
+          }
         }
       return 0;
     };

@@ -122,14 +122,35 @@ Tensor stridedView(const AttrReader &ctx, const Tensor &src, const std::vector<i
   return out;
 }
 
+Tensor constantValue(const AttrReader &ctx);
+
+/// Input i's value when known before running: an initializer / folded constant, or the output
+/// of a Constant node (not folded yet). Undefined tensor otherwise.
+Tensor constInput(const InferContext &ctx, size_t i) {
+  if (!ctx.hasInput(i))
+    return Tensor();
+  if (const Tensor *t = ctx.inputConstant(i))
+    return *t;
+  const Value *v = ctx.node().input(i);
+  while (v->outer)
+    v = v->outer;
+  const Node *p = v->producer();
+  if (p && p->opType == "Constant" && p->domain.empty()) {
+    try {
+      return constantValue(AttrReader(*p));
+    } catch (const Error &) {
+      return Tensor(); // the Constant node reports its own error
+    }
+  }
+  return Tensor();
+}
+
 /// Constant input i as int64 values, or nullopt.
 std::optional<std::vector<int64_t>> constInts(const InferContext &ctx, size_t i) {
-  if (!ctx.hasInput(i))
+  Tensor t = constInput(ctx, i);
+  if (!t.defined() || !isInteger(t.dtype()))
     return std::nullopt;
-  const Tensor *t = ctx.inputConstant(i);
-  if (!t || !(isInteger(t->dtype())))
-    return std::nullopt;
-  return t->toInt64Vector();
+  return t.toInt64Vector();
 }
 
 /// Length of a 1-D input whose shape is known statically, or -1.
@@ -370,8 +391,7 @@ void kernelReshape(KernelContext &ctx) {
       out[i] = s;
       hasZero |= s == 0;
     }
-    known *= out[i];
-    ctx.check(known <= (int64_t(1) << 62) || known == 0, "shape ", shapeToString(target),
+    ctx.check(!__builtin_mul_overflow(known, out[i], &known), "shape ", shapeToString(target),
               " is too large");
   }
   ctx.check(!(allowZero && hasZero && minusOne >= 0),
@@ -839,6 +859,8 @@ struct SliceDim {
 };
 
 SliceDim sliceDim(int64_t dim, int64_t start, int64_t end, int64_t step) {
+  if (dim == 0)
+    return {0, 0, step};
   if (start < 0)
     start += dim;
   if (end < 0)
@@ -1108,9 +1130,18 @@ void kernelConstantOfShape(KernelContext &ctx) {
   ctx.setOutput(0, out);
 }
 
+/// ceil(diff / delta) clamped at 0, without overflow.
+int64_t rangeCount(int64_t diff, int64_t delta) {
+  if (delta > 0)
+    return diff > 0 ? (diff - 1) / delta + 1 : 0;
+  return diff < 0 ? (diff + 1) / delta + 1 : 0;
+}
+
 void inferRange(InferContext &ctx) {
   DType dt = inDType(ctx, 0);
-  const Tensor *s = ctx.inputConstant(0), *l = ctx.inputConstant(1), *d = ctx.inputConstant(2);
+  Tensor st = constInput(ctx, 0), lt = constInput(ctx, 1), dt_ = constInput(ctx, 2);
+  const Tensor *s = st.defined() ? &st : nullptr, *l = lt.defined() ? &lt : nullptr,
+               *d = dt_.defined() ? &dt_ : nullptr;
   if (s && l && d && s->numel() == 1 && l->numel() == 1 && d->numel() == 1) {
     double start = s->getDouble(0), limit = l->getDouble(0), delta = d->getDouble(0);
     if (delta != 0 && isInteger(s->dtype())) {
@@ -1118,7 +1149,7 @@ void inferRange(InferContext &ctx) {
       // Avoid overflow for extreme values: fall back to unknown.
       if (std::abs(double(b) - double(a)) < 4e18) {
         int64_t diff = b - a;
-        int64_t n = c > 0 ? (diff > 0 ? (diff + c - 1) / c : 0) : (diff < 0 ? (diff + c + 1) / c : 0);
+        int64_t n = rangeCount(diff, c);
         ctx.setOutputType(0, Type::tensor(dt, Shape({Dim(std::max<int64_t>(n, 0))})));
         return;
       }
@@ -1150,7 +1181,7 @@ void kernelRange(KernelContext &ctx) {
     ctx.check(c != 0, "delta must not be 0");
     ctx.check(std::abs(double(b) - double(a)) < 4e18, "range too large");
     int64_t diff = b - a;
-    n = c > 0 ? (diff > 0 ? (diff + c - 1) / c : 0) : (diff < 0 ? (diff + c + 1) / c : 0);
+    n = rangeCount(diff, c);
   } else {
     double a = s.getDouble(0), b = l.getDouble(0), c = d.getDouble(0);
     ctx.check(c != 0, "delta must not be 0");
@@ -1349,6 +1380,10 @@ void inferDepthToSpace(InferContext &ctx, bool toSpace) {
   int64_t b = blockSize(ctx);
   if (toSpace)
     depthToSpaceCRD(ctx);
+  if (b == 1) {
+    ctx.setOutputType(0, Type::tensor(dt, in.rankKnown ? in : Shape::unknownDims(4)));
+    return;
+  }
   if (!in.rankKnown) {
     ctx.setOutputType(0, Type::tensor(dt, Shape::unknownDims(4)));
     return;
