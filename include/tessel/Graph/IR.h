@@ -208,6 +208,9 @@ public:
                    const std::vector<std::string> &outputNames, std::string nodeName = "");
   /// Removes a node whose outputs have no uses.
   void eraseNode(Node *n);
+  /// Stable topological re-sort of the nodes (after appending nodes that must come earlier);
+  /// an Error on a cycle. Subgraph captures count as uses of the node holding the subgraph.
+  void sortTopologically();
   /// Returns a name not used in this graph, starting with `base`.
   std::string uniqueName(const std::string &base) const;
 

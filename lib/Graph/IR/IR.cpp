@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <sstream>
+#include <unordered_map>
 
 namespace tessel {
 
@@ -169,6 +170,75 @@ void Graph::eraseNode(Node *n) {
   auto it = std::find_if(nodes_.begin(), nodes_.end(), [&](auto &p) { return p.get() == n; });
   if (it != nodes_.end())
     nodes_.erase(it);
+}
+
+namespace {
+/// Values of `owner` that subgraph `g` (or its nested subgraphs) captures.
+void capturedFrom(const Graph &g, const Graph &owner, std::vector<const Value *> &out) {
+  for (auto &v : g.values()) {
+    const Value *o = v->outer;
+    while (o && o->graph() != &owner)
+      o = o->outer;
+    if (o)
+      out.push_back(o);
+  }
+  for (auto &n : g.nodes())
+    for (auto &[name, a] : n->attrs) {
+      if (a.g)
+        capturedFrom(*a.g, owner, out);
+      for (auto &sg : a.graphs)
+        capturedFrom(*sg, owner, out);
+    }
+}
+} // namespace
+
+void Graph::sortTopologically() {
+  const size_t n = nodes_.size();
+  std::unordered_map<const Node *, size_t> index;
+  for (size_t i = 0; i < n; ++i)
+    index[nodes_[i].get()] = i;
+  std::vector<std::vector<size_t>> deps(n);
+  for (size_t i = 0; i < n; ++i) {
+    std::vector<const Value *> used(nodes_[i]->inputs_.begin(), nodes_[i]->inputs_.end());
+    for (auto &[name, a] : nodes_[i]->attrs) {
+      if (a.g)
+        capturedFrom(*a.g, *this, used);
+      for (auto &sg : a.graphs)
+        capturedFrom(*sg, *this, used);
+    }
+    for (const Value *v : used)
+      if (v && v->producer_ && v->producer_->graph_ == this)
+        deps[i].push_back(index.at(v->producer_));
+  }
+  // Repeatedly emit the earliest node whose dependencies are all emitted (stable order).
+  std::vector<int> state(n, 0); // 0 new, 1 in progress, 2 done
+  std::vector<size_t> order;
+  for (size_t root = 0; root < n; ++root) {
+    if (state[root])
+      continue;
+    std::vector<std::pair<size_t, size_t>> stack{{root, 0}};
+    state[root] = 1;
+    while (!stack.empty()) {
+      auto &[i, k] = stack.back();
+      if (k < deps[i].size()) {
+        size_t d = deps[i][k++];
+        TESSEL_CHECK(state[d] != 1, nodes_[d]->describe(), ": the graph has a cycle through this node");
+        if (state[d] == 0) {
+          state[d] = 1;
+          stack.push_back({d, 0});
+        }
+        continue;
+      }
+      state[i] = 2;
+      order.push_back(i);
+      stack.pop_back();
+    }
+  }
+  std::vector<std::unique_ptr<Node>> sorted;
+  sorted.reserve(n);
+  for (size_t i : order)
+    sorted.push_back(std::move(nodes_[i]));
+  nodes_ = std::move(sorted);
 }
 
 std::string Graph::uniqueName(const std::string &base) const {
