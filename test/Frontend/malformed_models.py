@@ -88,7 +88,7 @@ t.raw_data = b"\x00" * 12
 t.ClearField("float_data")
 m = model([helper.make_node("Add", ["x", "w"], ["y"], name="add")], [vi("x", [4])], [vi("y", [4])], [t])
 expect("raw_data length", save("rawlen", m), "initializer 'w'", "raw_data has 12 bytes", "need 16")
-t = helper.make_tensor("w", TensorProto.FLOAT, [3], [1.0, 2.0])
+t = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[3], float_data=[1.0, 2.0])
 m = model([helper.make_node("Add", ["x", "w"], ["y"], name="add")], [vi("x", [3])], [vi("y", [3])], [t])
 expect("typed data count", save("floatcount", m), "initializer 'w'", "float_data has 2 elements")
 t = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[-3])
@@ -97,12 +97,12 @@ expect("negative dim", save("negdim", m), "initializer 'w'", "negative dimension
 t = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[1 << 40, 1 << 40])
 m = model([helper.make_node("Add", ["x", "w"], ["y"], name="add")], [vi("x", [3])], [vi("y", [3])], [t])
 expect("element-count overflow", save("overflow", m), "initializer 'w'", "too many elements")
-t = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[1 << 20, 1 << 14])
+t = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[1 << 20, 1 << 12])
 m = model([helper.make_node("Add", ["x", "w"], ["y"], name="add")], [vi("x", [3])], [vi("y", [3])], [t])
 expect("huge allocation", save("huge", m), "initializer 'w'", "over the limit")
 m = model([relu("x", "y")], [vi("x", [2, -5])], [vi("y", [2])])
 expect("negative input dim", save("neginput", m), "input 'x'", "negative dimension")
-t = helper.make_tensor("w", 99, [1], [1])
+t = TensorProto(name="w", data_type=99, dims=[1], int32_data=[1])
 m = model([helper.make_node("Add", ["x", "w"], ["y"], name="add")], [vi("x", [1])], [vi("y", [1])], [t])
 expect("unknown data type", save("badtype", m), "'w'", "data_type 99")
 
@@ -156,8 +156,9 @@ np.save(os.path.join(tmp, "wrong_type.npy"), np.zeros((2, 3), np.int32))
 expect("wrong input shape", good_path, "input 'x'", "[3,3]", "[2,3]", extra=["--input", f"x={tmp}/wrong_shape.npy"])
 expect("wrong input dtype", good_path, "input 'x'", "i32", "f32", extra=["--input", f"x={tmp}/wrong_type.npy"])
 expect("wrong input name", good_path, "no input 'q'", "x", extra=["--input", f"q={tmp}/wrong_shape.npy"])
-with open(os.path.join(tmp, "bad.npy"), "wb") as f:
-    f.write(b"\x93NUMPY\x01\x00\x20\x00{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }\n" + b"\0" * 4)
+np.save(os.path.join(tmp, "bad.npy"), np.ones((2, 3), np.float32))
+with open(os.path.join(tmp, "bad.npy"), "r+b") as f:
+    f.truncate(os.path.getsize(os.path.join(tmp, "bad.npy")) - 8)
 expect("truncated .npy", good_path, "bad.npy", "truncated", extra=["--input", f"x={tmp}/bad.npy"])
 
 if failures:

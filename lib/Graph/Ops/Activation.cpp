@@ -107,7 +107,15 @@ template <class C> C sigmoid(C x) {
 }
 
 void preluKernel(KernelContext &ctx) {
-  const Tensor &x = ctx.input(0), &slope = ctx.input(1);
+  const Tensor &x = ctx.input(0);
+  Tensor slope = ctx.input(1);
+  // Before opset 7 a 1-D slope of C values is per channel (axis 1), not numpy-broadcast.
+  if (ctx.opset() < 7 && slope.rank() == 1 && slope.numel() > 1 && x.rank() >= 2 &&
+      slope.dim(0) == x.dim(1)) {
+    std::vector<int64_t> s(x.rank() - 1, 1);
+    s[0] = slope.dim(0);
+    slope = slope.reshaped(s);
+  }
   if (slope.dtype() != x.dtype())
     ctx.fail("slope has element type ", dtypeName(slope.dtype()), ", expected ",
              dtypeName(x.dtype()), " like X");
