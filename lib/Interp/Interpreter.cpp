@@ -39,25 +39,6 @@ struct Frame {
   }
 };
 
-/// Values of `g`'s enclosing scopes that `g` (or its nested subgraphs) captures, mapped to the
-/// values of the graph `owner` they come from.
-void collectCaptures(const Graph &g, const Graph &owner, std::vector<const Value *> &out) {
-  for (auto &v : g.values()) {
-    const Value *o = v->outer;
-    while (o && o->graph() != &owner)
-      o = o->outer;
-    if (o)
-      out.push_back(o);
-  }
-  for (auto &n : g.nodes())
-    for (auto &[name, a] : n->attrs) {
-      if (a.g)
-        collectCaptures(*a.g, owner, out);
-      for (auto &sg : a.graphs)
-        collectCaptures(*sg, owner, out);
-    }
-}
-
 std::string objectTypeString(const Object &o) {
   if (o.isTensor())
     return o.tensor.typeString();

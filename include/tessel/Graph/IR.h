@@ -223,6 +223,10 @@ private:
   std::unordered_map<std::string, Value *> byName_;
 };
 
+/// Appends to `out` the values of graph `owner` that subgraph `sub` (or a subgraph nested in it)
+/// captures: the implicit inputs of the node holding `sub`.
+void collectCaptures(const Graph &sub, const Graph &owner, std::vector<const Value *> &out);
+
 /// Checks SSA and structural invariants; throws Error naming the first violation.
 void verifyGraph(const Graph &g);
 

@@ -172,25 +172,22 @@ void Graph::eraseNode(Node *n) {
     nodes_.erase(it);
 }
 
-namespace {
-/// Values of `owner` that subgraph `g` (or its nested subgraphs) captures.
-void capturedFrom(const Graph &g, const Graph &owner, std::vector<const Value *> &out) {
-  for (auto &v : g.values()) {
+void collectCaptures(const Graph &sub, const Graph &owner, std::vector<const Value *> &out) {
+  for (auto &v : sub.values()) {
     const Value *o = v->outer;
     while (o && o->graph() != &owner)
       o = o->outer;
     if (o)
       out.push_back(o);
   }
-  for (auto &n : g.nodes())
+  for (auto &n : sub.nodes())
     for (auto &[name, a] : n->attrs) {
       if (a.g)
-        capturedFrom(*a.g, owner, out);
+        collectCaptures(*a.g, owner, out);
       for (auto &sg : a.graphs)
-        capturedFrom(*sg, owner, out);
+        collectCaptures(*sg, owner, out);
     }
 }
-} // namespace
 
 void Graph::sortTopologically() {
   const size_t n = nodes_.size();
@@ -202,9 +199,9 @@ void Graph::sortTopologically() {
     std::vector<const Value *> used(nodes_[i]->inputs_.begin(), nodes_[i]->inputs_.end());
     for (auto &[name, a] : nodes_[i]->attrs) {
       if (a.g)
-        capturedFrom(*a.g, *this, used);
+        collectCaptures(*a.g, *this, used);
       for (auto &sg : a.graphs)
-        capturedFrom(*sg, *this, used);
+        collectCaptures(*sg, *this, used);
     }
     for (const Value *v : used)
       if (v && v->producer_ && v->producer_->graph_ == this)
