@@ -83,47 +83,13 @@ Tensor Tensor::clone() const {
 }
 
 namespace {
-template <class T> double toDouble(T v) {
-  if constexpr (std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16>)
-    return double(float(v));
-  else
-    return double(v);
-}
-
-template <class To, class From> To convertOne(From v) {
-  if constexpr (std::is_same_v<To, bool>) {
-    return toDouble(v) != 0;
-  } else if constexpr (std::is_same_v<To, Float16> || std::is_same_v<To, BFloat16>) {
-    return To(float(toDouble(v)));
-  } else if constexpr (std::is_floating_point_v<To>) {
-    if constexpr (std::is_integral_v<From>)
-      return To(v);
-    else
-      return To(toDouble(v));
-  } else { // integer target
-    if constexpr (std::is_integral_v<From>) {
-      return To(v);
-    } else {
-      double d = toDouble(v);
-      if (std::isnan(d))
-        return To(0);
-      // saturate out-of-range values rather than invoke UB
-      if (d >= double(std::numeric_limits<To>::max()))
-        return std::numeric_limits<To>::max();
-      if (d <= double(std::numeric_limits<To>::lowest()))
-        return std::numeric_limits<To>::lowest();
-      return To(d);
-    }
-  }
-}
-
 template <class T> std::string numberToString(T v) {
   if constexpr (std::is_same_v<T, bool>) {
     return v ? "1" : "0";
   } else if constexpr (std::is_integral_v<T>) {
     return std::to_string(v);
   } else {
-    double d = toDouble(v);
+    double d = elementToDouble(v);
     if (std::isnan(d))
       return "NaN";
     if (std::isinf(d))
@@ -182,7 +148,7 @@ Tensor Tensor::cast(DType to) const {
       using To = decltype(tt);
       To *dst = out.data<To>();
       for (int64_t i = 0; i < numel_; ++i)
-        dst[i] = convertOne<To>(src[i]);
+        dst[i] = convertElement<To>(src[i]);
     });
   });
   return out;
@@ -192,7 +158,7 @@ double Tensor::getDouble(int64_t i) const {
   TESSEL_CHECK(i >= 0 && i < numel_, "tensor index ", i, " out of range for ", typeString());
   return dispatchNumeric(dtype_, [&](auto t) -> double {
     using T = decltype(t);
-    return toDouble(data<T>()[i]);
+    return elementToDouble(data<T>()[i]);
   });
 }
 
@@ -200,7 +166,7 @@ int64_t Tensor::getInt64(int64_t i) const {
   TESSEL_CHECK(i >= 0 && i < numel_, "tensor index ", i, " out of range for ", typeString());
   return dispatchNumeric(dtype_, [&](auto t) -> int64_t {
     using T = decltype(t);
-    return convertOne<int64_t>(data<T>()[i]);
+    return convertElement<int64_t>(data<T>()[i]);
   });
 }
 

@@ -11,9 +11,12 @@
 #include "tessel/Support/DType.h"
 #include "tessel/Support/Error.h"
 
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace tessel {
@@ -93,6 +96,43 @@ private:
 };
 
 std::string shapeToString(const std::vector<int64_t> &shape);
+
+/// An element as a double (f16/bf16 through float).
+template <class T> double elementToDouble(T v) {
+  if constexpr (std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16>)
+    return double(float(v));
+  else
+    return double(v);
+}
+
+/// One element converted as Tensor::cast converts it: to bool is `!= 0`; float to integer
+/// saturates, with NaN -> 0 (no undefined behaviour).
+template <class To, class From> To convertElement(From v) {
+  if constexpr (std::is_same_v<To, bool>) {
+    return elementToDouble(v) != 0;
+  } else if constexpr (std::is_same_v<To, Float16> || std::is_same_v<To, BFloat16>) {
+    return To(float(elementToDouble(v)));
+  } else if constexpr (std::is_floating_point_v<To>) {
+    if constexpr (std::is_integral_v<From>)
+      return To(v);
+    else
+      return To(elementToDouble(v));
+  } else { // integer target
+    if constexpr (std::is_integral_v<From>) {
+      return To(v);
+    } else {
+      double d = elementToDouble(v);
+      if (std::isnan(d))
+        return To(0);
+      // saturate out-of-range values rather than invoke UB
+      if (d >= double(std::numeric_limits<To>::max()))
+        return std::numeric_limits<To>::max();
+      if (d <= double(std::numeric_limits<To>::lowest()))
+        return std::numeric_limits<To>::lowest();
+      return To(d);
+    }
+  }
+}
 
 /// Calls f(T{}) with T the C++ type of dtype; Float16/BFloat16 for f16/bf16, bool for boolean.
 /// Errors (naming `what`) for string and undefined.

@@ -15,56 +15,13 @@ namespace tessel {
 
 namespace {
 
-template <class T> inline constexpr bool kIsHalf = std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16>;
-template <class T> using Calc = std::conditional_t<kIsHalf<T>, float, T>;
-
-enum : unsigned { kF = 1, kSI = 2, kUI = 4 };
-
-template <class T> constexpr unsigned setOf() {
-  if constexpr (std::is_same_v<T, bool>)
-    return 0;
-  else if constexpr (kIsHalf<T> || std::is_floating_point_v<T>)
-    return kF;
-  else if constexpr (std::is_signed_v<T>)
-    return kSI;
-  else
-    return kUI;
-}
-
-const char *setName(unsigned s) {
+/// How activations name their element-type sets (in errors and docs).
+std::string setName(unsigned s) {
   switch (s) {
   case kF: return "float types";
   case kF | kSI: return "float types or signed integers";
   case kF | kSI | kUI: return "float types or integers";
   default: return "numeric types";
-  }
-}
-
-template <unsigned Set, class F>
-void dispatchSet(const AttrReader &ctx, DType dt, const char *what, F &&f) {
-  if (dt == DType::string || dt == DType::undefined)
-    ctx.fail(what, " has element type ", dtypeName(dt), ", expected ", setName(Set));
-  dispatchNumeric(dt, [&](auto t) {
-    using T = decltype(t);
-    if constexpr ((setOf<T>() & Set) != 0)
-      f(t);
-    else
-      ctx.fail(what, " has element type ", dtypeName(dt), ", expected ", setName(Set));
-  });
-}
-
-/// Converts a computed value back to T: saturating (NaN -> 0) for integers.
-template <class T, class V> T toElem(V v) {
-  if constexpr (std::is_integral_v<T> && std::is_floating_point_v<V>) {
-    if (std::isnan(v))
-      return T(0);
-    if (v >= V(std::numeric_limits<T>::max()))
-      return std::numeric_limits<T>::max();
-    if (v <= V(std::numeric_limits<T>::lowest()))
-      return std::numeric_limits<T>::lowest();
-    return T(v);
-  } else {
-    return T(v);
   }
 }
 
@@ -78,25 +35,8 @@ template <unsigned Set, class Mk> OpDef activation(std::string name, int since, 
   d.minOutputs = d.maxOutputs = 1;
   d.dtypes = setName(Set);
   d.infer = inferSameAs(0);
-  d.kernel = [mk](KernelContext &ctx) {
-    const Tensor &x = ctx.input(0);
-    dispatchSet<Set>(ctx, x.dtype(), "input", [&](auto t) {
-      using T = decltype(t);
-      auto f = mk(ctx);
-      Tensor y(x.dtype(), x.shape());
-      const T *src = x.data<T>();
-      T *dst = y.data<T>();
-      const int64_t n = x.numel();
-      for (int64_t i = 0; i < n; ++i)
-        dst[i] = toElem<T>(f(Calc<T>(src[i])));
-      ctx.setOutput(0, std::move(y));
-    });
-  };
+  d.kernel = unaryKernel<Set, setName, false, true>(std::move(mk));
   return d;
-}
-
-template <class F> auto plain(F f) {
-  return [f](const KernelContext &) { return f; };
 }
 
 template <class C> C sigmoid(C x) {
@@ -123,7 +63,7 @@ void preluKernel(KernelContext &ctx) {
   if (out != x.shape())
     ctx.fail("slope of shape ", slope.shapeString(), " does not broadcast to X's shape ",
              x.shapeString());
-  dispatchSet<kF | kSI | kUI>(ctx, x.dtype(), "input X", [&](auto t) {
+  dispatchSet<kF | kSI | kUI, setName>(ctx, x.dtype(), "input X", [&](auto t) {
     using T = decltype(t);
     using C = Calc<T>;
     Tensor y(x.dtype(), x.shape());

@@ -22,15 +22,6 @@ constexpr int64_t kMaxLoopIterations = int64_t(1) << 24;
 // Type merging (inference of values that may come from several places)
 //===----------------------------------------------------------------------===//
 
-Shape mergeShapes(const Shape &a, const Shape &b) {
-  if (!a.rankKnown || !b.rankKnown || a.rank() != b.rank())
-    return Shape::unknownRank();
-  std::vector<Dim> d(a.dims.size());
-  for (size_t i = 0; i < d.size(); ++i)
-    d[i] = a.dims[i] == b.dims[i] ? a.dims[i] : Dim();
-  return Shape(std::move(d));
-}
-
 Type elemOf(const Type &t) { return t.elem ? *t.elem : Type::unknown(); }
 
 /// The most precise type that holds every value of type a and every value of type b.
@@ -76,27 +67,6 @@ Type insertDim(const AttrReader &ctx, const Type &t, int64_t axis, Dim d) {
 //===----------------------------------------------------------------------===//
 // Data movement helpers
 //===----------------------------------------------------------------------===//
-
-/// Copies n elements src[srcOff..] -> dst[dstOff..] (same dtype; strings are copied as strings).
-void copyElems(Tensor &dst, int64_t dstOff, const Tensor &src, int64_t srcOff, int64_t n) {
-  if (n <= 0)
-    return;
-  if (src.dtype() == DType::string) {
-    const std::string *s = src.data<std::string>() + srcOff;
-    std::copy(s, s + n, dst.data<std::string>() + dstOff);
-    return;
-  }
-  size_t es = dtypeSize(src.dtype());
-  std::memcpy(static_cast<char *>(dst.raw()) + dstOff * es,
-              static_cast<const char *>(src.raw()) + srcOff * es, size_t(n) * es);
-}
-
-int64_t product(const std::vector<int64_t> &s, size_t from, size_t to) {
-  int64_t p = 1;
-  for (size_t i = from; i < to; ++i)
-    p *= s[i];
-  return p;
-}
 
 /// Slice `index` of t along `axis`, with that axis removed.
 Tensor sliceAt(const Tensor &t, int64_t axis, int64_t index) {

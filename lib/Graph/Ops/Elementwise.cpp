@@ -27,57 +27,7 @@ namespace {
 // Element types
 //===----------------------------------------------------------------------===//
 
-template <class T> inline constexpr bool kIsHalf = std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16>;
-/// The type a scalar function computes in: float for f16/bf16, the type itself otherwise.
-template <class T> using Calc = std::conditional_t<kIsHalf<T>, float, T>;
-
-enum : unsigned {
-  kF = 1,  // f16, bf16, f32, f64
-  kSI = 2, // signed integers
-  kUI = 4, // unsigned integers
-  kB = 8,  // bool
-  kInt = kSI | kUI,
-  kNum = kF | kSI | kUI,
-  kAllNum = kNum | kB,
-};
-
-template <class T> constexpr unsigned setOf() {
-  if constexpr (std::is_same_v<T, bool>)
-    return kB;
-  else if constexpr (kIsHalf<T> || std::is_floating_point_v<T>)
-    return kF;
-  else if constexpr (std::is_signed_v<T>)
-    return kSI;
-  else
-    return kUI;
-}
-
-std::string setName(unsigned s) {
-  std::string r;
-  auto add = [&](unsigned bit, const char *n) {
-    if (s & bit)
-      r += (r.empty() ? "" : ", ") + std::string(n);
-  };
-  add(kF, "float types");
-  add(kSI, "signed integers");
-  add(kUI, "unsigned integers");
-  add(kB, "bool");
-  return r;
-}
-
-/// Calls f(T{}) for the C++ type of dt when its category is in Set; an Error otherwise.
-template <unsigned Set, class F>
-void dispatchSet(const AttrReader &ctx, DType dt, const char *what, F &&f) {
-  if (dt == DType::string || dt == DType::undefined)
-    ctx.fail(what, " has element type ", dtypeName(dt), ", expected ", setName(Set));
-  dispatchNumeric(dt, [&](auto t) {
-    using T = decltype(t);
-    if constexpr ((setOf<T>() & Set) != 0)
-      f(t);
-    else
-      ctx.fail(what, " has element type ", dtypeName(dt), ", expected ", setName(Set));
-  });
-}
+// kIsHalf, Calc, the categories kF/kSI/kUI/kB, setOf and dispatchSet: see OpUtils.h.
 
 // Integer arithmetic that wraps instead of invoking undefined behaviour.
 template <class T> T wrapAdd(T a, T b) {
@@ -112,23 +62,6 @@ template <class T> bool isNaN(T x) {
     return std::isnan(x);
   else
     return false;
-}
-
-/// double -> integer with NaN -> 0 and saturation (no undefined behaviour).
-template <class To> To satCast(double d) {
-  if constexpr (std::is_same_v<To, bool>) {
-    return d != 0;
-  } else if constexpr (std::is_integral_v<To>) {
-    if (std::isnan(d))
-      return To(0);
-    if (d >= double(std::numeric_limits<To>::max()))
-      return std::numeric_limits<To>::max();
-    if (d <= double(std::numeric_limits<To>::lowest()))
-      return std::numeric_limits<To>::lowest();
-    return To(d);
-  } else {
-    return To(d);
-  }
 }
 
 //===----------------------------------------------------------------------===//
@@ -311,29 +244,10 @@ OpDef makeDef(std::string name, int since, int nin, int maxin, std::string dtype
 /// has the input's dtype, or bool when BoolOut.
 template <unsigned Set, bool BoolOut = false, class Mk>
 OpDef unaryOp(std::string name, int since, Mk mk) {
-  OpDef d = makeDef(std::move(name), since, 1, 1, setName(Set));
+  OpDef d = makeDef(std::move(name), since, 1, 1, setListName(Set));
   d.infer = inferUnary(BoolOut ? DType::boolean : DType::undefined);
-  d.kernel = [mk](KernelContext &ctx) {
-    const Tensor &x = ctx.input(0);
-    dispatchSet<Set>(ctx, x.dtype(), "input", [&](auto t) {
-      using T = decltype(t);
-      using TO = std::conditional_t<BoolOut, bool, T>;
-      auto f = mk(ctx);
-      Tensor y(dtypeOf<TO>, x.shape());
-      const T *src = x.data<T>();
-      TO *dst = y.data<TO>();
-      const int64_t n = x.numel();
-      for (int64_t i = 0; i < n; ++i)
-        dst[i] = TO(f(Calc<T>(src[i])));
-      ctx.setOutput(0, std::move(y));
-    });
-  };
+  d.kernel = unaryKernel<Set, setListName, BoolOut, false>(std::move(mk));
   return d;
-}
-
-/// Wraps an attribute-free scalar function as a factory.
-template <class F> auto plain(F f) {
-  return [f](const KernelContext &) { return f; };
 }
 
 void checkSameDType(const KernelContext &ctx, const Tensor &a, const Tensor &b, size_t ia,
@@ -347,7 +261,7 @@ void checkSameDType(const KernelContext &ctx, const Tensor &a, const Tensor &b, 
 /// output of that dtype or bool.
 template <unsigned Set, bool BoolOut = false, class Mk>
 OpDef binaryOp(std::string name, int since, Mk mk) {
-  OpDef d = makeDef(std::move(name), since, 2, 2, setName(Set));
+  OpDef d = makeDef(std::move(name), since, 2, 2, setListName(Set));
   d.infer = inferBinary(BoolOut);
   d.kernel = [mk](KernelContext &ctx) {
     const Tensor &a = ctx.input(0), &b = ctx.input(1);
@@ -364,7 +278,7 @@ OpDef binaryOp(std::string name, int since, Mk mk) {
 
 /// Max/Min/Sum/Mean: 1..n inputs folded pairwise with broadcasting.
 template <unsigned Set, class F> OpDef variadicOp(std::string name, F f, bool mean = false) {
-  OpDef d = makeDef(std::move(name), 1, 1, 1 << 20, setName(Set));
+  OpDef d = makeDef(std::move(name), 1, 1, 1 << 20, setListName(Set));
   d.infer = inferBroadcast();
   d.kernel = [f, mean](KernelContext &ctx) {
     const Tensor &first = ctx.input(0);
@@ -421,7 +335,7 @@ template <class A, class B> A powScalar(A x, B y) {
   if constexpr (std::is_integral_v<A> && std::is_integral_v<B>)
     return intPow(x, y);
   else if constexpr (std::is_integral_v<A>)
-    return satCast<A>(std::pow(double(x), double(y)));
+    return convertElement<A>(std::pow(double(x), double(y))); // saturating, NaN -> 0
   else if constexpr (std::is_same_v<A, float> && std::is_same_v<B, float>)
     return std::pow(x, y);
   else
@@ -822,7 +736,7 @@ void registerElementwiseOps(OpRegistry &r) {
   }
   // --- Clip
   {
-    OpDef d = makeDef("Clip", 1, 1, 3, setName(kNum));
+    OpDef d = makeDef("Clip", 1, 1, 3, setListName(kNum));
     d.infer = inferSameAs(0);
     d.kernel = clipKernel;
     d.notes = "min/max attributes before opset 11, optional scalar inputs from 11";

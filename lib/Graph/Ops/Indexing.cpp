@@ -23,44 +23,30 @@ namespace {
 // Local helpers
 //===----------------------------------------------------------------------===//
 
-/// Calls f(T{}) with T an unsigned integer of the element size, or std::string.
-template <class F> decltype(auto) dispatchBytes(const AttrReader &ctx, DType dt, F &&f) {
-  if (dt == DType::string)
-    return f(std::string{});
-  switch (dt == DType::undefined ? 0 : dtypeSize(dt)) {
-  case 1: return f(uint8_t{});
-  case 2: return f(uint16_t{});
-  case 4: return f(uint32_t{});
-  case 8: return f(uint64_t{});
-  default: break;
+/// out[o, j, :] = in[o, idx[j], :], with in viewed as [outer, n, inner] and out as
+/// [outer, idx.size(), inner].
+void takeSlices(const AttrReader &ctx, const Tensor &in, Tensor &out, int64_t outer, int64_t n,
+                int64_t inner, const std::vector<int64_t> &idx) {
+  const int64_t k = int64_t(idx.size());
+  dispatchBytes(ctx, in.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T *src = ptr<T>(in);
+    T *dst = ptr<T>(out);
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t j = 0; j < k; ++j)
+        copyRun(dst + (o * k + j) * inner, src + (o * n + idx[j]) * inner, inner);
+  });
+}
+
+/// Compress/Unique: the (normalized) "axis" attribute with `in` = x, or axis 0 with `in` = x
+/// flattened when the attribute is absent.
+int64_t axisOrFlatten(const KernelContext &ctx, const Tensor &x, Tensor &in) {
+  if (ctx.hasAttr("axis")) {
+    ctx.check(x.rank() >= 1, "input must have rank >= 1 when axis is given");
+    return normalizeAxis(ctx, ctx.attrInt("axis"), x.rank());
   }
-  ctx.fail("unsupported element type ", dtypeName(dt));
-}
-
-template <class T> T *ptr(Tensor &t) { return static_cast<T *>(t.raw()); }
-template <class T> const T *ptr(const Tensor &t) { return static_cast<const T *>(t.raw()); }
-
-template <class T> void copyRun(T *dst, const T *src, int64_t n) {
-  if constexpr (std::is_trivially_copyable_v<T>) {
-    if (n > 0)
-      std::memcpy(dst, src, size_t(n) * sizeof(T));
-  } else {
-    for (int64_t i = 0; i < n; ++i)
-      dst[i] = src[i];
-  }
-}
-
-int64_t product(const std::vector<int64_t> &v, size_t from = 0, size_t to = size_t(-1)) {
-  int64_t p = 1;
-  const size_t end = std::min(to, v.size());
-  for (auto it = v.begin() + std::min(from, end); it != v.begin() + end; ++it)
-    p *= *it;
-  return p;
-}
-
-DType inDType(const InferContext &ctx, size_t i) {
-  const Type &t = ctx.inputType(i);
-  return t.isTensor() ? t.dtype : DType::undefined;
+  in = x.reshaped({x.numel()});
+  return 0;
 }
 
 /// Index tensor (i32/i64) as int64 values.
@@ -129,15 +115,7 @@ void kernelGather(KernelContext &ctx) {
   if (out.numel() > 0) {
     const int64_t outer = product(data.shape(), 0, axis);
     const int64_t inner = product(data.shape(), axis + 1);
-    const int64_t k = int64_t(idx.size());
-    dispatchBytes(ctx, data.dtype(), [&](auto tag) {
-      using T = decltype(tag);
-      const T *src = ptr<T>(data);
-      T *dst = ptr<T>(out);
-      for (int64_t o = 0; o < outer; ++o)
-        for (int64_t j = 0; j < k; ++j)
-          copyRun(dst + (o * k + j) * inner, src + (o * n + idx[j]) * inner, inner);
-    });
+    takeSlices(ctx, data, out, outer, n, inner, idx);
   }
   ctx.setOutput(0, out);
 }
@@ -467,13 +445,7 @@ void kernelCompress(KernelContext &ctx) {
   ctx.check(cond.dtype() == DType::boolean, "condition must be bool, got ",
             dtypeName(cond.dtype()));
   Tensor in = x;
-  int64_t axis = 0;
-  if (ctx.hasAttr("axis")) {
-    ctx.check(x.rank() >= 1, "input must have rank >= 1 when axis is given");
-    axis = normalizeAxis(ctx, ctx.attrInt("axis"), x.rank());
-  } else {
-    in = x.reshaped({x.numel()});
-  }
+  const int64_t axis = axisOrFlatten(ctx, x, in);
   const int64_t n = in.dim(axis);
   const bool *c = cond.data<bool>();
   std::vector<int64_t> keep;
@@ -487,17 +459,8 @@ void kernelCompress(KernelContext &ctx) {
   outShape[axis] = int64_t(keep.size());
   Tensor out(x.dtype(), outShape);
   const int64_t outer = product(in.shape(), 0, axis), inner = product(in.shape(), axis + 1);
-  const int64_t k = int64_t(keep.size());
-  if (out.numel() > 0) {
-    dispatchBytes(ctx, x.dtype(), [&](auto tag) {
-      using T = decltype(tag);
-      const T *src = ptr<T>(in);
-      T *dst = ptr<T>(out);
-      for (int64_t o = 0; o < outer; ++o)
-        for (int64_t j = 0; j < k; ++j)
-          copyRun(dst + (o * k + j) * inner, src + (o * n + keep[j]) * inner, inner);
-    });
-  }
+  if (out.numel() > 0)
+    takeSlices(ctx, in, out, outer, n, inner, keep);
   ctx.setOutput(0, out);
 }
 
@@ -579,13 +542,7 @@ void kernelUnique(KernelContext &ctx) {
   const Tensor &x = ctx.input(0);
   bool sorted = ctx.attrInt("sorted", 1) != 0;
   Tensor in = x;
-  int64_t axis = 0;
-  if (ctx.hasAttr("axis")) {
-    ctx.check(x.rank() >= 1, "input must have rank >= 1 when axis is given");
-    axis = normalizeAxis(ctx, ctx.attrInt("axis"), x.rank());
-  } else {
-    in = x.reshaped({x.numel()});
-  }
+  const int64_t axis = axisOrFlatten(ctx, x, in);
   const int64_t n = in.dim(axis);
   const int64_t outer = product(in.shape(), 0, axis), inner = product(in.shape(), axis + 1);
   // Slice i (along axis) element e = (o, j): src[(o * n + i) * inner + j].
@@ -660,16 +617,8 @@ void kernelUnique(KernelContext &ctx) {
   std::vector<int64_t> outShape = in.shape();
   outShape[axis] = u;
   Tensor y(x.dtype(), outShape);
-  if (y.numel() > 0) {
-    dispatchBytes(ctx, x.dtype(), [&](auto tag) {
-      using T = decltype(tag);
-      const T *src = ptr<T>(in);
-      T *dst = ptr<T>(y);
-      for (int64_t o = 0; o < outer; ++o)
-        for (int64_t k = 0; k < u; ++k)
-          copyRun(dst + (o * u + k) * inner, src + (o * n + first[k]) * inner, inner);
-    });
-  }
+  if (y.numel() > 0)
+    takeSlices(ctx, in, y, outer, n, inner, first);
   ctx.setOutput(0, y);
   if (ctx.numOutputs() > 1 && ctx.hasOutput(1))
     ctx.setOutput(1, Tensor::fromVector<int64_t>({u}, first));

@@ -454,6 +454,19 @@ std::vector<int64_t> convKernelShape(const AttrReader &ctx, const std::vector<in
   return ks;
 }
 
+/// Conv/ConvTranspose's optional bias (input 2): 1-D of M values of X's dtype; undefined if absent.
+Tensor convBias(const KernelContext &ctx, const Tensor &X, int64_t M) {
+  Tensor B;
+  if (ctx.hasInput(2)) {
+    B = ctx.input(2);
+    if (B.rank() != 1 || B.dim(0) != M)
+      ctx.fail("bias B has shape ", B.shapeString(), ", expected [", M, "]");
+    if (B.dtype() != X.dtype())
+      ctx.fail("B has type ", dtypeName(B.dtype()), " but X has ", dtypeName(X.dtype()));
+  }
+  return B;
+}
+
 void convKernel(KernelContext &ctx) {
   const Tensor &X = ctx.input(0);
   const Tensor &W = ctx.input(1);
@@ -475,14 +488,7 @@ void convKernel(KernelContext &ctx) {
   std::vector<int64_t> in(X.shape().begin() + 2, X.shape().end());
   Geom geo = computeGeom(ctx, in, ks, false);
   G3 g = to3(ctx, geo);
-  Tensor B;
-  if (ctx.hasInput(2)) {
-    B = ctx.input(2);
-    if (B.rank() != 1 || B.dim(0) != M)
-      ctx.fail("bias B has shape ", B.shapeString(), ", expected [", M, "]");
-    if (B.dtype() != X.dtype())
-      ctx.fail("B has type ", dtypeName(B.dtype()), " but X has ", dtypeName(X.dtype()));
-  }
+  Tensor B = convBias(ctx, X, M);
   std::vector<int64_t> outShape{N, M};
   outShape.insert(outShape.end(), geo.out.begin(), geo.out.end());
   DType dt = X.dtype();
@@ -680,14 +686,7 @@ void convTransposeKernel(KernelContext &ctx) {
   geo.dil = tg.dil;
   geo.padB = tg.padB;
   G3 g = to3(ctx, geo);
-  Tensor B;
-  if (ctx.hasInput(2)) {
-    B = ctx.input(2);
-    if (B.rank() != 1 || B.dim(0) != M)
-      ctx.fail("bias B has shape ", B.shapeString(), ", expected [", M, "]");
-    if (B.dtype() != X.dtype())
-      ctx.fail("B has type ", dtypeName(B.dtype()), " but X has ", dtypeName(X.dtype()));
-  }
+  Tensor B = convBias(ctx, X, M);
   std::vector<int64_t> outShape{N, M};
   outShape.insert(outShape.end(), tg.out.begin(), tg.out.end());
   DType dt = X.dtype();

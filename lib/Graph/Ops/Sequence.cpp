@@ -18,15 +18,6 @@ namespace {
 // Helpers
 //===----------------------------------------------------------------------===//
 
-Shape mergeShapes(const Shape &a, const Shape &b) {
-  if (!a.rankKnown || !b.rankKnown || a.rank() != b.rank())
-    return Shape::unknownRank();
-  std::vector<Dim> d(a.dims.size());
-  for (size_t i = 0; i < d.size(); ++i)
-    d[i] = a.dims[i] == b.dims[i] ? a.dims[i] : Dim();
-  return Shape(std::move(d));
-}
-
 /// The element type of a sequence (or optional) type; an unknown tensor when not known.
 Type elemType(const Type &t) {
   if ((t.kind == Type::Kind::Sequence || t.kind == Type::Kind::Optional) && t.elem &&
@@ -63,27 +54,6 @@ int64_t readPosition(const KernelContext &ctx, size_t i, int64_t n, bool allowEn
   ctx.check(p >= -n && p <= hi, "position ", p, " is out of range for a sequence of ", n,
             " elements (expected [", -n, ", ", hi, "])");
   return p < 0 ? p + n : p;
-}
-
-/// Copies n elements src[srcOff..] -> dst[dstOff..] (same dtype; strings are copied as strings).
-void copyElems(Tensor &dst, int64_t dstOff, const Tensor &src, int64_t srcOff, int64_t n) {
-  if (n <= 0)
-    return;
-  if (src.dtype() == DType::string) {
-    const std::string *s = src.data<std::string>() + srcOff;
-    std::copy(s, s + n, dst.data<std::string>() + dstOff);
-    return;
-  }
-  size_t es = dtypeSize(src.dtype());
-  std::memcpy(static_cast<char *>(dst.raw()) + dstOff * es,
-              static_cast<const char *>(src.raw()) + srcOff * es, size_t(n) * es);
-}
-
-int64_t product(const std::vector<int64_t> &s, size_t from, size_t to) {
-  int64_t p = 1;
-  for (size_t i = from; i < to; ++i)
-    p *= s[i];
-  return p;
 }
 
 /// Elements [start, start + len) of t along `axis`.

@@ -27,41 +27,6 @@ namespace {
 // Local helpers
 //===----------------------------------------------------------------------===//
 
-/// Calls f(T{}) with T an unsigned integer of the element size, or std::string.
-template <class F> decltype(auto) dispatchBytes(const AttrReader &ctx, DType dt, F &&f) {
-  if (dt == DType::string)
-    return f(std::string{});
-  switch (dt == DType::undefined ? 0 : dtypeSize(dt)) {
-  case 1: return f(uint8_t{});
-  case 2: return f(uint16_t{});
-  case 4: return f(uint32_t{});
-  case 8: return f(uint64_t{});
-  default: break;
-  }
-  ctx.fail("unsupported element type ", dtypeName(dt));
-}
-
-template <class T> T *ptr(Tensor &t) { return static_cast<T *>(t.raw()); }
-template <class T> const T *ptr(const Tensor &t) { return static_cast<const T *>(t.raw()); }
-
-template <class T> void copyRun(T *dst, const T *src, int64_t n) {
-  if constexpr (std::is_trivially_copyable_v<T>) {
-    if (n > 0)
-      std::memcpy(dst, src, size_t(n) * sizeof(T));
-  } else {
-    for (int64_t i = 0; i < n; ++i)
-      dst[i] = src[i];
-  }
-}
-
-int64_t product(const std::vector<int64_t> &v, size_t from = 0, size_t to = size_t(-1)) {
-  int64_t p = 1;
-  const size_t end = std::min(to, v.size());
-  for (auto it = v.begin() + std::min(from, end); it != v.begin() + end; ++it)
-    p *= *it;
-  return p;
-}
-
 /// dst (contiguous, shape `shape`) [i] = src[base + sum idx_d * strides_d].
 template <class T>
 void stridedCopy(const T *src, T *dst, const std::vector<int64_t> &shapeIn,
@@ -163,11 +128,6 @@ int64_t staticLength1D(const InferContext &ctx, size_t i) {
   if (s.rankKnown && s.rank() == 0)
     return 1;
   return -1;
-}
-
-DType inDType(const InferContext &ctx, size_t i) {
-  const Type &t = ctx.inputType(i);
-  return t.isTensor() ? t.dtype : DType::undefined;
 }
 
 /// Product of dims: static when all static, the one non-static dim when the rest multiply to 1.
