@@ -13,12 +13,27 @@ PKGS=(
   python3 python3-numpy python3-onnx              # test helpers (malformed model corpus, checker)
 )
 
+# ONNX Runtime for side-by-side checks and benchmarks: npm onnxruntime-node into .deps/ort (its
+# CPU library ships in the package; ONNXRUNTIME_NODE_INSTALL=skip stops a GPU download).
+ORT_VERSION=1.30.0
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+install_ort() {
+  [ -f "$ROOT/.deps/ort/node_modules/onnxruntime-node/package.json" ] && return 0
+  echo "install-deps: npm install onnxruntime-node@$ORT_VERSION into .deps/ort"
+  mkdir -p "$ROOT/.deps/ort"
+  (cd "$ROOT/.deps/ort" && { [ -f package.json ] || npm init -y >/dev/null; } &&
+    ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund "onnxruntime-node@$ORT_VERSION" >/dev/null)
+}
+
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# npm: Debian's nodejs + npm, unless a node with npm is already installed.
+command -v npm >/dev/null || missing+=(nodejs npm)
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PKGS[@]} packages present"
+  install_ort
   exit 0
 fi
 SUDO=""
@@ -26,3 +41,4 @@ SUDO=""
 echo "install-deps: installing ${missing[*]}"
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+install_ort

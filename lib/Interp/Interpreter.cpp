@@ -39,14 +39,6 @@ struct Frame {
   }
 };
 
-std::string objectTypeString(const Object &o) {
-  if (o.isTensor())
-    return o.tensor.typeString();
-  if (o.isSequence())
-    return "sequence of " + std::to_string(o.sequence.size()) + " tensors";
-  return "empty optional";
-}
-
 /// Does a runtime tensor agree with a declared/inferred type? Returns "" or the reason.
 std::string mismatch(const Tensor &t, const Type &ty, std::map<std::string, int64_t> *symbols) {
   if (ty.kind == Type::Kind::Unknown)

@@ -10,6 +10,7 @@
 #include "Commands.h"
 
 #include "tessel/Frontend/ONNX.h"
+#include "tessel/Graph/Transforms.h"
 #include "tessel/Interp/Interpreter.h"
 
 #include <algorithm>
@@ -152,6 +153,13 @@ std::pair<Status, std::string> runTest(const fs::path &dir, const ConformanceOpt
     if (msg.find("ai.onnx.preview.training") != std::string::npos)
       return {Status::Skip, "training op (ai.onnx.preview.training) is out of scope"};
     return {Status::Fail, msg};
+  }
+  if (opts.optLevel > 0) {
+    try {
+      optimizeGraph(*m.graph, opts.optLevel);
+    } catch (const Error &e) {
+      return {Status::Fail, "optimizing at -O" + std::to_string(opts.optLevel) + ": " + e.what()};
+    }
   }
   const Graph &g = *m.graph;
   auto req = requiredInputs(g);

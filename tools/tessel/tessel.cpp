@@ -2,6 +2,7 @@
 #include "Commands.h"
 
 #include "tessel/Frontend/ONNX.h"
+#include "tessel/Graph/Transforms.h"
 #include "tessel/Interp/Interpreter.h"
 #include "tessel/Support/Npy.h"
 
@@ -80,8 +81,10 @@ void printSummary(const std::string &name, const Object &o) {
 }
 
 int cmdRun(const std::string &modelPath, const std::vector<std::string> &inputSpecs,
-           const std::string &outDir, unsigned seed) {
+           const std::string &outDir, unsigned seed, int optLevel) {
   Model m = loadOnnx(modelPath);
+  if (optLevel > 0)
+    optimizeGraph(*m.graph, optLevel);
   const Graph &g = *m.graph;
   std::map<std::string, Object> inputs;
   for (auto &spec : inputSpecs) {
@@ -131,6 +134,19 @@ int cmdRun(const std::string &modelPath, const std::vector<std::string> &inputSp
       writeNpy(path, t);
     }
   }
+  return 0;
+}
+
+/// Loads, optimizes at `optLevel` and writes the model as ONNX.
+int cmdOptimize(const std::string &modelPath, const std::string &outPath, int optLevel,
+                const PassOptions &popts) {
+  Model m = loadOnnx(modelPath);
+  Graph &g = *m.graph;
+  size_t before = g.nodes().size();
+  optimizeGraph(g, optLevel, popts);
+  saveOnnx(g, outPath);
+  std::cout << "optimized at -O" << optLevel << ": " << before << " -> " << g.nodes().size()
+            << " nodes; wrote " << outPath << "\n";
   return 0;
 }
 
@@ -244,6 +260,9 @@ int main(int argc, char **argv) {
   run->add_option("--input,-i", inputs, "NAME=FILE.npy (or .pb); random data for inputs not given");
   run->add_option("--output-dir,-o", outDir, "Write each output as DIR/<output name>.npy");
   run->add_option("--seed", seed, "Seed for random inputs");
+  int runOpt = 0;
+  run->add_option("--opt-level", runOpt, "Optimize the graph at this level (0-3) before running")
+      ->check(CLI::Range(0, 3));
 
   auto *conf = app.add_subcommand("conformance", "Run ONNX backend test folders");
   cli::ConformanceOptions copts;
@@ -255,6 +274,33 @@ int main(int argc, char **argv) {
                    "Fail when a test not on this list fails, or a test on it passes");
   conf->add_option("-j,--jobs", copts.jobs, "Tests run at once");
   conf->add_option("--timeout", copts.timeoutSeconds, "Seconds per test");
+  conf->add_option("--opt-level", copts.optLevel,
+                   "Optimize each model at this level (0-3) before interpreting it")
+      ->check(CLI::Range(0, 3));
+
+  auto *opt = app.add_subcommand("optimize", "Optimize a model's graph and write it as ONNX");
+  std::string optOut;
+  int optLevel = 3;
+  PassOptions popts;
+  std::vector<std::string> printAfter;
+  opt->add_option("model", model, "Model file (.onnx)")->required();
+  opt->add_option("-o,--output", optOut, "Output model file (.onnx)")->required();
+  opt->add_option("-O,--opt-level", optLevel, "Optimization level 0-3 (default 3)")
+      ->check(CLI::Range(0, 3));
+  opt->add_flag("--print-after-all", popts.printAfterAll, "Print the graph after every pass");
+  opt->add_option("--print-after", printAfter, "Print the graph after this pass (repeatable; a,b)")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->delimiter(',');
+  opt->add_flag("--pass-timing", popts.timing, "Time each pass");
+  opt->add_flag("--stats", popts.stats, "Per-pass statistics");
+
+  auto *insp = app.add_subcommand(
+      "inspect", "Op histogram, node count, parameters, FLOPs/MACs before and after optimization");
+  int inspLevel = 3;
+  insp->add_option("model", model, "Model file (.onnx)")->required();
+  insp->add_option("-O,--opt-level", inspLevel, "Optimization level 0-3 (default 3)")
+      ->check(CLI::Range(0, 3));
 
   auto *ops = app.add_subcommand("ops", "List the supported ops");
   bool markdown = false;
@@ -278,12 +324,29 @@ int main(int argc, char **argv) {
   acc->add_flag("--print-predictions", printPredictions);
   acc->add_option("--min-accuracy", minAccuracy, "Exit 1 below this accuracy (0..1)");
 
+  auto *version = app.add_subcommand("version", "Print tessel's and LLVM's versions and the host CPU");
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (run->parsed())
-      return cmdRun(model, inputs, outDir, seed);
+      return cmdRun(model, inputs, outDir, seed, runOpt);
+    if (version->parsed())
+      return cli::printVersion();
     if (conf->parsed())
       return cli::runConformance(copts);
+    if (opt->parsed()) {
+      for (auto &p : printAfter)
+        if (!findGraphPass(p)) {
+          std::string known;
+          for (auto &q : allGraphPasses())
+            known += (known.empty() ? "" : ", ") + std::string(q.name);
+          fail("--print-after=", p, ": no such pass; known passes: ", known);
+        }
+      popts.printAfter.insert(printAfter.begin(), printAfter.end());
+      return cmdOptimize(model, optOut, optLevel, popts);
+    }
+    if (insp->parsed())
+      return cli::runInspect(model, inspLevel);
     if (ops->parsed())
       return cmdOps(markdown);
     if (cmp->parsed())

@@ -12,6 +12,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace tessel {
 
@@ -31,5 +32,11 @@ Model parseOnnx(const std::string &bytes, const std::string &path);
 Object readOnnxValueFile(const std::string &path, const Type *expected = nullptr);
 /// Reads a serialized TensorProto file.
 Tensor readTensorProtoFile(const std::string &path);
+
+/// Writes `g` as an ONNX model file: opset imports, inputs and outputs with types, initializers
+/// (raw_data; unused ones are left out), nodes with all attribute kinds including subgraphs, and
+/// value_info for intermediate values with known types. An Error when the model would exceed
+/// protobuf's 2 GiB limit (external data is not written).
+void saveOnnx(const Graph &g, const std::string &path);
 
 } // namespace tessel

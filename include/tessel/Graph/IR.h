@@ -123,7 +123,6 @@ struct Use {
 class Value {
 public:
   const std::string &name() const { return name_; }
-  void setName(std::string n) { name_ = std::move(n); }
   Type type;
   /// Defined for initializers (weights) and folded constants.
   Tensor constant;
@@ -203,6 +202,13 @@ public:
   /// New value owned by this graph; the name must be unique in the graph.
   Value *createValue(const std::string &name, Type type = Type());
   Value *findValue(const std::string &name) const;
+  /// Renames a value of this graph; an Error if another value already has the name.
+  void renameValue(Value *v, const std::string &name);
+  /// Graph outputs keep their names through rewrites (users and files are keyed by them): for
+  /// each output position whose value is no longer named `names[i]`, give the value that name
+  /// back (renaming a dead holder of the name aside), or, where the value is a graph input, an
+  /// initializer or another output, route it through an Identity node of that name.
+  void restoreOutputNames(const std::vector<std::string> &names);
   /// Appends a node; `outputNames` gives one output per entry ("" = omitted output).
   Node *appendNode(std::string opType, std::vector<Value *> inputs,
                    const std::vector<std::string> &outputNames, std::string nodeName = "");

@@ -135,6 +135,39 @@ Value *Graph::findValue(const std::string &name) const {
   return it == byName_.end() ? nullptr : it->second;
 }
 
+void Graph::renameValue(Value *v, const std::string &name) {
+  TESSEL_CHECK(v && v->graph_ == this, "graph '", this->name, "': renaming a value of another graph");
+  if (v->name_ == name)
+    return;
+  TESSEL_CHECK(!name.empty() && !byName_.count(name), "graph '", this->name, "': cannot rename '",
+               v->name_, "' to '", name, "': the name is taken");
+  byName_.erase(v->name_);
+  v->name_ = name;
+  byName_[name] = v;
+}
+
+void Graph::restoreOutputNames(const std::vector<std::string> &names) {
+  TESSEL_CHECK(names.size() == outputs.size(), "graph '", this->name, "': ", names.size(),
+               " output names for ", outputs.size(), " outputs");
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    Value *v = outputs[i];
+    if (v->name_ == names[i])
+      continue;
+    if (Value *holder = findValue(names[i]))
+      renameValue(holder, uniqueName(names[i] + "_replaced"));
+    bool shared = v->isConstant() || !v->producer_ || v->outer;
+    for (size_t j = 0; j < outputs.size(); ++j)
+      shared |= j != i && outputs[j] == v;
+    if (!shared) {
+      renameValue(v, names[i]);
+      continue;
+    }
+    Node *id = appendNode("Identity", {v}, {names[i]}, names[i] + "_identity");
+    id->outputs_[0]->type = v->type;
+    outputs[i] = id->outputs_[0];
+  }
+}
+
 Node *Graph::appendNode(std::string opType, std::vector<Value *> inputs,
                         const std::vector<std::string> &outputNames, std::string nodeName) {
   auto n = std::make_unique<Node>();

@@ -1,8 +1,257 @@
-//===- FoldPad.cpp ------------------------------------------------------------===//
+//===- FoldPad.cpp - fold a constant Pad into the following Conv or pool -----===//
+//
+//   Conv(Pad(x, p, 0))                       -> Conv(x) {pads += p}
+//   AveragePool(Pad(x, p, 0))                -> AveragePool(x) {pads += p, count_include_pad = 1}
+//   MaxPool(Pad(x, p, -inf))                 -> MaxPool(x) {pads += p}
+//
+// The Pad must be mode "constant" with constant, non-negative pads on the spatial dims only
+// (none on N and C) and feed only the consumer's input X. The consumer must have auto_pad
+// NOTSET. Pools also need ceil_mode 0 (with ceil_mode the last window's clipping differs
+// between real and implicit padding). AveragePool counts the padded zeros, so it needs
+// count_include_pad = 1, or no pads of its own (then count_include_pad is set to 1). MaxPool
+// ignores implicit padding, which is a -inf pad; a MaxPool with an Indices output is left alone
+// (indices would refer to the unpadded input).
+//
+//===----------------------------------------------------------------------===//
 #include "tessel/Graph/Transforms.h"
+
+#include <algorithm>
+#include <cmath>
+#include <optional>
+#include <set>
 
 namespace tessel {
 
-bool foldPadIntoConvPool(Graph &g, PassStats &stats) { return false; }
+namespace {
+
+bool isGraphInput(const Graph &g, const Value *v) {
+  return std::find(g.inputs.begin(), g.inputs.end(), v) != g.inputs.end();
+}
+bool isGraphOutput(const Graph &g, const Value *v) {
+  return std::find(g.outputs.begin(), g.outputs.end(), v) != g.outputs.end();
+}
+
+/// The constant data of `v`: an initializer or folded constant that the caller cannot override
+/// (not a graph input), or a Constant node's `value` tensor attribute.
+const Tensor *constantOf(const Graph &g, const Value *v) {
+  if (!v || v->outer)
+    return nullptr;
+  if (!v->producer()) {
+    if (!v->isConstant() || isGraphInput(g, v))
+      return nullptr;
+    return &v->constant;
+  }
+  const Node *p = v->producer();
+  if (p->opType != "Constant" || !p->domain.empty() || p->numOutputs() != 1)
+    return nullptr;
+  const Attribute *a = p->attr("value");
+  if (!a || a->kind != Attribute::Kind::Tensor || !a->t.defined())
+    return nullptr;
+  return &a->t;
+}
+
+/// Values of `owner` that subgraphs (at any depth) capture: their uses are not in uses().
+void collectCaptures(const Graph &sub, const Graph &owner, std::set<const Value *> &out) {
+  for (auto &v : sub.values())
+    for (const Value *o = v->outer; o; o = o->outer)
+      if (o->graph() == &owner) {
+        out.insert(o);
+        break;
+      }
+  for (auto &n : sub.nodes())
+    for (auto &[name, a] : n->attrs) {
+      if (a.g)
+        collectCaptures(*a.g, owner, out);
+      for (auto &sg : a.graphs)
+        collectCaptures(*sg, owner, out);
+    }
+}
+std::set<const Value *> capturedValues(const Graph &g) {
+  std::set<const Value *> out;
+  for (auto &n : g.nodes())
+    for (auto &[name, a] : n->attrs) {
+      if (a.g)
+        collectCaptures(*a.g, g, out);
+      for (auto &sg : a.graphs)
+        collectCaptures(*sg, g, out);
+    }
+  return out;
+}
+
+std::optional<int64_t> intAttr(const Node &n, const std::string &name, int64_t dflt) {
+  const Attribute *a = n.attr(name);
+  if (!a)
+    return dflt;
+  if (a->kind != Attribute::Kind::Int)
+    return std::nullopt;
+  return a->i;
+}
+std::optional<std::string> stringAttr(const Node &n, const std::string &name, std::string dflt) {
+  const Attribute *a = n.attr(name);
+  if (!a)
+    return dflt;
+  if (a->kind != Attribute::Kind::String)
+    return std::nullopt;
+  return a->s;
+}
+std::optional<std::vector<int64_t>> intsAttr(const Node &n, const std::string &name,
+                                             std::vector<int64_t> dflt) {
+  const Attribute *a = n.attr(name);
+  if (!a)
+    return dflt;
+  if (a->kind != Attribute::Kind::Ints)
+    return std::nullopt;
+  return a->ints;
+}
+
+bool isFloatType(DType dt) {
+  return dt == DType::f32 || dt == DType::f64 || dt == DType::f16 || dt == DType::bf16;
+}
+
+/// A constant Pad: its pads (2 * rank, begins then ends) and its fill value.
+struct ConstPad {
+  std::vector<int64_t> pads;
+  double value = 0;
+};
+
+std::optional<ConstPad> matchPad(const Graph &g, const Node &pad) {
+  if (pad.numInputs() < 1 || !pad.input(0) || pad.numOutputs() != 1 || !pad.output(0))
+    return std::nullopt;
+  auto mode = stringAttr(pad, "mode", "constant");
+  if (!mode || *mode != "constant")
+    return std::nullopt;
+  const int64_t opset = g.opsetVersion("");
+  ConstPad r;
+  if (opset < 11) {
+    auto pads = intsAttr(pad, opset < 2 ? "paddings" : "pads", {});
+    const Attribute *v = pad.attr("value");
+    if (!pads || (v && v->kind != Attribute::Kind::Float))
+      return std::nullopt;
+    r.pads = *pads;
+    r.value = v ? double(v->f) : 0.0;
+  } else {
+    if (pad.numInputs() > 3 && pad.input(3))
+      return std::nullopt; // axes (opset 18)
+    const Tensor *p = constantOf(g, pad.input(1));
+    if (!p || (p->dtype() != DType::i64 && p->dtype() != DType::i32) || p->rank() != 1)
+      return std::nullopt;
+    r.pads = p->toInt64Vector();
+    if (pad.numInputs() > 2 && pad.input(2)) {
+      const Tensor *v = constantOf(g, pad.input(2));
+      if (!v || v->numel() > 1 || v->dtype() == DType::string)
+        return std::nullopt;
+      r.value = v->numel() ? v->getDouble(0) : 0.0;
+    }
+  }
+  if (r.pads.size() < 6 || r.pads.size() % 2)
+    return std::nullopt; // N, C and at least one spatial dim
+  const int64_t rank = int64_t(r.pads.size() / 2);
+  const Type &xt = pad.input(0)->type;
+  if (!xt.isTensor() || !isFloatType(xt.dtype) || (xt.shape.rankKnown && xt.shape.rank() != rank))
+    return std::nullopt;
+  for (int64_t p : r.pads)
+    if (p < 0 || p > (int64_t(1) << 24))
+      return std::nullopt;
+  if (r.pads[0] || r.pads[1] || r.pads[rank] || r.pads[rank + 1])
+    return std::nullopt; // pads on N or C
+  return r;
+}
+
+bool tryFold(Graph &g, const std::set<const Value *> &captured, Node &op) {
+  if (op.numInputs() < 1 || !op.input(0))
+    return false;
+  Value *x = op.input(0);
+  Node *pad = x->producer();
+  if (!pad || pad->opType != "Pad" || !pad->domain.empty() || x->uses().size() != 1 ||
+      isGraphOutput(g, x) || captured.count(x))
+    return false;
+  auto cp = matchPad(g, *pad);
+  if (!cp)
+    return false;
+  const int64_t rank = int64_t(cp->pads.size() / 2), nsp = rank - 2;
+  auto autoPad = stringAttr(op, "auto_pad", "NOTSET");
+  auto pads = intsAttr(op, "pads", std::vector<int64_t>(2 * nsp, 0));
+  if (!autoPad || (!autoPad->empty() && *autoPad != "NOTSET") || !pads ||
+      int64_t(pads->size()) != 2 * nsp)
+    return false;
+  bool setCountIncludePad = false;
+  if (op.opType == "Conv") {
+    if (cp->value != 0)
+      return false;
+  } else {
+    auto ceil = intAttr(op, "ceil_mode", 0);
+    if (!ceil || *ceil != 0)
+      return false;
+    if (op.opType == "AveragePool") {
+      auto cip = intAttr(op, "count_include_pad", 0);
+      if (cp->value != 0 || !cip || g.opsetVersion("") < 7) // count_include_pad is opset 7
+        return false;
+      if (*cip == 0) {
+        if (std::any_of(pads->begin(), pads->end(), [](int64_t p) { return p != 0; }))
+          return false;
+        setCountIncludePad = true;
+      }
+    } else { // MaxPool
+      if (!(std::isinf(cp->value) && cp->value < 0))
+        return false;
+      if (op.numOutputs() != 1)
+        return false; // Indices output (or an omitted one we do not try to interpret)
+    }
+  }
+  std::vector<int64_t> sum = *pads;
+  for (int64_t i = 0; i < nsp; ++i) {
+    sum[i] += cp->pads[2 + i];
+    sum[nsp + i] += cp->pads[rank + 2 + i];
+  }
+  for (int64_t p : sum)
+    if (p < 0 || p > (int64_t(1) << 24))
+      return false; // the limit conv/pool shape inference accepts
+  Attribute a;
+  a.kind = Attribute::Kind::Ints;
+  a.ints = sum;
+  op.attrs["pads"] = a;
+  if (setCountIncludePad) {
+    Attribute c;
+    c.kind = Attribute::Kind::Int;
+    c.i = 1;
+    op.attrs["count_include_pad"] = c;
+  }
+  op.setInput(0, pad->input(0));
+  // The Pad is dead now; drop it (dce would too) and any pads/value initializers it alone used.
+  std::vector<Value *> ins(pad->inputs().begin() + 1, pad->inputs().end());
+  g.eraseNode(pad);
+  for (Value *v : ins) {
+    if (!v || v->producer() || !v->uses().empty() || isGraphInput(g, v) || isGraphOutput(g, v) ||
+        captured.count(v))
+      continue;
+    auto it = std::find(g.initializers.begin(), g.initializers.end(), v);
+    if (it != g.initializers.end()) {
+      g.initializers.erase(it);
+      v->constant = Tensor();
+    }
+  }
+  return true;
+}
+
+} // namespace
+
+bool foldPadIntoConvPool(Graph &g, PassStats &stats) {
+  std::vector<Node *> ops;
+  for (auto &n : g.nodes())
+    if (n->domain.empty() &&
+        (n->opType == "Conv" || n->opType == "AveragePool" || n->opType == "MaxPool"))
+      ops.push_back(n.get());
+  if (ops.empty())
+    return false;
+  const std::set<const Value *> captured = capturedValues(g);
+  bool changed = false;
+  for (Node *op : ops)
+    if (tryFold(g, captured, *op)) {
+      stats.add("pads-folded");
+      stats.add("nodes-removed");
+      changed = true;
+    }
+  return changed;
+}
 
 } // namespace tessel

@@ -1,8 +1,341 @@
-//===- FoldShapeComputations.cpp ------------------------------------------------------------===//
+//===- FoldShapeComputations.cpp - fold exporter shape arithmetic ---------===//
+//
+// Exporters compute reshape targets at run time: Shape -> Gather -> Unsqueeze -> Concat ->
+// Reshape, with Slice/Cast/Mul/Div/Equal/Where/ConstantOfShape/Expand in between. Once shape
+// inference has made the shapes static, every such chain is a constant. This pass
+//   - turns Shape(x) (with start/end) and Size(x) of a statically shaped x into constants, and
+//     Gather(Shape(x), constant indices) into a constant when the gathered dims are static
+//     (x's other dims may be symbolic);
+//   - evaluates, through the op's reference kernel, any deterministic ai.onnx node whose inputs
+//     are all small constants (<= kMaxElements elements, Constant nodes included) and whose
+//     outputs are small tensors;
+//   - re-runs shape inference and repeats, since a folded Reshape target makes more shapes
+//     static (and so more Shape nodes foldable).
+// A folded value keeps its name: its node is erased and the value becomes an initializer.
+// Nodes whose results are graph outputs are left alone. Counts "nodes-folded" (and
+// "shape-nodes-folded" for Shape/Size).
+//
+//===----------------------------------------------------------------------===//
+#include "tessel/Graph/OpRegistry.h"
 #include "tessel/Graph/Transforms.h"
+
+#include <algorithm>
+#include <limits>
+#include <optional>
+#include <set>
+#include <string>
 
 namespace tessel {
 
-bool foldShapeComputations(Graph &g, PassStats &stats) { return false; }
+namespace {
+
+/// Largest constant (elements) this pass reads or materializes: shape arithmetic is tiny, and
+/// bigger data is fold-constants' business.
+constexpr int64_t kMaxElements = 1024;
+
+bool isGraphInput(const Graph &g, const Value *v) {
+  return std::find(g.inputs.begin(), g.inputs.end(), v) != g.inputs.end();
+}
+
+bool isGraphOutput(const Graph &g, const Value *v) {
+  return std::find(g.outputs.begin(), g.outputs.end(), v) != g.outputs.end();
+}
+
+/// A true constant (not an overridable graph input, not a node output).
+const Tensor *constantOf(const Graph &g, const Value *v) {
+  if (!v || !v->isConstant() || v->producer() || v->outer || isGraphInput(g, v))
+    return nullptr;
+  return &v->constant;
+}
+
+/// Ops never folded: random, stateful or with subgraphs (checked separately), and Dropout
+/// (random in training mode).
+bool neverFold(const std::string &op) {
+  static const std::set<std::string> ops = {
+      "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial",
+      "Bernoulli",    "Dropout",       "If",               "Loop",              "Scan",
+  };
+  return ops.count(op) != 0;
+}
+
+bool hasSubgraph(const Node &n) {
+  for (auto &[name, a] : n.attrs)
+    if (a.g || !a.graphs.empty())
+      return true;
+  return false;
+}
+
+/// The dims [start, end) a Shape node returns (start/end from opset 15, clamped as the ONNX
+/// spec and the Shape kernel do).
+std::pair<int64_t, int64_t> shapeRange(const Node &n, int64_t rank) {
+  AttrReader attrs(n);
+  if (attrs.opset() < 15)
+    return {0, rank};
+  auto clampIdx = [&](int64_t v) { return std::clamp<int64_t>(v < 0 ? v + rank : v, 0, rank); };
+  int64_t start = clampIdx(attrs.attrInt("start", 0));
+  return {start, std::max(start, clampIdx(attrs.attrInt("end", rank)))};
+}
+
+/// Shape(x)[start:end] when those dims of x are static.
+std::optional<Tensor> foldShape(const Node &n) {
+  const Value *x = n.input(0);
+  if (!x || !x->type.isTensor() || !x->type.shape.rankKnown)
+    return std::nullopt;
+  const Shape &s = x->type.shape;
+  auto [start, end] = shapeRange(n, s.rank());
+  std::vector<int64_t> dims;
+  for (int64_t i = start; i < end; ++i) {
+    if (!s.dims[i].isStatic())
+      return std::nullopt;
+    dims.push_back(s.dims[i].value);
+  }
+  return Tensor::fromVector<int64_t>({int64_t(dims.size())}, dims);
+}
+
+/// Size(x) when x's shape is static.
+std::optional<Tensor> foldSize(const Node &n) {
+  const Value *x = n.input(0);
+  if (!x || !x->type.isTensor() || !x->type.shape.isStatic())
+    return std::nullopt;
+  int64_t numel = 1;
+  for (int64_t d : x->type.shape.staticDims()) {
+    if (d != 0 && numel > std::numeric_limits<int64_t>::max() / d)
+      return std::nullopt;
+    numel *= d;
+  }
+  return Tensor::scalar<int64_t>(numel);
+}
+
+/// Gather(Shape(x), indices, axis=0) when the gathered dims of x are static (others need not be).
+std::optional<Tensor> foldGatherOfShape(const Graph &g, const Node &n) {
+  const Value *sv = n.input(0);
+  const Node *shapeNode = sv ? sv->producer() : nullptr;
+  if (!shapeNode || shapeNode->opType != "Shape" || !shapeNode->domain.empty() || n.numInputs() != 2)
+    return std::nullopt;
+  const Tensor *idx = constantOf(g, n.input(1));
+  if (!idx || (idx->dtype() != DType::i64 && idx->dtype() != DType::i32) || idx->numel() > kMaxElements)
+    return std::nullopt;
+  if (AttrReader(n).attrInt("axis", 0) != 0)
+    return std::nullopt;
+  const Value *x = shapeNode->input(0);
+  if (!x || !x->type.isTensor() || !x->type.shape.rankKnown)
+    return std::nullopt;
+  const Shape &s = x->type.shape;
+  auto [start, end] = shapeRange(*shapeNode, s.rank());
+  int64_t len = end - start;
+  std::vector<int64_t> out;
+  for (int64_t i : idx->toInt64Vector()) {
+    if (i < 0)
+      i += len;
+    if (i < 0 || i >= len || !s.dims[start + i].isStatic())
+      return std::nullopt; // out of range: leave it for the kernel to report at run time
+    out.push_back(s.dims[start + i].value);
+  }
+  return Tensor::fromVector<int64_t>(idx->shape(), out);
+}
+
+/// Runs the node's reference kernel when all its inputs are small constants.
+std::optional<std::vector<Tensor>> foldByKernel(const Graph &g, const Node &n) {
+  if (!n.domain.empty() || neverFold(n.opType) || hasSubgraph(n))
+    return std::nullopt;
+  std::vector<Object> objects(n.numInputs());
+  std::vector<const Object *> ptrs(n.numInputs(), nullptr);
+  for (size_t i = 0; i < n.numInputs(); ++i) {
+    const Value *v = n.input(i);
+    if (!v)
+      continue;
+    const Tensor *t = constantOf(g, v);
+    if (!t || t->numel() > kMaxElements)
+      return std::nullopt;
+    objects[i] = Object(*t);
+    ptrs[i] = &objects[i];
+  }
+  if (n.opType == "Constant") { // its data is an attribute: check the size before copying it
+    for (auto &[name, a] : n.attrs)
+      if ((a.kind == Attribute::Kind::Tensor && a.t.numel() > kMaxElements) ||
+          a.ints.size() > size_t(kMaxElements) || a.floats.size() > size_t(kMaxElements) ||
+          a.strings.size() > size_t(kMaxElements))
+        return std::nullopt;
+  }
+  // Outputs that inference (seeing the constant inputs) says are big are not materialized.
+  std::vector<Type> types = inferNode(n);
+  for (size_t i = 0; i < n.numOutputs() && i < types.size(); ++i) {
+    const Type &t = types[i];
+    if (!n.output(i))
+      continue;
+    if (!t.isTensor() || !t.shape.isStatic())
+      return std::nullopt; // sequences, or a shape inference could not bound
+    int64_t numel = 1;
+    for (int64_t d : t.shape.staticDims()) {
+      numel *= d;
+      if (numel > kMaxElements)
+        return std::nullopt;
+    }
+  }
+  const OpDef *def = OpRegistry::get().lookup(n.domain, n.opType, n.graph()->opsetVersion(n.domain));
+  if (!def || !def->kernel)
+    return std::nullopt;
+  KernelContext ctx(n, ptrs, [](const Graph &, const std::vector<Object> &) -> std::vector<Object> {
+    fail("fold-shapes: a subgraph cannot be folded");
+  });
+  try {
+    def->kernel(ctx);
+  } catch (const std::exception &) {
+    return std::nullopt; // bad data: the interpreter reports it at run time, as before
+  }
+  std::vector<Tensor> outs;
+  for (size_t i = 0; i < n.numOutputs(); ++i) {
+    if (!n.output(i)) {
+      outs.emplace_back();
+      continue;
+    }
+    Object &o = ctx.outputs()[i];
+    if (!o.isTensor() || o.tensor.numel() > kMaxElements)
+      return std::nullopt;
+    outs.push_back(o.tensor);
+  }
+  return outs;
+}
+
+/// Replaces node n by constants: each output value keeps its name and becomes an initializer.
+void replaceByConstants(Graph &g, Node *n, const std::vector<Tensor> &values,
+                        std::vector<Value *> &created) {
+  std::vector<Value *> outs(n->outputs().begin(), n->outputs().end());
+  // Detach the uses, erase the node, then give the (now producer-less) values their data and
+  // their uses back.
+  std::vector<std::pair<Value *, Value *>> moved;
+  for (Value *o : outs) {
+    if (!o)
+      continue;
+    Value *tmp = g.createValue(g.uniqueName(o->name() + ".fold"));
+    o->replaceAllUsesWith(tmp);
+    moved.push_back({o, tmp});
+  }
+  g.eraseNode(n);
+  for (size_t i = 0; i < outs.size(); ++i) {
+    Value *o = outs[i];
+    if (!o)
+      continue;
+    o->constant = values[i];
+    o->type = Type::tensor(values[i].dtype(), Shape::of(values[i].shape()));
+    g.initializers.push_back(o);
+    created.push_back(o);
+  }
+  for (auto &[o, tmp] : moved)
+    tmp->replaceAllUsesWith(o);
+}
+
+bool foldOnce(Graph &g, PassStats &stats, std::vector<Value *> &created) {
+  bool changed = false;
+  std::vector<Node *> nodes;
+  for (auto &np : g.nodes())
+    nodes.push_back(np.get());
+  for (Node *n : nodes) {
+    bool outputsOk = n->numOutputs() > 0;
+    for (const Value *o : n->outputs())
+      outputsOk &= !o || !isGraphOutput(g, o); // graph outputs keep their producer
+    if (!outputsOk)
+      continue;
+    std::optional<std::vector<Tensor>> folded;
+    bool isShape = false;
+    try {
+      if (n->domain.empty() && n->opType == "Shape" && n->numOutputs() == 1) {
+        if (auto t = foldShape(*n))
+          folded = std::vector<Tensor>{*t};
+        isShape = true;
+      } else if (n->domain.empty() && n->opType == "Size" && n->numOutputs() == 1) {
+        if (auto t = foldSize(*n))
+          folded = std::vector<Tensor>{*t};
+        isShape = true;
+      } else if (n->domain.empty() && n->opType == "Gather" && n->numOutputs() == 1) {
+        if (auto t = foldGatherOfShape(g, *n))
+          folded = std::vector<Tensor>{*t};
+      }
+      if (!folded && !isShape)
+        folded = foldByKernel(g, *n);
+    } catch (const std::exception &) {
+      folded.reset(); // odd attributes: leave the node
+    }
+    if (!folded || folded->size() != n->numOutputs())
+      continue;
+    replaceByConstants(g, n, *folded, created);
+    stats.add("nodes-folded");
+    if (isShape)
+      stats.add("shape-nodes-folded");
+    changed = true;
+  }
+  return changed;
+}
+
+/// Values of g that g's subgraphs (at any depth) capture.
+void collectCaptured(const Graph &g, std::set<const Value *> &out) {
+  for (auto &np : g.nodes())
+    for (auto &[name, a] : np->attrs) {
+      std::vector<const Graph *> subs;
+      if (a.g)
+        subs.push_back(a.g.get());
+      for (auto &sg : a.graphs)
+        if (sg)
+          subs.push_back(sg.get());
+      for (const Graph *sg : subs) {
+        for (auto &v : sg->values())
+          for (const Value *o = v->outer; o; o = o->outer)
+            out.insert(o);
+        collectCaptured(*sg, out);
+      }
+    }
+}
+
+/// Folds g and its subgraphs. A subgraph's outer values are captures (not constants), so
+/// folding there only reaches what the subgraph computes from its own constants.
+bool foldGraph(Graph &g, Graph &root, PassStats &stats) {
+  bool changed = false;
+  for (auto &np : g.nodes())
+    for (auto &[name, a] : np->attrs) {
+      if (a.g)
+        changed |= foldGraph(*a.g, root, stats);
+      for (auto &sg : a.graphs)
+        if (sg)
+          changed |= foldGraph(*sg, root, stats);
+    }
+  std::vector<Value *> created;
+  for (int round = 0; round < 32; ++round) {
+    if (!foldOnce(g, stats, created))
+      break;
+    changed = true;
+    // Folded shape inputs (Reshape targets, Slice bounds) make more types static.
+    try {
+      inferShapes(root);
+    } catch (const std::exception &) {
+      break; // the pass manager's own inference will report it
+    }
+  }
+  // Intermediate results of a folded chain (Shape -> Gather -> ...) end up unused: drop them.
+  // Initializers that were there before are dce's business.
+  std::set<const Value *> captured;
+  collectCaptured(g, captured);
+  std::set<Value *> dead;
+  for (Value *v : created)
+    if (v->uses().empty() && !isGraphOutput(g, v) && !captured.count(v))
+      dead.insert(v);
+  if (!dead.empty()) {
+    std::erase_if(g.initializers, [&](Value *v) { return dead.count(v) != 0; });
+    for (Value *v : dead)
+      v->constant = Tensor(); // an orphan value: not printed, not visible
+  }
+  return changed;
+}
+
+} // namespace
+
+bool foldShapeComputations(Graph &g, PassStats &stats) {
+  // The types this pass reads must be current (it may run first, on a freshly parsed graph).
+  try {
+    inferShapes(g);
+  } catch (const std::exception &) {
+    return false;
+  }
+  return foldGraph(g, g, stats);
+}
 
 } // namespace tessel

@@ -45,7 +45,7 @@ std::vector<std::string> defaultPipeline(int optLevel) {
   // -O2/-O3: rewrites that change rounding within tolerance (BN folding reassociates).
   for (const char *s : {"fold-batchnorm",     // needs BN scale/bias constant (after fold-constants)
                         "fold-pad",           // before layout decisions; Pad must be constant
-                        "matmul-add-to-gemm", // after fold-batchnorm, which may leave MatMul+Add
+                        "matmul-add-to-gemm", // after fold-batchnorm (which turns MatMul+BN into Gemm itself)
                         "sink-transpose",     // after Gemm formation: Gemm absorbs transposes itself
                         "fold-constants",     // folds what the rewrites made constant
                         "cse", "dce"})
