@@ -154,7 +154,11 @@ std::pair<Status, std::string> runTest(const fs::path &dir, const ConformanceOpt
       return {Status::Skip, "training op (ai.onnx.preview.training) is out of scope"};
     return {Status::Fail, msg};
   }
+  // With --opt-level, the unoptimized graph is the reference too: optimization must give the
+  // interpreter's -O0 answer within rtol 1e-4, not just pass the test's tolerance.
+  Model ref;
   if (opts.optLevel > 0) {
+    ref = loadOnnx(model.string());
     try {
       optimizeGraph(*m.graph, opts.optLevel);
     } catch (const Error &e) {
@@ -182,6 +186,15 @@ std::pair<Status, std::string> runTest(const fs::path &dir, const ConformanceOpt
     auto outs = interp.run(named);
     TESSEL_CHECK(outFiles.size() == g.outputs.size(), set.string(), ": ", outFiles.size(),
                  " output files for ", g.outputs.size(), " model outputs");
+    if (ref.graph) {
+      auto refOuts = Interpreter(*ref.graph).run(named);
+      for (const Value *v : g.outputs) {
+        std::string why = compareObject(outs[v->name()], refOuts[v->name()], 1e-4, 1e-5);
+        if (!why.empty())
+          return {Status::Fail, set.filename().string() + " output '" + v->name() + "' at -O" +
+                                    std::to_string(opts.optLevel) + " differs from -O0: " + why};
+      }
+    }
     for (size_t i = 0; i < outFiles.size(); ++i) {
       Object want = readOnnxValueFile(outFiles[i], &g.outputs[i]->type);
       std::string why = compareObject(outs[g.outputs[i]->name()], want, opts.rtol, opts.atol);
