@@ -17,10 +17,14 @@
 #include "tessel/Graph/OpRegistry.h"
 #include "tessel/Graph/Transforms.h"
 
+#include "PassUtils.h"
+
 #include <algorithm>
 #include <optional>
 
 namespace tessel {
+
+using namespace passutils;
 
 namespace {
 
@@ -28,30 +32,12 @@ namespace {
 constexpr int64_t kMaxFoldElements = int64_t(1) << 20;
 constexpr int64_t kMaxFoldBytes = int64_t(16) << 20;
 
-bool isRandomOp(const Node &n) {
-  return (n.domain.empty() || n.domain == "ai.onnx") &&
-         (n.opType.starts_with("Random") || n.opType == "Bernoulli" || n.opType == "Multinomial");
-}
-
-bool holdsSubgraph(const Node &n) {
-  for (auto &[name, a] : n.attrs)
-    if (a.g || !a.graphs.empty() || a.kind == Attribute::Kind::Graph ||
-        a.kind == Attribute::Kind::Graphs)
-      return true;
-  return false;
-}
-
-bool isGraphInput(const Value *v) {
-  const Graph *g = v->graph();
-  return g && std::find(g->inputs.begin(), g->inputs.end(), v) != g->inputs.end();
-}
-
 /// The constant data of `v` (following captures to the outer value), or nullptr when `v` is
 /// not a compile-time constant.
 const Tensor *constantOf(const Value *v) {
   while (v && v->outer)
     v = v->outer;
-  if (!v || !v->isConstant() || v->producer() || isGraphInput(v))
+  if (!v || !v->isConstant() || v->producer() || (v->graph() && isGraphInput(*v->graph(), v)))
     return nullptr;
   return &v->constant;
 }
@@ -151,27 +137,6 @@ std::optional<std::vector<Tensor>> evaluate(const Node &n, const Graph &g) {
     outs[i] = o.tensor;
   }
   return outs;
-}
-
-/// Erases `n` and turns its outputs into initializers holding `data`, keeping names and uses.
-void replaceWithConstants(Graph &g, Node *n, const std::vector<Tensor> &data) {
-  std::vector<Value *> outs = n->outputs(), temps(outs.size(), nullptr);
-  for (size_t i = 0; i < outs.size(); ++i) {
-    if (!outs[i])
-      continue;
-    // Park the uses on a stand-in so the node can be erased, then move them back.
-    temps[i] = g.createValue(g.uniqueName(outs[i]->name() + ".folding"), outs[i]->type);
-    outs[i]->replaceAllUsesWith(temps[i]);
-  }
-  g.eraseNode(n);
-  for (size_t i = 0; i < outs.size(); ++i) {
-    if (!outs[i])
-      continue;
-    outs[i]->constant = data[i];
-    outs[i]->type = Type::tensor(data[i].dtype(), Shape::of(data[i].shape()));
-    g.initializers.push_back(outs[i]);
-    temps[i]->replaceAllUsesWith(outs[i]);
-  }
 }
 
 bool runOnGraph(Graph &g, PassStats &stats) {

@@ -11,12 +11,16 @@
 //===----------------------------------------------------------------------===//
 #include "tessel/Graph/Transforms.h"
 
+#include "PassUtils.h"
+
 #include <cstring>
 #include <functional>
 #include <unordered_map>
 #include <unordered_set>
 
 namespace tessel {
+
+using namespace passutils;
 
 namespace {
 
@@ -73,19 +77,6 @@ bool sameAttr(const Attribute &a, const Attribute &b) {
   }
 }
 
-bool holdsSubgraph(const Node &n) {
-  for (auto &[name, a] : n.attrs)
-    if (a.g || !a.graphs.empty() || a.kind == Attribute::Kind::Graph ||
-        a.kind == Attribute::Kind::Graphs)
-      return true;
-  return false;
-}
-
-bool isRandomOp(const Node &n) {
-  return (n.domain.empty() || n.domain == "ai.onnx") &&
-         (n.opType.starts_with("Random") || n.opType == "Bernoulli" || n.opType == "Multinomial");
-}
-
 size_t hashNode(const Node &n) {
   size_t h = mix(std::hash<std::string>()(n.opType), std::hash<std::string>()(n.domain));
   for (Value *v : n.inputs())
@@ -113,23 +104,6 @@ bool sameNode(const Node &a, const Node &b) {
     if (ia->first != ib->first || !sameAttr(ia->second, ib->second))
       return false;
   return true;
-}
-
-/// Points captures of `from` (in subgraphs of `g`'s nodes) at `to`.
-void redirectCaptures(Graph &g, const Value *from, Value *to) {
-  for (auto &np : g.nodes())
-    for (auto &[name, a] : np->attrs) {
-      auto visit = [&](Graph &sg) {
-        for (auto &v : sg.values())
-          if (v->outer == from)
-            v->outer = to;
-      };
-      if (a.g)
-        visit(*a.g);
-      for (auto &sg : a.graphs)
-        if (sg)
-          visit(*sg);
-    }
 }
 
 void replaceValue(Graph &g, Value *from, Value *to) {

@@ -13,6 +13,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "tessel/Graph/Transforms.h"
+#include "PassUtils.h"
 
 #include <algorithm>
 #include <cmath>
@@ -21,113 +22,9 @@
 
 namespace tessel {
 
+using namespace passutils;
+
 namespace {
-
-//===----------------------------------------------------------------------===//
-// Local helpers (no shared pass-utility header exists yet)
-//===----------------------------------------------------------------------===//
-
-bool isGraphInput(const Graph &g, const Value *v) {
-  return std::find(g.inputs.begin(), g.inputs.end(), v) != g.inputs.end();
-}
-bool isGraphOutput(const Graph &g, const Value *v) {
-  return std::find(g.outputs.begin(), g.outputs.end(), v) != g.outputs.end();
-}
-
-/// The constant data of `v`: an initializer or a folded constant that the caller cannot
-/// override (not a graph input), or the value of a Constant node's `value` tensor attribute.
-const Tensor *constantOf(const Graph &g, const Value *v) {
-  if (!v || v->outer)
-    return nullptr;
-  if (!v->producer()) {
-    if (!v->isConstant() || isGraphInput(g, v))
-      return nullptr;
-    return &v->constant;
-  }
-  const Node *p = v->producer();
-  if (p->opType != "Constant" || !p->domain.empty() || p->numOutputs() != 1)
-    return nullptr;
-  const Attribute *a = p->attr("value");
-  if (!a || a->kind != Attribute::Kind::Tensor || !a->t.defined())
-    return nullptr;
-  return &a->t;
-}
-
-/// Values of `owner` that subgraphs (at any depth) capture: their uses are not in uses().
-void collectCaptures(const Graph &sub, const Graph &owner, std::set<const Value *> &out) {
-  for (auto &v : sub.values())
-    for (const Value *o = v->outer; o; o = o->outer)
-      if (o->graph() == &owner) {
-        out.insert(o);
-        break;
-      }
-  for (auto &n : sub.nodes())
-    for (auto &[name, a] : n->attrs) {
-      if (a.g)
-        collectCaptures(*a.g, owner, out);
-      for (auto &sg : a.graphs)
-        collectCaptures(*sg, owner, out);
-    }
-}
-std::set<const Value *> capturedValues(const Graph &g) {
-  std::set<const Value *> out;
-  for (auto &n : g.nodes())
-    for (auto &[name, a] : n->attrs) {
-      if (a.g)
-        collectCaptures(*a.g, g, out);
-      for (auto &sg : a.graphs)
-        collectCaptures(*sg, g, out);
-    }
-  return out;
-}
-
-/// True when `v`'s only use is operand `operand` of `user` (not a graph output, not captured).
-bool onlyUsedBy(const Graph &g, const std::set<const Value *> &captured, const Value *v,
-                const Node *user, size_t operand) {
-  return v && v->uses().size() == 1 && v->uses()[0].user == user &&
-         v->uses()[0].operand == operand && !isGraphOutput(g, v) && !captured.count(v);
-}
-
-std::optional<int64_t> intAttr(const Node &n, const std::string &name, int64_t dflt) {
-  const Attribute *a = n.attr(name);
-  if (!a)
-    return dflt;
-  if (a->kind != Attribute::Kind::Int)
-    return std::nullopt;
-  return a->i;
-}
-std::optional<float> floatAttr(const Node &n, const std::string &name, float dflt) {
-  const Attribute *a = n.attr(name);
-  if (!a)
-    return dflt;
-  if (a->kind != Attribute::Kind::Float)
-    return std::nullopt;
-  return a->f;
-}
-
-bool isFloatType(DType dt) {
-  return dt == DType::f32 || dt == DType::f64 || dt == DType::f16 || dt == DType::bf16;
-}
-
-/// A new initializer holding `t` (named after `base`).
-Value *addConstant(Graph &g, const std::string &base, const Tensor &t) {
-  Value *v = g.createValue(g.uniqueName(base), Type::tensor(t.dtype(), Shape::of(t.shape())));
-  v->constant = t;
-  g.initializers.push_back(v);
-  return v;
-}
-
-/// Drops an initializer that no longer has uses (the old weights after folding).
-void dropIfDead(Graph &g, const std::set<const Value *> &captured, Value *v) {
-  if (!v || v->producer() || !v->uses().empty() || isGraphInput(g, v) || isGraphOutput(g, v) ||
-      captured.count(v))
-    return;
-  auto it = std::find(g.initializers.begin(), g.initializers.end(), v);
-  if (it == g.initializers.end())
-    return;
-  g.initializers.erase(it);
-  v->constant = Tensor(); // an unreferenced value without data is not printed
-}
 
 Tensor fromDoubles(DType dt, const std::vector<int64_t> &shape, const std::vector<double> &d) {
   return Tensor::fromVector<double>(shape, d).cast(dt);

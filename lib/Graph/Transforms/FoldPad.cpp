@@ -14,6 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "tessel/Graph/Transforms.h"
+#include "PassUtils.h"
 
 #include <algorithm>
 #include <cmath>
@@ -22,91 +23,9 @@
 
 namespace tessel {
 
+using namespace passutils;
+
 namespace {
-
-bool isGraphInput(const Graph &g, const Value *v) {
-  return std::find(g.inputs.begin(), g.inputs.end(), v) != g.inputs.end();
-}
-bool isGraphOutput(const Graph &g, const Value *v) {
-  return std::find(g.outputs.begin(), g.outputs.end(), v) != g.outputs.end();
-}
-
-/// The constant data of `v`: an initializer or folded constant that the caller cannot override
-/// (not a graph input), or a Constant node's `value` tensor attribute.
-const Tensor *constantOf(const Graph &g, const Value *v) {
-  if (!v || v->outer)
-    return nullptr;
-  if (!v->producer()) {
-    if (!v->isConstant() || isGraphInput(g, v))
-      return nullptr;
-    return &v->constant;
-  }
-  const Node *p = v->producer();
-  if (p->opType != "Constant" || !p->domain.empty() || p->numOutputs() != 1)
-    return nullptr;
-  const Attribute *a = p->attr("value");
-  if (!a || a->kind != Attribute::Kind::Tensor || !a->t.defined())
-    return nullptr;
-  return &a->t;
-}
-
-/// Values of `owner` that subgraphs (at any depth) capture: their uses are not in uses().
-void collectCaptures(const Graph &sub, const Graph &owner, std::set<const Value *> &out) {
-  for (auto &v : sub.values())
-    for (const Value *o = v->outer; o; o = o->outer)
-      if (o->graph() == &owner) {
-        out.insert(o);
-        break;
-      }
-  for (auto &n : sub.nodes())
-    for (auto &[name, a] : n->attrs) {
-      if (a.g)
-        collectCaptures(*a.g, owner, out);
-      for (auto &sg : a.graphs)
-        collectCaptures(*sg, owner, out);
-    }
-}
-std::set<const Value *> capturedValues(const Graph &g) {
-  std::set<const Value *> out;
-  for (auto &n : g.nodes())
-    for (auto &[name, a] : n->attrs) {
-      if (a.g)
-        collectCaptures(*a.g, g, out);
-      for (auto &sg : a.graphs)
-        collectCaptures(*sg, g, out);
-    }
-  return out;
-}
-
-std::optional<int64_t> intAttr(const Node &n, const std::string &name, int64_t dflt) {
-  const Attribute *a = n.attr(name);
-  if (!a)
-    return dflt;
-  if (a->kind != Attribute::Kind::Int)
-    return std::nullopt;
-  return a->i;
-}
-std::optional<std::string> stringAttr(const Node &n, const std::string &name, std::string dflt) {
-  const Attribute *a = n.attr(name);
-  if (!a)
-    return dflt;
-  if (a->kind != Attribute::Kind::String)
-    return std::nullopt;
-  return a->s;
-}
-std::optional<std::vector<int64_t>> intsAttr(const Node &n, const std::string &name,
-                                             std::vector<int64_t> dflt) {
-  const Attribute *a = n.attr(name);
-  if (!a)
-    return dflt;
-  if (a->kind != Attribute::Kind::Ints)
-    return std::nullopt;
-  return a->ints;
-}
-
-bool isFloatType(DType dt) {
-  return dt == DType::f32 || dt == DType::f64 || dt == DType::f16 || dt == DType::bf16;
-}
 
 /// A constant Pad: its pads (2 * rank, begins then ends) and its fill value.
 struct ConstPad {
@@ -162,8 +81,8 @@ bool tryFold(Graph &g, const std::set<const Value *> &captured, Node &op) {
     return false;
   Value *x = op.input(0);
   Node *pad = x->producer();
-  if (!pad || pad->opType != "Pad" || !pad->domain.empty() || x->uses().size() != 1 ||
-      isGraphOutput(g, x) || captured.count(x))
+  if (!pad || pad->opType != "Pad" || !pad->domain.empty() ||
+      !hasSingleUse(g, captured, x))
     return false;
   auto cp = matchPad(g, *pad);
   if (!cp)
@@ -220,16 +139,8 @@ bool tryFold(Graph &g, const std::set<const Value *> &captured, Node &op) {
   // The Pad is dead now; drop it (dce would too) and any pads/value initializers it alone used.
   std::vector<Value *> ins(pad->inputs().begin() + 1, pad->inputs().end());
   g.eraseNode(pad);
-  for (Value *v : ins) {
-    if (!v || v->producer() || !v->uses().empty() || isGraphInput(g, v) || isGraphOutput(g, v) ||
-        captured.count(v))
-      continue;
-    auto it = std::find(g.initializers.begin(), g.initializers.end(), v);
-    if (it != g.initializers.end()) {
-      g.initializers.erase(it);
-      v->constant = Tensor();
-    }
-  }
+  for (Value *v : ins)
+    dropIfDead(g, captured, v);
   return true;
 }
 

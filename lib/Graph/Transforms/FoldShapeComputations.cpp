@@ -19,6 +19,8 @@
 #include "tessel/Graph/OpRegistry.h"
 #include "tessel/Graph/Transforms.h"
 
+#include "PassUtils.h"
+
 #include <algorithm>
 #include <limits>
 #include <optional>
@@ -27,26 +29,13 @@
 
 namespace tessel {
 
+using namespace passutils;
+
 namespace {
 
 /// Largest constant (elements) this pass reads or materializes: shape arithmetic is tiny, and
 /// bigger data is fold-constants' business.
 constexpr int64_t kMaxElements = 1024;
-
-bool isGraphInput(const Graph &g, const Value *v) {
-  return std::find(g.inputs.begin(), g.inputs.end(), v) != g.inputs.end();
-}
-
-bool isGraphOutput(const Graph &g, const Value *v) {
-  return std::find(g.outputs.begin(), g.outputs.end(), v) != g.outputs.end();
-}
-
-/// A true constant (not an overridable graph input, not a node output).
-const Tensor *constantOf(const Graph &g, const Value *v) {
-  if (!v || !v->isConstant() || v->producer() || v->outer || isGraphInput(g, v))
-    return nullptr;
-  return &v->constant;
-}
 
 /// Ops never folded: random, stateful or with subgraphs (checked separately), and Dropout
 /// (random in training mode).
@@ -56,13 +45,6 @@ bool neverFold(const std::string &op) {
       "Bernoulli",    "Dropout",       "If",               "Loop",              "Scan",
   };
   return ops.count(op) != 0;
-}
-
-bool hasSubgraph(const Node &n) {
-  for (auto &[name, a] : n.attrs)
-    if (a.g || !a.graphs.empty())
-      return true;
-  return false;
 }
 
 /// The dims [start, end) a Shape node returns (start/end from opset 15, clamped as the ONNX
@@ -112,7 +94,7 @@ std::optional<Tensor> foldGatherOfShape(const Graph &g, const Node &n) {
   const Node *shapeNode = sv ? sv->producer() : nullptr;
   if (!shapeNode || shapeNode->opType != "Shape" || !shapeNode->domain.empty() || n.numInputs() != 2)
     return std::nullopt;
-  const Tensor *idx = constantOf(g, n.input(1));
+  const Tensor *idx = initializerOf(g, n.input(1));
   if (!idx || (idx->dtype() != DType::i64 && idx->dtype() != DType::i32) || idx->numel() > kMaxElements)
     return std::nullopt;
   if (AttrReader(n).attrInt("axis", 0) != 0)
@@ -136,7 +118,7 @@ std::optional<Tensor> foldGatherOfShape(const Graph &g, const Node &n) {
 
 /// Runs the node's reference kernel when all its inputs are small constants.
 std::optional<std::vector<Tensor>> foldByKernel(const Graph &g, const Node &n) {
-  if (!n.domain.empty() || neverFold(n.opType) || hasSubgraph(n))
+  if (!n.domain.empty() || neverFold(n.opType) || holdsSubgraph(n))
     return std::nullopt;
   std::vector<Object> objects(n.numInputs());
   std::vector<const Object *> ptrs(n.numInputs(), nullptr);
@@ -144,7 +126,7 @@ std::optional<std::vector<Tensor>> foldByKernel(const Graph &g, const Node &n) {
     const Value *v = n.input(i);
     if (!v)
       continue;
-    const Tensor *t = constantOf(g, v);
+    const Tensor *t = initializerOf(g, v);
     if (!t || t->numel() > kMaxElements)
       return std::nullopt;
     objects[i] = Object(*t);
@@ -197,34 +179,6 @@ std::optional<std::vector<Tensor>> foldByKernel(const Graph &g, const Node &n) {
   return outs;
 }
 
-/// Replaces node n by constants: each output value keeps its name and becomes an initializer.
-void replaceByConstants(Graph &g, Node *n, const std::vector<Tensor> &values,
-                        std::vector<Value *> &created) {
-  std::vector<Value *> outs(n->outputs().begin(), n->outputs().end());
-  // Detach the uses, erase the node, then give the (now producer-less) values their data and
-  // their uses back.
-  std::vector<std::pair<Value *, Value *>> moved;
-  for (Value *o : outs) {
-    if (!o)
-      continue;
-    Value *tmp = g.createValue(g.uniqueName(o->name() + ".fold"));
-    o->replaceAllUsesWith(tmp);
-    moved.push_back({o, tmp});
-  }
-  g.eraseNode(n);
-  for (size_t i = 0; i < outs.size(); ++i) {
-    Value *o = outs[i];
-    if (!o)
-      continue;
-    o->constant = values[i];
-    o->type = Type::tensor(values[i].dtype(), Shape::of(values[i].shape()));
-    g.initializers.push_back(o);
-    created.push_back(o);
-  }
-  for (auto &[o, tmp] : moved)
-    tmp->replaceAllUsesWith(o);
-}
-
 bool foldOnce(Graph &g, PassStats &stats, std::vector<Value *> &created) {
   bool changed = false;
   std::vector<Node *> nodes;
@@ -258,32 +212,16 @@ bool foldOnce(Graph &g, PassStats &stats, std::vector<Value *> &created) {
     }
     if (!folded || folded->size() != n->numOutputs())
       continue;
-    replaceByConstants(g, n, *folded, created);
+    for (Value *o : n->outputs())
+      if (o)
+        created.push_back(o);
+    replaceWithConstants(g, n, *folded);
     stats.add("nodes-folded");
     if (isShape)
       stats.add("shape-nodes-folded");
     changed = true;
   }
   return changed;
-}
-
-/// Values of g that g's subgraphs (at any depth) capture.
-void collectCaptured(const Graph &g, std::set<const Value *> &out) {
-  for (auto &np : g.nodes())
-    for (auto &[name, a] : np->attrs) {
-      std::vector<const Graph *> subs;
-      if (a.g)
-        subs.push_back(a.g.get());
-      for (auto &sg : a.graphs)
-        if (sg)
-          subs.push_back(sg.get());
-      for (const Graph *sg : subs) {
-        for (auto &v : sg->values())
-          for (const Value *o = v->outer; o; o = o->outer)
-            out.insert(o);
-        collectCaptured(*sg, out);
-      }
-    }
 }
 
 /// Folds g and its subgraphs. A subgraph's outer values are captures (not constants), so
@@ -312,17 +250,9 @@ bool foldGraph(Graph &g, Graph &root, PassStats &stats) {
   }
   // Intermediate results of a folded chain (Shape -> Gather -> ...) end up unused: drop them.
   // Initializers that were there before are dce's business.
-  std::set<const Value *> captured;
-  collectCaptured(g, captured);
-  std::set<Value *> dead;
+  const std::set<const Value *> captured = capturedValues(g);
   for (Value *v : created)
-    if (v->uses().empty() && !isGraphOutput(g, v) && !captured.count(v))
-      dead.insert(v);
-  if (!dead.empty()) {
-    std::erase_if(g.initializers, [&](Value *v) { return dead.count(v) != 0; });
-    for (Value *v : dead)
-      v->constant = Tensor(); // an orphan value: not printed, not visible
-  }
+    dropIfDead(g, captured, v);
   return changed;
 }
 

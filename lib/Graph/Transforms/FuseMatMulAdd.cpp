@@ -11,45 +11,16 @@
 //
 //===----------------------------------------------------------------------===//
 #include "tessel/Graph/Transforms.h"
+#include "PassUtils.h"
 
 #include <algorithm>
 #include <set>
 
 namespace tessel {
 
+using namespace passutils;
+
 namespace {
-
-bool isGraphOutput(const Graph &g, const Value *v) {
-  return std::find(g.outputs.begin(), g.outputs.end(), v) != g.outputs.end();
-}
-
-/// Values of `owner` that subgraphs (at any depth) capture: their uses are not in uses().
-void collectCaptures(const Graph &sub, const Graph &owner, std::set<const Value *> &out) {
-  for (auto &v : sub.values())
-    for (const Value *o = v->outer; o; o = o->outer)
-      if (o->graph() == &owner) {
-        out.insert(o);
-        break;
-      }
-  for (auto &n : sub.nodes())
-    for (auto &[name, a] : n->attrs) {
-      if (a.g)
-        collectCaptures(*a.g, owner, out);
-      for (auto &sg : a.graphs)
-        collectCaptures(*sg, owner, out);
-    }
-}
-std::set<const Value *> capturedValues(const Graph &g) {
-  std::set<const Value *> out;
-  for (auto &n : g.nodes())
-    for (auto &[name, a] : n->attrs) {
-      if (a.g)
-        collectCaptures(*a.g, g, out);
-      for (auto &sg : a.graphs)
-        collectCaptures(*sg, g, out);
-    }
-  return out;
-}
 
 const Shape *matrixShape(const Value *v, DType dt) {
   if (!v || !v->type.isTensor() || v->type.dtype != dt || !v->type.shape.rankKnown ||
@@ -83,8 +54,7 @@ bool tryFuse(Graph &g, const std::set<const Value *> &captured, Node &add) {
     Value *bias = add.input(1 - k);
     Node *mm = mmOut->producer();
     if (!mm || mm->opType != "MatMul" || !mm->domain.empty() || mm->numInputs() != 2 ||
-        mm->numOutputs() != 1 || mmOut->uses().size() != 1 || isGraphOutput(g, mmOut) ||
-        captured.count(mmOut))
+        mm->numOutputs() != 1 || !hasSingleUse(g, captured, mmOut))
       continue;
     const Type &yt = mmOut->type;
     if (!yt.isTensor() || (yt.dtype != DType::f32 && yt.dtype != DType::f64))

@@ -17,6 +17,8 @@
 //===----------------------------------------------------------------------===//
 #include "SimplifyAlgebra.h"
 
+#include "PassUtils.h"
+
 #include "tessel/Graph/OpRegistry.h"
 #include "tessel/Graph/Transforms.h"
 
@@ -28,31 +30,17 @@
 
 namespace tessel {
 
+using namespace passutils;
+
 namespace {
 
 //===----------------------------------------------------------------------===//
 // Helpers: constants, types, forwarding
 //===----------------------------------------------------------------------===//
 
-bool isGraphInput(const Graph &g, const Value *v) {
-  return std::find(g.inputs.begin(), g.inputs.end(), v) != g.inputs.end();
-}
-
-bool isGraphOutput(const Graph &g, const Value *v) {
-  return std::find(g.outputs.begin(), g.outputs.end(), v) != g.outputs.end();
-}
-
-/// The value's data when it is a true constant: an initializer or folded constant that is not a
-/// graph input (a graph input with a default can be overridden by the caller).
-const Tensor *constantOf(const Graph &g, const Value *v) {
-  if (!v || !v->isConstant() || v->producer() || v->outer || isGraphInput(g, v))
-    return nullptr;
-  return &v->constant;
-}
-
 /// Integers of a constant i32/i64 tensor (shape-like inputs), or nullopt.
 std::optional<std::vector<int64_t>> constantInts(const Graph &g, const Value *v) {
-  const Tensor *t = constantOf(g, v);
+  const Tensor *t = initializerOf(g, v);
   if (!t || (t->dtype() != DType::i64 && t->dtype() != DType::i32) || t->rank() > 1)
     return std::nullopt;
   return t->toInt64Vector();
@@ -115,16 +103,6 @@ template <class F> void forEachSubgraph(const Graph &g, F &&f) {
     }
 }
 
-/// Points every capture of `from` in g's subgraphs (at any depth) at `to`.
-void retargetCaptures(const Graph &g, Value *from, Value *to) {
-  forEachSubgraph(g, [&](Graph &sg) {
-    for (auto &v : sg.values())
-      if (v->outer == from)
-        v->outer = to;
-    retargetCaptures(sg, from, to);
-  });
-}
-
 bool isCaptured(const Graph &g, const Value *v) {
   bool found = false;
   forEachSubgraph(g, [&](Graph &sg) {
@@ -146,7 +124,7 @@ bool forward(Graph &g, Node &n, Value *to) {
     if (o && (!o->uses().empty() || isGraphOutput(g, o) || isCaptured(g, o)))
       return false;
   }
-  retargetCaptures(g, from, to);
+  redirectCaptures(g, from, to);
   from->replaceAllUsesWith(to);
   return true;
 }
@@ -203,14 +181,6 @@ std::optional<std::vector<int64_t>> permOf(const Node &n) {
   return p;
 }
 
-bool isIdentityPerm(const std::vector<int64_t> &p) {
-  for (size_t i = 0; i < p.size(); ++i)
-    if (p[i] != int64_t(i))
-      return false;
-  return true;
-}
-
-/// Is every value of type `from` exactly representable in `to` (so from -> to -> from and
 /// from -> to -> T == from -> T for any T that also holds `from` exactly)?
 bool castIsExact(DType from, DType to) {
   if (from == to)
@@ -260,7 +230,7 @@ bool dropNeutral(Graph &g, Node &n, size_t k, double neutral, bool sameDType = t
   if (n.numInputs() != 2)
     return false;
   Value *x = n.input(1 - k);
-  const Tensor *c = constantOf(g, n.input(k));
+  const Tensor *c = initializerOf(g, n.input(k));
   const Type *xt = tensorType(x);
   if (!c || !xt || !allEqual(*c, neutral) || (sameDType && c->dtype() != xt->dtype))
     return false;
@@ -372,7 +342,7 @@ bool identity(Graph &g, Node &n) { return forward(g, n, n.input(0)); }
 // Dropout(x) -> x   (inference: no training_mode or a constant false one; mask unused)
 bool dropoutInference(Graph &g, Node &n) {
   if (AttrReader(n).opset() >= 12 && n.input(2)) {
-    const Tensor *t = constantOf(g, n.input(2));
+    const Tensor *t = initializerOf(g, n.input(2));
     if (!t || t->numel() != 1 || t->dtype() != DType::boolean || t->getInt64(0) != 0)
       return false;
   }

@@ -18,6 +18,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "tessel/Graph/Transforms.h"
+#include "PassUtils.h"
 
 #include <algorithm>
 #include <optional>
@@ -26,61 +27,9 @@
 
 namespace tessel {
 
+using namespace passutils;
+
 namespace {
-
-bool isGraphInput(const Graph &g, const Value *v) {
-  return std::find(g.inputs.begin(), g.inputs.end(), v) != g.inputs.end();
-}
-bool isGraphOutput(const Graph &g, const Value *v) {
-  return std::find(g.outputs.begin(), g.outputs.end(), v) != g.outputs.end();
-}
-
-/// The constant data of `v`: an initializer or folded constant that the caller cannot override
-/// (not a graph input), or a Constant node's `value` tensor attribute.
-const Tensor *constantOf(const Graph &g, const Value *v) {
-  if (!v || v->outer)
-    return nullptr;
-  if (!v->producer()) {
-    if (!v->isConstant() || isGraphInput(g, v))
-      return nullptr;
-    return &v->constant;
-  }
-  const Node *p = v->producer();
-  if (p->opType != "Constant" || !p->domain.empty() || p->numOutputs() != 1)
-    return nullptr;
-  const Attribute *a = p->attr("value");
-  if (!a || a->kind != Attribute::Kind::Tensor || !a->t.defined())
-    return nullptr;
-  return &a->t;
-}
-
-/// Values of `owner` that subgraphs (at any depth) capture: their uses are not in uses().
-void collectCaptures(const Graph &sub, const Graph &owner, std::set<const Value *> &out) {
-  for (auto &v : sub.values())
-    for (const Value *o = v->outer; o; o = o->outer)
-      if (o->graph() == &owner) {
-        out.insert(o);
-        break;
-      }
-  for (auto &n : sub.nodes())
-    for (auto &[name, a] : n->attrs) {
-      if (a.g)
-        collectCaptures(*a.g, owner, out);
-      for (auto &sg : a.graphs)
-        collectCaptures(*sg, owner, out);
-    }
-}
-std::set<const Value *> capturedValues(const Graph &g) {
-  std::set<const Value *> out;
-  for (auto &n : g.nodes())
-    for (auto &[name, a] : n->attrs) {
-      if (a.g)
-        collectCaptures(*a.g, g, out);
-      for (auto &sg : a.graphs)
-        collectCaptures(*sg, g, out);
-    }
-  return out;
-}
 
 /// Unary elementwise ops (input 0 is the tensor; Clip's min/max are scalars).
 bool isUnaryElementwise(std::string_view op) {
@@ -137,13 +86,6 @@ std::vector<int64_t> inversePerm(const std::vector<int64_t> &p) {
   for (size_t i = 0; i < p.size(); ++i)
     q[p[i]] = int64_t(i);
   return q;
-}
-
-bool isIdentity(const std::vector<int64_t> &p) {
-  for (size_t i = 0; i < p.size(); ++i)
-    if (p[i] != int64_t(i))
-      return false;
-  return true;
 }
 
 /// Transpose(t, perm) of a constant (any non-string dtype), by element bytes.
@@ -244,7 +186,7 @@ private:
       c[j] = (*p1)[(*p2)[j]];
     Value *x = t1->input(0);
     Value *out = t2.output(0);
-    if (isIdentity(c)) {
+    if (isIdentityPerm(c)) {
       // A graph output that would become an input or a constant is left alone.
       if (isGraphOutput(g_, out) && !x->producer())
         return false;
@@ -320,7 +262,7 @@ private:
   /// whose other operand is a Transpose with the same perm (and merge). Otherwise moving it only
   /// renames values.
   bool meetsTranspose(const Value *w, const std::vector<int64_t> &perm, int depth) const {
-    if (depth > 64 || !w || w->uses().size() != 1 || isGraphOutput(g_, w) || captured_.count(w))
+    if (depth > 64 || !hasSingleUse(g_, captured_, w))
       return false;
     const Node *u = w->uses()[0].user;
     const size_t operand = w->uses()[0].operand;
@@ -394,28 +336,14 @@ private:
       std::vector<int64_t> shape(perm.size() - c->rank(), 1);
       shape.insert(shape.end(), c->shape().begin(), c->shape().end());
       Tensor ct = transposeTensor(c->reshaped(shape), inversePerm(perm));
-      newOther = g_.createValue(g_.uniqueName(other->name() + "_t"),
-                                Type::tensor(ct.dtype(), Shape::of(ct.shape())));
-      newOther->constant = ct;
-      g_.initializers.push_back(newOther);
+      newOther = addConstant(g_, other->name() + "_t", ct);
     }
     b.setInput(k, t->input(0));
     b.setInput(1 - k, newOther);
     g_.eraseNode(t);
-    dropIfDead(other);
+    dropIfDead(g_, captured_, other);
     transposeResult(b, perm);
     return true;
-  }
-
-  void dropIfDead(Value *v) {
-    if (!v || v->producer() || !v->uses().empty() || isGraphInput(g_, v) || isGraphOutput(g_, v) ||
-        captured_.count(v))
-      return;
-    auto it = std::find(g_.initializers.begin(), g_.initializers.end(), v);
-    if (it == g_.initializers.end())
-      return;
-    g_.initializers.erase(it);
-    v->constant = Tensor();
   }
 
   Graph &g_;
