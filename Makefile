@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS  ?= $(shell nproc)
 
-.PHONY: all deps build test demo clean docs
+.PHONY: all deps build test demo clean docs bench-gemm-peers bench-gemm
 
 all: build
 
@@ -26,3 +26,21 @@ docs: build
 
 clean:
 	rm -rf $(BUILD)
+
+# GEMM peers (OpenBLAS, oneDNN) at 1 and 2 threads, then a GFLOP/s summary (bench/README.md).
+# OPENBLAS_CORETYPE=SkylakeX: Debian's OpenBLAS 0.3.21 does not know this CPU and would pick
+# its AVX2 Haswell kernels; SkylakeX selects the AVX-512 ones.
+bench-gemm-peers: deps $(BUILD)/build.ninja
+	cmake -S . -B $(BUILD) >/dev/null  # finds OpenBLAS/oneDNN installed after the first configure
+	cmake --build $(BUILD) -j $(JOBS) --target gemm-peers
+	OPENBLAS_CORETYPE=SkylakeX $(BUILD)/bin/gemm-peers $(BENCH_ARGS)
+
+# tessel's TE-scheduled GEMM against OpenBLAS and oneDNN (bench/README.md, "tessel's GEMM"):
+# Google Benchmark over every shape and thread count, then the same engines measured
+# interleaved (medians, ratio to oneDNN), which ends with one line per thread count:
+#   gemm 1024 threads=T tessel=X GFLOP/s onednn=Y GFLOP/s ratio=R
+bench-gemm: deps $(BUILD)/build.ninja
+	cmake -S . -B $(BUILD) >/dev/null  # finds OpenBLAS/oneDNN installed after the first configure
+	cmake --build $(BUILD) -j $(JOBS) --target gemm-peers gemm-interleaved
+	OPENBLAS_CORETYPE=SkylakeX $(BUILD)/bin/gemm-peers $(BENCH_ARGS)
+	OPENBLAS_CORETYPE=SkylakeX $(BUILD)/bin/gemm-interleaved $(BENCH_INTERLEAVED_ARGS)

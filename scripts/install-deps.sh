@@ -9,6 +9,8 @@ PKGS=(
   libprotobuf-dev protobuf-compiler libonnx-dev   # ONNX frontend (onnx_proto)
   libonnx-testdata                                # ONNX conformance suite
   libgtest-dev libgmock-dev libbenchmark-dev      # unit tests, benchmarks
+  libopenblas-dev libdnnl-dev                     # GEMM peers in bench/ (OpenBLAS, oneDNN)
+  graphviz                                        # tessel inspect --fusion: SVG pictures (dot)
   libcli11-dev nlohmann-json3-dev                 # CLI, JSON
   python3 python3-numpy python3-onnx              # test helpers (malformed model corpus, checker)
 )

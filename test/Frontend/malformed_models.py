@@ -48,6 +48,8 @@ def expect(case, path, *needles, extra=()):
     out = p.stdout + p.stderr
     if p.returncode < 0:
         failures.append(f"{case}: crashed with signal {-p.returncode}\n{out}")
+    elif "runtime error:" in out or "ERROR: AddressSanitizer" in out:
+        failures.append(f"{case}: sanitizer report (in an ASan/UBSan build)\n{out}")
     elif p.returncode != 1:
         failures.append(f"{case}: exit status {p.returncode}, expected 1 (a clear error)\n{out}")
     else:
@@ -56,6 +58,20 @@ def expect(case, path, *needles, extra=()):
             failures.append(f"{case}: error message lacks {missing}:\n{out}")
         else:
             print(f"ok   {case}: {out.strip().splitlines()[-1]}")
+
+
+def expect_runs(case, path, extra=()):
+    """A valid but hostile model: it must run to completion (exit 0), quickly."""
+    try:
+        p = subprocess.run([TESSEL, "run", path, *extra], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        failures.append(f"{case}: hang (timeout)")
+        return
+    out = p.stdout + p.stderr
+    if p.returncode != 0 or "runtime error:" in out or "ERROR: AddressSanitizer" in out:
+        failures.append(f"{case}: exit status {p.returncode}, expected 0\n{out}")
+    else:
+        print(f"ok   {case}: runs")
 
 
 relu = lambda i, o, n="relu": helper.make_node("Relu", [i], [o], name=n)
@@ -148,6 +164,46 @@ m = model([helper.make_node("Add", ["x", "z"], ["y"], name="add")], [vi("x", [2,
 expect("incompatible shapes", save("bcast", m), "node 'add' (Add)", "broadcast")
 m = model([relu("x", "y")], [vi("x", [2, 3])], [vi("y", [2, 3])], opset=99)
 expect("unsupported opset", save("opset", m), "opset 99")
+
+# --- classes of crash found by the fuzzer (test/Frontend/fuzz_models.py), one model each
+# DepthToSpace blocksize 2^40: blocksize^2 wrapped around to 0 and the divisibility check divided
+# by zero (SIGFPE) in shape inference.
+m = model([helper.make_node("DepthToSpace", ["x"], ["y"], name="d2s", blocksize=1 << 40)],
+          [vi("x", [2, 8, 3, 3])], [vi("y", [2, 2, 6, 6])])
+expect("blocksize^2 overflow", save("d2s_block", m), "node 'd2s' (DepthToSpace)", "blocksize^2 overflows")
+m = model([helper.make_node("SpaceToDepth", ["x"], ["y"], name="s2d", blocksize=1 << 32)],
+          [vi("x", [2, 8, 0, 0])], [vi("y", [2, 8, 0, 0])])
+expect("SpaceToDepth blocksize^2 overflow", save("s2d_block", m), "node 's2d' (SpaceToDepth)", "blocksize^2 overflows")
+# Gemm with inner dims that disagree (a mutated Conv pad upstream): caught at import, not after
+# minutes of computing the producers (the fuzzer's timeout under ASan).
+m = model([helper.make_node("Gemm", ["a", "b"], ["y"], name="gemm", transB=1)],
+          [vi("a", [1, 300]), vi("b", [64, 256])], [vi("y", [1, 64])])
+expect("Gemm inner dims", save("gemm_k", m), "node 'gemm' (Gemm)", "inner dimensions differ")
+# A declared dim of 2^62 (no tensor can have it) overflowed shape inference downstream (Flatten of
+# [1,128,2^62]): rejected at import; dims under the cap whose product overflows: at the node.
+m = model([helper.make_node("Flatten", ["x"], ["y"], name="flat")], [vi("x", [1, 128, 1 << 62])],
+          [vi("y", [1, 1])])
+expect("declared dim over the limit", save("hugedim", m), "input 'x'", "dimension 4611686018427387904", "over the limit")
+m = model([helper.make_node("Flatten", ["x"], ["y"], name="flat", axis=0)],
+          [vi("x", [1 << 33, 1 << 33, 1 << 33])], [vi("y", [1, 1])])
+expect("Flatten product overflow", save("flat_overflow", m), "node 'flat' (Flatten)", "product of dims overflows")
+# GRU hidden_size = 2^63-1: 3 * hidden_size overflowed in the kernel's weight-shape check.
+m = model([helper.make_node("GRU", ["x", "w", "r"], ["y"], name="gru", hidden_size=(1 << 63) - 1)],
+          [vi("x", [1, 1, 2]), vi("w", [1, 3, 2]), vi("r", [1, 3, 1])], [vi("y", [1, 1, 1, 1])])
+expect("GRU gates * hidden_size overflow", save("gru_hidden", m), "node 'gru' (GRU)", "gates * hidden_size overflows")
+# Unsqueeze whose axes input is declared with 2^32+1 elements: inference allocated 2^32 Dims
+# (out of memory); now the output rank is left unknown and the run-time input is checked.
+m = model([helper.make_node("Unsqueeze", ["x", "axes"], ["y"], name="unsq")],
+          [vi("x", [3, 4]), vi("axes", [(1 << 32) + 1], TensorProto.INT64)], [vi("y", [1, 3, 4])])
+np.save(os.path.join(tmp, "axes1.npy"), np.array([0], np.int64))
+expect("axes input of 2^32 elements", save("unsq_axes", m), "input 'axes'", "expected [4294967297]",
+       extra=["--input", f"axes={tmp}/axes1.npy"])
+# TfIdfVectorizer max_skip_count = 2^62 (valid): the kernel looped over every skip (a hang).
+m = model([helper.make_node("TfIdfVectorizer", ["x"], ["y"], name="tfidf", mode="TF", min_gram_length=1,
+                            max_gram_length=2, max_skip_count=1 << 62, ngram_counts=[0, 4],
+                            ngram_indexes=[0, 1, 2, 3, 4, 5, 6], pool_int64s=[2, 3, 5, 4, 5, 6, 7, 8, 6, 7])],
+          [vi("x", [12], TensorProto.INT32)], [vi("y", [7])])
+expect_runs("TfIdfVectorizer max_skip_count 2^62", save("tfidf_skip", m))
 
 # --- run-time inputs
 good_path = save("good", ok)

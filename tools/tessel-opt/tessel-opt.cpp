@@ -12,12 +12,27 @@
 // opset {"": 17}. --verify-numerics runs the reference interpreter on fresh random inputs
 // before and after the passes and fails on a mismatch.
 //
+// Loop IR mode: an INPUT ending in .tir is loop IR (docs/loop-ir.md); `--loop-passes=a,b` runs
+// loop passes by their registry name (include/tessel/Loop/Pass.h) with the loop verifier before
+// and after each (unless --no-verify); --split-input-file and --print-after-all work as above.
+//
+// --print-memory-plan prints, after the graph, its static memory plan (docs/memory-plan.md),
+// checked by verifyMemoryPlan; --plan-outputs-in-arena, --plan-alignment=N and --plan-first-fit
+// set its options.
+//
+// --print-fusion prints, after the graph, its fusion groups (include/tessel/Graph/Fusion.h,
+// docs/fusion.md), checked by verifyFusionPlan; --fuse-max-group-size=N limits a group's size.
+//
 //===----------------------------------------------------------------------===//
 #include "tessel/Frontend/ONNX.h"
+#include "tessel/Graph/Fusion.h"
+#include "tessel/Graph/MemoryPlan.h"
 #include "tessel/Graph/OpRegistry.h"
 #include "tessel/Graph/Text.h"
 #include "tessel/Graph/Transforms.h"
 #include "tessel/Interp/Interpreter.h"
+#include "tessel/Loop/Pass.h"
+#include "tessel/Loop/Text.h"
 
 #include <CLI/CLI.hpp>
 
@@ -42,6 +57,10 @@ struct Options {
   PassOptions pass;
   bool verifyNumerics = false;
   unsigned seed = 1;
+  bool printMemoryPlan = false;
+  PlanOptions plan;
+  bool printFusion = false;
+  FuseOptions fuse;
 };
 
 std::string readFile(const std::string &path) {
@@ -246,6 +265,43 @@ void processGraph(Graph &g, const Options &opts, std::ostream &out) {
   if (baseline)
     checkNumerics(g, *baseline);
   printGraph(out, g);
+  if (opts.printMemoryPlan) {
+    MemoryPlan plan = planMemory(g, opts.plan);
+    verifyMemoryPlan(g, plan);
+    printMemoryPlan(out, plan);
+  }
+  if (opts.printFusion) {
+    FusionPlan fusion = fuseOps(g, opts.fuse);
+    verifyFusionPlan(g, fusion);
+    out << "fusion: " << fusion.numNodes << " nodes -> " << fusion.groups.size() << " kernels\n";
+    printFusionPlan(out, fusion);
+  }
+}
+
+/// Loop IR mode (inputs ending in .tir): parse, verify, run the named loop passes with the
+/// verifier after each, print.
+void processLoopFuncs(const std::string &text, const std::string &source,
+                      const std::vector<std::string> &passes, bool verify, bool printAfterAll,
+                      std::ostream &out) {
+  for (auto &p : passes)
+    loop::lookupLoopPass(p); // unknown names fail before any work
+  for (loop::LoweredFunc f : loop::parseFuncs(text, source)) {
+    if (verify)
+      loop::verifyLoweredFunc(f);
+    for (auto &p : passes) {
+      f = loop::lookupLoopPass(p).run(f);
+      if (verify) {
+        try {
+          loop::verifyLoweredFunc(f);
+        } catch (const std::exception &e) {
+          fail("loop pass '", p, "' produced invalid IR: ", e.what());
+        }
+      }
+      if (printAfterAll)
+        std::cerr << "// after " << p << "\n" << loop::printFunc(f);
+    }
+    out << loop::printFunc(f);
+  }
 }
 
 std::vector<std::string> splitCommas(const std::vector<std::string> &items) {
@@ -284,8 +340,25 @@ int main(int argc, char **argv) {
                "Run the interpreter on random inputs before and after the passes; fail on a "
                "mismatch beyond rtol 1e-4, atol 1e-5");
   app.add_option("--seed", opts.seed, "Seed for --verify-numerics inputs");
+  app.add_flag("--print-memory-plan", opts.printMemoryPlan,
+               "After the graph, print its static memory plan (docs/memory-plan.md)");
+  app.add_flag("--plan-outputs-in-arena", opts.plan.outputsInArena,
+               "Memory plan: give graph outputs arena space too");
+  app.add_option("--plan-alignment", opts.plan.alignment, "Memory plan: offset alignment in bytes");
+  bool firstFit = false;
+  app.add_flag("--plan-first-fit", firstFit, "Memory plan: first fit instead of best fit");
+  app.add_flag("--print-fusion", opts.printFusion,
+               "After the graph, print its fusion groups (docs/fusion.md)");
+  app.add_option("--fuse-max-group-size", opts.fuse.maxGroupSize,
+                 "Fusion: the most nodes in one group (default 256)");
   app.add_option("-o", output, "Write the result here instead of stdout");
+  std::vector<std::string> loopPassList;
+  app.add_option("--loop-passes", loopPassList,
+                 "Loop IR mode (inputs ending in .tir): comma-separated loop passes to run");
   CLI11_PARSE(app, argc, argv);
+  if (firstFit)
+    opts.plan.fit = PlanOptions::Fit::First;
+  const bool loopMode = endsWith(input, ".tir");
 
   std::vector<std::string> names = splitCommas(passList);
   if (optLevel >= 0)
@@ -309,6 +382,8 @@ int main(int argc, char **argv) {
   try {
     for (auto &p : opts.pass.printAfter)
       TESSEL_CHECK(findGraphPass(p), "--print-after: unknown pass '", p, "'");
+    TESSEL_CHECK(loopMode || loopPassList.empty(),
+                 "--loop-passes needs loop IR input (a file ending in .tir)");
     if (endsWith(input, ".onnx")) {
       Model m = loadOnnx(input);
       processGraph(*m.graph, opts, *out);
@@ -335,6 +410,12 @@ int main(int argc, char **argv) {
     try {
       // Leading newlines keep the parser's line numbers those of the whole file.
       std::string text = std::string(chunks[i].firstLine, '\n') + chunks[i].text;
+      if (loopMode) {
+        processLoopFuncs(text, source, splitCommas(loopPassList), !noVerify,
+                         opts.pass.printAfterAll, *out);
+        out->flush();
+        continue;
+      }
       auto g = parseGraph(text, source);
       if (g->opsets.empty()) // hand-written tests may leave the opset out: the newest supported
         g->opsets[""] = kDefaultOpset;

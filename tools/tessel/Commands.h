@@ -22,7 +22,10 @@ int runConformance(const ConformanceOptions &opts);
 int printVersion();
 
 /// `tessel inspect`: op histogram, node count, parameters, FLOPs/MACs per op type, before and
-/// after optimization at `optLevel`.
-int runInspect(const std::string &modelPath, int optLevel);
+/// after optimization at `optLevel`. With `fusion`, also the fusion groups of the optimized graph
+/// (docs/fusion.md); a non-empty `dotPrefix` writes DOTPREFIX.before.dot and .after.dot (and
+/// .svg when Graphviz's `dot` is on PATH) and implies `fusion`.
+int runInspect(const std::string &modelPath, int optLevel, bool fusion = false,
+               const std::string &dotPrefix = "");
 
 } // namespace tessel::cli

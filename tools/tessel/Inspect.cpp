@@ -11,18 +11,39 @@
 // Interface lines that outside scripts read:  `nodes: BEFORE -> AFTER`  and
 // `op TYPE: BEFORE -> AFTER` (one per op type present before or after).
 //
+// Last, the static memory plan of the optimized graph (include/tessel/Graph/MemoryPlan.h,
+// docs/memory-plan.md): `memory: arena A bytes (peak live P bytes, sum of intermediates S bytes,
+// reuse S/A x) [arena 4.01MB, peak 4.01MB, sum 22.98MB]` and a line with the value counts;
+// `memory: not planned: WHY` when the graph has values without static shapes.
+//
+// With --fusion, the fusion groups of the optimized graph (include/tessel/Graph/Fusion.h,
+// docs/fusion.md): `fusion: N nodes -> G kernels`, the count of groups per pattern, and one
+// `group ...` line per group. --dot-prefix PATH writes PATH.before.dot (the optimized graph) and
+// PATH.after.dot (each group a cluster), and renders each to .svg with Graphviz's `dot` when it
+// is on PATH (started with posix_spawnp and an argument vector: no shell sees the file names).
+//
 //===----------------------------------------------------------------------===//
 #include "Commands.h"
 
 #include "tessel/Frontend/ONNX.h"
+#include "tessel/Graph/Fusion.h"
+#include "tessel/Graph/MemoryPlan.h"
 #include "tessel/Graph/Transforms.h"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <optional>
 #include <set>
 #include <unordered_set>
+
+#include <spawn.h>
+#include <sys/wait.h>
+
+extern char **environ;
 
 namespace tessel::cli {
 
@@ -243,9 +264,92 @@ std::string costText(const OpStats *o, int64_t Cost::*field) {
   return s;
 }
 
+/// The memory lines: the static arena of the (optimized) graph's intermediates.
+void printMemorySummary(const Graph &g) {
+  MemoryPlan plan;
+  try {
+    plan = planMemory(g);
+    verifyMemoryPlan(g, plan);
+  } catch (const Error &e) {
+    std::cout << "memory: not planned: " << e.what() << "\n";
+    return;
+  }
+  char reuse[32];
+  std::snprintf(reuse, sizeof reuse, "%.2f", plan.reuseFactor());
+  std::cout << "memory: arena " << plan.arenaBytes << " bytes (peak live " << plan.peakLiveBytes
+            << " bytes, sum of intermediates " << plan.sumBytes << " bytes, reuse " << reuse
+            << "x) [arena " << human(plan.arenaBytes) << "B, peak " << human(plan.peakLiveBytes)
+            << "B, sum " << human(plan.sumBytes) << "B]\n";
+  int64_t inPlace = 0, alias = 0;
+  for (const ValuePlacement &p : plan.values) {
+    inPlace += p.kind == ValuePlacement::Kind::InPlace;
+    alias += p.kind == ValuePlacement::Kind::Alias;
+  }
+  std::cout << "memory values: " << plan.values.size() << " intermediates in " << plan.numBlocks
+            << " blocks (" << inPlace << " in place, " << alias << " views), alignment "
+            << plan.alignment << "\n";
+}
+
+/// Renders `dotPath` to `svgPath` with Graphviz. False (with a note) when `dot` is not on PATH;
+/// an Error when it runs and fails.
+bool renderSvg(const std::string &dotPath, const std::string &svgPath) {
+  std::string outArg = "-o" + svgPath;
+  std::vector<char *> argv = {const_cast<char *>("dot"), const_cast<char *>("-Tsvg"),
+                              outArg.data(), const_cast<char *>(dotPath.c_str()), nullptr};
+  pid_t pid = 0;
+  int rc = posix_spawnp(&pid, "dot", nullptr, nullptr, argv.data(), environ);
+  if (rc == ENOENT) {
+    std::cout << "fusion svg: not written (Graphviz's `dot` is not on PATH)\n";
+    return false;
+  }
+  TESSEL_CHECK(rc == 0, "cannot start Graphviz's `dot` for ", dotPath, ": ", std::strerror(rc));
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0)
+    TESSEL_CHECK(errno == EINTR, "waiting for Graphviz's `dot`: ", std::strerror(errno));
+  TESSEL_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "Graphviz's `dot -Tsvg ", dotPath,
+               "` failed (", WIFEXITED(status) ? "exit status " : "signal ",
+               WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), ")");
+  return true;
+}
+
+void writeDotFile(const std::string &path, const Graph &g, const FusionPlan *plan) {
+  std::ofstream f(path, std::ios::binary);
+  TESSEL_CHECK(f, path, ": cannot open the DOT output file");
+  writeFusionDot(f, g, plan);
+  f.close();
+  TESSEL_CHECK(f, path, ": cannot write the DOT output file");
+  std::cout << "fusion dot: " << path << "\n";
+}
+
+/// The fusion lines (and DOT/SVG pictures) of the optimized graph.
+void printFusionSummary(const Graph &g, const std::string &dotPrefix) {
+  FusionPlan plan = fuseOps(g);
+  verifyFusionPlan(g, plan);
+  std::cout << "fusion: " << plan.numNodes << " nodes -> " << plan.groups.size() << " kernels\n";
+  std::map<std::string_view, int64_t> byPattern;
+  int64_t fused = 0;
+  for (const FusionGroup &grp : plan.groups) {
+    ++byPattern[opPatternName(grp.pattern)];
+    fused += grp.nodes.size() > 1;
+  }
+  std::cout << "fusion groups:";
+  for (auto &[name, count] : byPattern)
+    std::cout << " " << name << " " << count << ",";
+  std::cout << " of them " << fused << " with more than one node\n";
+  printFusionPlan(std::cout, plan);
+  if (dotPrefix.empty())
+    return;
+  writeDotFile(dotPrefix + ".before.dot", g, nullptr);
+  writeDotFile(dotPrefix + ".after.dot", g, &plan);
+  if (renderSvg(dotPrefix + ".before.dot", dotPrefix + ".before.svg") &&
+      renderSvg(dotPrefix + ".after.dot", dotPrefix + ".after.svg"))
+    std::cout << "fusion svg: " << dotPrefix << ".before.svg, " << dotPrefix << ".after.svg\n";
+}
+
 } // namespace
 
-int runInspect(const std::string &modelPath, int optLevel) {
+int runInspect(const std::string &modelPath, int optLevel, bool fusion,
+               const std::string &dotPrefix) {
   Model m = loadOnnx(modelPath);
   Graph &g = *m.graph;
   Summary before = summarize(g);
@@ -292,6 +396,9 @@ int runInspect(const std::string &modelPath, int optLevel) {
             << "\n";
   std::cout << "flops total: " << total(before, &Cost::flops) << " -> "
             << total(after, &Cost::flops) << "\n";
+  printMemorySummary(g);
+  if (fusion || !dotPrefix.empty())
+    printFusionSummary(g, dotPrefix);
   return 0;
 }
 

@@ -301,6 +301,11 @@ int main(int argc, char **argv) {
   insp->add_option("model", model, "Model file (.onnx)")->required();
   insp->add_option("-O,--opt-level", inspLevel, "Optimization level 0-3 (default 3)")
       ->check(CLI::Range(0, 3));
+  bool inspFusion = false;
+  std::string inspDot;
+  insp->add_flag("--fusion", inspFusion, "Print the fusion groups of the optimized graph");
+  insp->add_option("--dot-prefix", inspDot,
+                   "Write PATH.before.dot / PATH.after.dot (+ .svg with Graphviz) of the fusion");
 
   auto *ops = app.add_subcommand("ops", "List the supported ops");
   bool markdown = false;
@@ -346,7 +351,7 @@ int main(int argc, char **argv) {
       return cmdOptimize(model, optOut, optLevel, popts);
     }
     if (insp->parsed())
-      return cli::runInspect(model, inspLevel);
+      return cli::runInspect(model, inspLevel, inspFusion, inspDot);
     if (ops->parsed())
       return cmdOps(markdown);
     if (cmp->parsed())

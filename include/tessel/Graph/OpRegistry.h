@@ -104,6 +104,31 @@ private:
 
 using InferFn = std::function<void(InferContext &)>;
 using KernelFn = std::function<void(KernelContext &)>;
+/// Lowering to tensor expressions: reads the node and its input te::Tensors from the context and
+/// sets the output te::Tensors (include/tessel/Graph/Lowering.h).
+class LowerContext;
+using LowerFn = std::function<void(LowerContext &)>;
+
+/// How an op combines with its neighbours in operator fusion (FuseOps, include/tessel/Graph/
+/// Fusion.h, docs/fusion.md): TVM's TOpPattern classes, ordered from most to least fusable.
+enum class OpPattern : uint8_t {
+  /// Output element i depends only on element i of each input, all of the output's shape
+  /// (Relu, Exp, Neg, Cast).
+  ElemWise,
+  /// Elementwise after numpy broadcasting of the inputs (Add, Mul, Where, PRelu, Max, ...).
+  Broadcast,
+  /// Each output element reads one input element (or a few) at an index computed from its own
+  /// index, with no arithmetic across elements (Reshape, Transpose, Concat, Slice, Gather, Pad).
+  Injective,
+  /// A commutative reduction over some axes (ReduceSum, ReduceMean, ArgMax,
+  /// GlobalAveragePool); its inputs may be injective computations fused into it.
+  CommReduce,
+  /// A complex op (Conv, MatMul, Gemm) whose output can take an elementwise/broadcast epilogue
+  /// (bias, ReLU, residual add) fused after it, but nothing fused before it.
+  OutEWiseFusable,
+  /// Fuses with nothing: control flow, random, sequence and string ops, multi-stage ops.
+  Opaque,
+};
 
 struct OpDef {
   std::string name;
@@ -116,6 +141,8 @@ struct OpDef {
   std::string notes;        // for docs
   InferFn infer;
   KernelFn kernel;
+  OpPattern pattern = OpPattern::Opaque; // fusion class (FuseOps); Opaque fuses with nothing
+  LowerFn lower{}; // the TE compute of the op (Lowering.h); empty = no lowering
 };
 
 class OpRegistry {
@@ -123,6 +150,9 @@ public:
   /// The registry with every op family registered.
   static const OpRegistry &get();
   void add(OpDef def);
+  /// Sets the lowering of every registered version of (ai.onnx) op `name`: how a family file
+  /// attaches the lowerings written next to its ops. Error when no such op is registered.
+  void setLower(const std::string &name, LowerFn fn);
   /// The op for (domain, name) valid at `opsetVersion`, or nullptr.
   const OpDef *lookup(const std::string &domain, const std::string &name, int64_t opsetVersion) const;
   /// The op for (domain, name) at any version, or nullptr.

@@ -9,6 +9,7 @@
 #include "tessel/Frontend/ONNX.h"
 #include "tessel/Graph/OpRegistry.h"
 #include "tessel/Support/Npy.h"
+#include "tessel/Support/Tensor.h"
 
 #include <onnx/onnx_pb.h>
 // onnx_pb.h first: it defines ONNX_API, which onnx-data.pb.h needs.
@@ -129,6 +130,11 @@ Type Importer::convertType(const onnx::TypeProto &t, const std::string &what) {
       if (d.has_dim_value()) {
         TESSEL_CHECK(d.dim_value() >= 0, path_, ": ", what, ": negative dimension ",
                      d.dim_value());
+        // No tensor tessel can hold has a longer dim; larger ones only feed overflows to shape
+        // inference (a dim of 2^60 times 128 channels).
+        TESSEL_CHECK(uint64_t(d.dim_value()) <= kMaxTensorBytes, path_, ": ", what, ": dimension ",
+                     d.dim_value(), " is over the limit of ", kMaxTensorBytes,
+                     " (the most bytes in one tensor)");
         dims.push_back(Dim(d.dim_value()));
       } else if (d.has_dim_param() && !d.dim_param().empty()) {
         dims.push_back(Dim::sym(d.dim_param()));
@@ -220,6 +226,10 @@ Tensor Importer::convertTensor(const onnx::TensorProto &t, const std::string &wh
     TESSEL_CHECK(x >= 0, path_, ": ", what, ": negative dimension ", x, " in dims ",
                  shapeToString(dims));
   int64_t n = checkedNumel(dims, dtypeSize(dt), path_ + ": " + what);
+  // checkedNumel accepts any dim beside a 0; a dim of 2^62 would still overflow shape inference.
+  for (int64_t x : dims)
+    TESSEL_CHECK(uint64_t(x) <= kMaxTensorBytes, path_, ": ", what, ": dimension ", x, " in dims ",
+                 shapeToString(dims), " is over the limit of ", kMaxTensorBytes);
   if (t.data_location() == onnx::TensorProto::EXTERNAL) {
     TESSEL_CHECK(dt != DType::string, path_, ": ", what, ": string tensors cannot be external");
     return readExternal(t, dt, dims, what);

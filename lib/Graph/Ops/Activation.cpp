@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "OpUtils.h"
+#include "tessel/Graph/Lowering.h"
 
 #include <cmath>
 #include <limits>
@@ -36,6 +37,7 @@ template <unsigned Set, class Mk> OpDef activation(std::string name, int since, 
   d.dtypes = setName(Set);
   d.infer = inferSameAs(0);
   d.kernel = unaryKernel<Set, setName, false, true>(std::move(mk));
+  d.pattern = OpPattern::ElemWise;
   return d;
 }
 
@@ -90,6 +92,84 @@ void preluKernel(KernelContext &ctx) {
 }
 
 } // namespace
+
+// --- lowerings of the Activation ops
+// Each activation is an elementwise TE compute whose scalar expression mirrors the reference
+// lambda above (selects, so NaN passes through where the reference lets it).
+namespace {
+
+using loop::Expr;
+using ActFn = std::function<Expr(const LowerContext &, const Expr &)>;
+
+LowerFn activationLowering(ActFn f, bool floatOnly = true) {
+  return [f, floatOnly](LowerContext &ctx) {
+    lowering::lowerBroadcast(ctx, [&](const std::vector<Expr> &v) {
+      ctx.check(!floatOnly || v[0].type().isFloat(), "lowering handles float inputs only, got ",
+                dtypeName(v[0].type().dtype));
+      return f(ctx, v[0]);
+    });
+  };
+}
+Expr fconst(const Expr &like, double v) { return loop::makeConst(like.type(), v); }
+
+void attachActivationLowerings(OpRegistry &r) {
+  r.setLower("Relu", activationLowering([](const LowerContext &, const Expr &x) {
+    Expr zero = loop::makeZero(x.type());
+    return loop::select(x < zero, zero, x);
+  }, false));
+  r.setLower("LeakyRelu", activationLowering([](const LowerContext &c, const Expr &x) {
+    return loop::select(x < 0.0, x * fconst(x, c.attrFloat("alpha", 0.01f)), x);
+  }));
+  r.setLower("Elu", activationLowering([](const LowerContext &c, const Expr &x) {
+    return loop::select(x < 0.0, fconst(x, c.attrFloat("alpha", 1.0f)) * (loop::exp(x) - 1.0), x);
+  }));
+  r.setLower("Selu", activationLowering([](const LowerContext &c, const Expr &x) {
+    Expr a = fconst(x, c.attrFloat("alpha", 1.67326319217681884765625f));
+    Expr g = fconst(x, c.attrFloat("gamma", 1.05070102214813232421875f));
+    return loop::select(x > 0.0, g * x, g * (a * loop::exp(x) - a));
+  }));
+  r.setLower("Celu", activationLowering([](const LowerContext &c, const Expr &x) {
+    float alpha = c.attrFloat("alpha", 1.0f);
+    c.check(alpha != 0, "attribute 'alpha' must be non-zero");
+    Expr a = fconst(x, alpha);
+    Expr neg = a * (loop::exp(x / a) - 1.0);
+    return loop::max(x, fconst(x, 0)) + loop::min(neg, fconst(x, 0));
+  }));
+  r.setLower("HardSigmoid", activationLowering([](const LowerContext &c, const Expr &x) {
+    Expr v = fconst(x, c.attrFloat("alpha", 0.2f)) * x + fconst(x, c.attrFloat("beta", 0.5f));
+    return loop::select(v < 0.0, fconst(x, 0), loop::select(v > 1.0, fconst(x, 1), v));
+  }));
+  r.setLower("HardSwish", activationLowering([](const LowerContext &, const Expr &x) {
+    Expr v = x * fconst(x, 1.0 / 6.0) + 0.5;
+    v = loop::select(v < 0.0, fconst(x, 0), loop::select(v > 1.0, fconst(x, 1), v));
+    return x * v;
+  }));
+  r.setLower("Sigmoid", activationLowering([](const LowerContext &, const Expr &x) { return loop::sigmoid(x); }));
+  r.setLower("Softplus", activationLowering([](const LowerContext &, const Expr &x) {
+    // log(1 + exp(x)) without overflow
+    return loop::select(x > 0.0, x + loop::log(loop::exp(-x) + 1.0), loop::log(loop::exp(x) + 1.0));
+  }));
+  r.setLower("Softsign", activationLowering([](const LowerContext &, const Expr &x) {
+    return x / (loop::fabs(x) + 1.0);
+  }));
+  r.setLower("ThresholdedRelu", activationLowering([](const LowerContext &c, const Expr &x) {
+    return loop::select(x > fconst(x, c.attrFloat("alpha", 1.0f)), x, fconst(x, 0));
+  }));
+  r.setLower("Shrink", activationLowering([](const LowerContext &c, const Expr &x) {
+    Expr l = fconst(x, c.attrFloat("lambd", 0.5f)), b = fconst(x, c.attrFloat("bias", 0.0f));
+    return loop::select(x < -l, x + b, loop::select(x > l, x - b, fconst(x, 0)));
+  }));
+  // PRelu: slope broadcasts (unidirectionally) to X
+  r.setLower("PRelu", [](LowerContext &ctx) {
+    lowering::lowerBroadcast(ctx, [&](const std::vector<Expr> &v) {
+      Expr zero = loop::makeZero(v[0].type());
+      return loop::select(v[0] < zero, v[0] * v[1], v[0]);
+    });
+  });
+}
+
+} // namespace
+// --- end of the Activation lowerings
 
 void registerActivationOps(OpRegistry &r) {
   r.add(activation<kF | kSI>("Relu", 1, plain([](auto x) {
@@ -187,8 +267,10 @@ void registerActivationOps(OpRegistry &r) {
     d.notes = "slope broadcasts unidirectionally to X";
     d.infer = inferSameAs(0);
     d.kernel = preluKernel;
+    d.pattern = OpPattern::Broadcast;
     r.add(std::move(d));
   }
+  attachActivationLowerings(r);
 }
 
 } // namespace tessel

@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "OpUtils.h"
+#include "tessel/Graph/Lowering.h"
 
 #include <array>
 #include <charconv>
@@ -247,6 +248,7 @@ OpDef unaryOp(std::string name, int since, Mk mk) {
   OpDef d = makeDef(std::move(name), since, 1, 1, setListName(Set));
   d.infer = inferUnary(BoolOut ? DType::boolean : DType::undefined);
   d.kernel = unaryKernel<Set, setListName, BoolOut, false>(std::move(mk));
+  d.pattern = OpPattern::ElemWise;
   return d;
 }
 
@@ -273,6 +275,7 @@ OpDef binaryOp(std::string name, int since, Mk mk) {
       ctx.setOutput(0, applyBinary<TO, T, T>(ctx, a, b, bs, mk(ctx)));
     });
   };
+  d.pattern = OpPattern::Broadcast;
   return d;
 }
 
@@ -302,6 +305,7 @@ template <unsigned Set, class F> OpDef variadicOp(std::string name, F f, bool me
       ctx.setOutput(0, std::move(acc));
     });
   };
+  d.pattern = OpPattern::Broadcast;
   return d;
 }
 
@@ -589,6 +593,215 @@ void clipKernel(KernelContext &ctx) {
 // Registration
 //===----------------------------------------------------------------------===//
 
+// --- lowerings of the Elementwise ops
+// Each lowering is an elementwise TE compute with numpy broadcasting (lowering::lowerBroadcast);
+// the scalar expression mirrors the reference kernel above (NaN propagation included).
+namespace {
+
+using loop::Expr;
+using LoweredScalar = std::function<Expr(const LowerContext &, const std::vector<Expr> &)>;
+
+Expr requireFloat(const LowerContext &ctx, const Expr &x) {
+  ctx.check(x.type().isFloat(), "lowering handles float inputs only, got ",
+            dtypeName(x.type().dtype));
+  return x;
+}
+Expr isNaNExpr(const Expr &x) { return x != x; }
+Expr truncExpr(const Expr &x) { return loop::select(x < 0.0, loop::ceil(x), loop::floor(x)); }
+/// An integer divisor of 0 would trap in generated code: divide by 1 instead (the result is
+/// unspecified, as in C; the reference kernel reports the error).
+Expr safeDivisor(const Expr &b) {
+  if (b.type().isFloat())
+    return b;
+  return loop::select(b == 0, loop::makeOne(b.type()), b);
+}
+
+/// One lowering per elementwise op: out = f(ctx, broadcast inputs).
+void lowerElementwise(LowerContext &ctx, const LoweredScalar &f) {
+  lowering::lowerBroadcast(ctx, [&](const std::vector<Expr> &v) { return f(ctx, v); });
+}
+
+LowerFn elementwise(LoweredScalar f) {
+  return [f](LowerContext &ctx) { lowerElementwise(ctx, f); };
+}
+LowerFn floatUnary(Expr (*fn)(const Expr &)) {
+  return elementwise([fn](const LowerContext &c, const std::vector<Expr> &v) {
+    return fn(requireFloat(c, v[0]));
+  });
+}
+
+Expr clipLowered(const LowerContext &ctx, const std::vector<Expr> &v) {
+  Expr x = v[0];
+  Expr lo, hi;
+  if (ctx.opset() < 11) {
+    if (ctx.hasAttr("min"))
+      lo = lowering::constant(x.type().dtype, ctx.attrFloat("min"));
+    if (ctx.hasAttr("max"))
+      hi = lowering::constant(x.type().dtype, ctx.attrFloat("max"));
+  } else {
+    for (size_t i : {size_t(1), size_t(2)}) {
+      if (!ctx.hasInput(i))
+        continue;
+      std::vector<int64_t> s = ctx.inputShape(i);
+      int64_t n = 1;
+      for (int64_t d : s)
+        n *= d;
+      ctx.check(n == 1, i == 1 ? "min" : "max", " should be a scalar, got shape ",
+                shapeToString(s));
+      ctx.check(v[i].type() == x.type(), i == 1 ? "min" : "max", " has element type ",
+                dtypeName(v[i].type().dtype), ", expected ", dtypeName(x.type().dtype));
+      // a constant bound (the usual case: an initializer) becomes a literal
+      const Tensor *c = ctx.inputConstant(i);
+      (i == 1 ? lo : hi) = c ? lowering::constant(x.type().dtype, c->toDoubleVector()[0]) : v[i];
+    }
+  }
+  // v < lo ? lo : v; then v > hi ? hi : v (NaN passes through like the reference kernel)
+  if (lo.defined())
+    x = loop::select(x < lo, lo, x);
+  if (hi.defined())
+    x = loop::select(x > hi, hi, x);
+  return x;
+}
+
+Expr powLowered(const LowerContext &, const std::vector<Expr> &v) {
+  if (!v[0].type().isFloat()) {
+    // integer base: exact in f64 for the values that fit; a negative exponent truncates to 0
+    // (except bases 1 and -1) like the reference kernel
+    Expr p = loop::pow(loop::cast(DType::f64, v[0]), loop::cast(DType::f64, v[1]));
+    Expr t = loop::select(p < 0.0, loop::ceil(p - 0.5), loop::floor(p + 0.5));
+    Expr frac = loop::select(p < 0.0, loop::ceil(p), loop::floor(p)); // |p| < 1: truncation
+    return loop::cast(v[0].type(), loop::select(loop::fabs(p) < 1.0, frac, t));
+  }
+  Expr e = v[1].type() == v[0].type() ? v[1] : loop::cast(v[0].type(), v[1]);
+  return loop::pow(v[0], e);
+}
+
+Expr modLowered(const LowerContext &ctx, const std::vector<Expr> &v) {
+  Expr a = v[0], b = safeDivisor(v[1]);
+  if (ctx.attrInt("fmod", 0) == 0)
+    return a % b; // floor modulo: the sign of the divisor, like numpy.mod
+  if (a.type().isFloat())
+    return a - truncExpr(a / b) * b; // C fmod
+  return a - lowering::truncDiv(a, b) * b;
+}
+
+Expr variadicFold(const std::vector<Expr> &v, const std::function<Expr(Expr, Expr)> &f) {
+  Expr acc = v[0];
+  for (size_t i = 1; i < v.size(); ++i)
+    acc = f(acc, v[i]);
+  return acc;
+}
+
+void attachElementwiseLowerings(OpRegistry &r) {
+  // unary float math (the loop IR's intrinsics, or their textbook identities)
+  r.setLower("Tanh", floatUnary([](const Expr &x) { return loop::tanh(x); }));
+  r.setLower("Exp", floatUnary([](const Expr &x) { return loop::exp(x); }));
+  r.setLower("Log", floatUnary([](const Expr &x) { return loop::log(x); }));
+  r.setLower("Sqrt", floatUnary([](const Expr &x) { return loop::sqrt(x); }));
+  r.setLower("Ceil", floatUnary([](const Expr &x) { return loop::ceil(x); }));
+  r.setLower("Floor", floatUnary([](const Expr &x) { return loop::floor(x); }));
+  r.setLower("Round", floatUnary([](const Expr &x) { return loop::round(x); })); // half to even
+  r.setLower("Cos", floatUnary([](const Expr &x) { return loop::cos(x); }));
+  r.setLower("Sin", floatUnary([](const Expr &x) { return loop::sin(x); }));
+  r.setLower("Tan", floatUnary([](const Expr &x) { return loop::sin(x) / loop::cos(x); }));
+  r.setLower("Sinh", floatUnary([](const Expr &x) { return (loop::exp(x) - loop::exp(-x)) * 0.5; }));
+  r.setLower("Cosh", floatUnary([](const Expr &x) { return (loop::exp(x) + loop::exp(-x)) * 0.5; }));
+  r.setLower("Asinh", floatUnary([](const Expr &x) { return loop::log(x + loop::sqrt(x * x + 1.0)); }));
+  r.setLower("Acosh", floatUnary([](const Expr &x) { return loop::log(x + loop::sqrt(x * x - 1.0)); }));
+  r.setLower("Atanh", floatUnary([](const Expr &x) {
+    return loop::log((x + 1.0) / (1.0 - x)) * 0.5;
+  }));
+  r.setLower("Reciprocal", floatUnary([](const Expr &x) { return 1.0 / x; }));
+  r.setLower("Erf", floatUnary([](const Expr &x) { return loop::erf(x); }));
+  r.setLower("IsNaN", floatUnary([](const Expr &x) { return isNaNExpr(x); }));
+  r.setLower("IsInf", elementwise([](const LowerContext &c, const std::vector<Expr> &v) {
+    Expr x = requireFloat(c, v[0]);
+    Expr inf = loop::makeConst(x.type(), double(INFINITY));
+    Expr pos = c.attrInt("detect_positive", 1) ? Expr(x == inf) : loop::makeBool(false);
+    Expr neg = c.attrInt("detect_negative", 1) ? Expr(x == -inf) : loop::makeBool(false);
+    return pos || neg;
+  }));
+  r.setLower("Abs", elementwise([](const LowerContext &, const std::vector<Expr> &v) {
+    return v[0].type().isUInt() ? v[0] : loop::abs(v[0]);
+  }));
+  r.setLower("Neg", elementwise([](const LowerContext &, const std::vector<Expr> &v) { return -v[0]; }));
+  r.setLower("Sign", elementwise([](const LowerContext &, const std::vector<Expr> &v) {
+    Expr x = v[0], zero = loop::makeZero(x.type()), one = loop::makeOne(x.type());
+    if (x.type().isUInt())
+      return loop::select(x > zero, one, zero);
+    return loop::select(x > zero, one, loop::select(x < zero, -one, zero));
+  }));
+  r.setLower("Not", elementwise([](const LowerContext &, const std::vector<Expr> &v) { return !v[0]; }));
+
+  // binary arithmetic (integers wrap; integer Div truncates toward zero like the reference)
+  r.setLower("Add", elementwise([](const LowerContext &, const std::vector<Expr> &v) { return v[0] + v[1]; }));
+  r.setLower("Sub", elementwise([](const LowerContext &, const std::vector<Expr> &v) { return v[0] - v[1]; }));
+  r.setLower("Mul", elementwise([](const LowerContext &, const std::vector<Expr> &v) { return v[0] * v[1]; }));
+  r.setLower("Div", elementwise([](const LowerContext &, const std::vector<Expr> &v) {
+    return lowering::truncDiv(v[0], safeDivisor(v[1]));
+  }));
+  r.setLower("Mod", elementwise(modLowered));
+  r.setLower("Pow", elementwise(powLowered));
+
+  // logic and comparison
+  r.setLower("And", elementwise([](const LowerContext &, const std::vector<Expr> &v) { return v[0] && v[1]; }));
+  r.setLower("Or", elementwise([](const LowerContext &, const std::vector<Expr> &v) { return v[0] || v[1]; }));
+  r.setLower("Xor", elementwise([](const LowerContext &, const std::vector<Expr> &v) { return v[0] != v[1]; }));
+  r.setLower("Equal", elementwise([](const LowerContext &, const std::vector<Expr> &v) { return v[0] == v[1]; }));
+  r.setLower("Greater", elementwise([](const LowerContext &, const std::vector<Expr> &v) { return v[0] > v[1]; }));
+  r.setLower("GreaterOrEqual", elementwise([](const LowerContext &, const std::vector<Expr> &v) { return v[0] >= v[1]; }));
+  r.setLower("Less", elementwise([](const LowerContext &, const std::vector<Expr> &v) { return v[0] < v[1]; }));
+  r.setLower("LessOrEqual", elementwise([](const LowerContext &, const std::vector<Expr> &v) { return v[0] <= v[1]; }));
+
+  // variadic (NaN propagates through Max/Min like numpy.maximum/minimum)
+  r.setLower("Max", elementwise([](const LowerContext &, const std::vector<Expr> &v) {
+    return variadicFold(v, [](Expr x, Expr y) {
+      Expr take = x > y;
+      if (x.type().isFloat())
+        take = take || isNaNExpr(x);
+      return loop::select(take, x, y);
+    });
+  }));
+  r.setLower("Min", elementwise([](const LowerContext &, const std::vector<Expr> &v) {
+    return variadicFold(v, [](Expr x, Expr y) {
+      Expr take = x < y;
+      if (x.type().isFloat())
+        take = take || isNaNExpr(x);
+      return loop::select(take, x, y);
+    });
+  }));
+  r.setLower("Sum", elementwise([](const LowerContext &c, const std::vector<Expr> &v) {
+    return variadicFold(v, [](Expr x, Expr y) { return x + y; });
+  }));
+  r.setLower("Mean", elementwise([](const LowerContext &c, const std::vector<Expr> &v) {
+    Expr s = variadicFold(v, [](Expr x, Expr y) { return x + y; });
+    return s / loop::makeConst(s.type(), double(v.size()));
+  }));
+
+  r.setLower("Where", elementwise([](const LowerContext &, const std::vector<Expr> &v) {
+    return loop::select(v[0], v[1], v[2]);
+  }));
+  r.setLower("Clip", elementwise(clipLowered));
+  r.setLower("Cast", elementwise([](const LowerContext &c, const std::vector<Expr> &v) {
+    DType to = c.outputDType(0);
+    lowering::checkDType(c, to, "Cast target");
+    return v[0].type().dtype == to ? v[0] : loop::cast(to, v[0]);
+  }));
+  r.setLower("CastLike", [](LowerContext &ctx) {
+    DType to = ctx.outputDType(0);
+    lowering::checkDType(ctx, to, "CastLike target");
+    std::vector<int64_t> out = ctx.outputShape(0);
+    te::Tensor x = ctx.input(0);
+    ctx.setOutput(0, ctx.compute(lowering::shapeExprs(out), [&](std::vector<loop::Var> iv) {
+      Expr e = x.access(std::vector<Expr>(iv.begin(), iv.end()));
+      return e.type().dtype == to ? e : loop::cast(to, e);
+    }));
+  });
+}
+
+} // namespace
+// --- end of the Elementwise lowerings
+
 void registerElementwiseOps(OpRegistry &r) {
   // --- unary math on float types
   r.add(unaryOp<kF>("Acos", 7, plain([](auto x) { return std::acos(x); })));
@@ -688,6 +901,7 @@ void registerElementwiseOps(OpRegistry &r) {
     d.infer = inferBinary(false, false);
     d.kernel = powKernel;
     d.notes = "integer base with negative integer exponent gives 0 (except bases 1 and -1)";
+    d.pattern = OpPattern::Broadcast;
     r.add(std::move(d));
   }
   r.add(binaryOp<kUI>("BitShift", 11, [](const KernelContext &ctx) {
@@ -732,6 +946,7 @@ void registerElementwiseOps(OpRegistry &r) {
       ctx.setOutputType(0, Type::tensor(dx != DType::undefined ? dx : dy, s));
     };
     d.kernel = whereKernel;
+    d.pattern = OpPattern::Broadcast;
     r.add(std::move(d));
   }
   // --- Clip
@@ -740,6 +955,7 @@ void registerElementwiseOps(OpRegistry &r) {
     d.infer = inferSameAs(0);
     d.kernel = clipKernel;
     d.notes = "min/max attributes before opset 11, optional scalar inputs from 11";
+    d.pattern = OpPattern::ElemWise;
     r.add(std::move(d));
   }
   // --- Cast / CastLike
@@ -753,6 +969,7 @@ void registerElementwiseOps(OpRegistry &r) {
     };
     d.notes = "float->string prints like numpy str(); float->bfloat16 truncates (as the ONNX "
               "test data does)";
+    d.pattern = OpPattern::ElemWise;
     r.add(std::move(d));
   }
   {
@@ -764,8 +981,10 @@ void registerElementwiseOps(OpRegistry &r) {
       ctx.setOutput(0, castTensor(ctx, ctx.input(0), ctx.input(1).dtype()));
     };
     d.notes = "as Cast";
+    d.pattern = OpPattern::ElemWise;
     r.add(std::move(d));
   }
+  attachElementwiseLowerings(r);
 }
 
 } // namespace tessel

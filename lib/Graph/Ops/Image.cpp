@@ -852,14 +852,15 @@ void registerImageOps(OpRegistry &r) {
   r.add(OpDef{"Resize", "", 10, 17, 2, 4, 1, 1, "all types (nearest); numeric (linear, cubic)",
               "N-D; opset 10 behaves as asymmetric with Upsample's nearest rounding",
               [](InferContext &ctx) { inferResize(ctx, false); },
-              [](KernelContext &ctx) { resizeKernel(ctx, false); }});
+              [](KernelContext &ctx) { resizeKernel(ctx, false); }, OpPattern::Injective});
   r.add(OpDef{"Upsample", "", 1, 9, 1, 2, 1, 1, "all types (nearest); numeric (linear)",
               "deprecated; scales attribute (1, 7) or input (9)",
               [](InferContext &ctx) { inferResize(ctx, true); },
-              [](KernelContext &ctx) { resizeKernel(ctx, true); }});
+              [](KernelContext &ctx) { resizeKernel(ctx, true); }, OpPattern::Injective});
   r.add(OpDef{"GridSample", "", 16, 17, 2, 2, 1, 1, "float types", "4-D only (as in opset 16)",
-              inferGridSample, gridSampleKernel});
-  r.add(OpDef{"RoiAlign", "", 10, 17, 3, 3, 1, 1, "float types", "", inferRoiAlign, roiAlignKernel});
+              inferGridSample, gridSampleKernel, OpPattern::Injective});
+  r.add(OpDef{"RoiAlign", "", 10, 17, 3, 3, 1, 1, "float types", "", inferRoiAlign, roiAlignKernel,
+              OpPattern::OutEWiseFusable});
   r.add(OpDef{"NonMaxSuppression", "", 10, 17, 2, 5, 1, 1, "f32 boxes/scores -> i64", "",
               [](InferContext &ctx) {
                 ctx.setOutputType(0, Type::tensor(DType::i64, Shape({Dim(), Dim(3)})));

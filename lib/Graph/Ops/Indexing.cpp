@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "OpUtils.h"
+#include "tessel/Graph/Lowering.h"
 
 #include <algorithm>
 #include <cmath>
@@ -65,7 +66,8 @@ inline int64_t wrapIndex(const AttrReader &ctx, int64_t i, int64_t n, const char
 }
 
 OpDef op(std::string name, int since, int until, int minIn, int maxIn, int minOut, int maxOut,
-         std::string dtypes, std::string notes, InferFn infer, KernelFn kernel) {
+         std::string dtypes, std::string notes, InferFn infer, KernelFn kernel,
+         OpPattern pattern = OpPattern::Opaque) {
   OpDef d;
   d.name = std::move(name);
   d.domain = "";
@@ -79,6 +81,7 @@ OpDef op(std::string name, int since, int until, int minIn, int maxIn, int minOu
   d.notes = std::move(notes);
   d.infer = std::move(infer);
   d.kernel = std::move(kernel);
+  d.pattern = pattern;
   return d;
 }
 
@@ -741,12 +744,49 @@ void kernelReverseSequence(KernelContext &ctx) {
 
 } // namespace
 
+// --- lowerings of the Indexing ops
+// Gather as an index map: the output element at (outer, j..., inner) loads
+// data[outer, indices[j...] (negative: + dim; clamped in range), inner].
+namespace {
+
+using loop::Expr;
+using loop::Var;
+
+void lowerGather(LowerContext &ctx) {
+  std::vector<int64_t> ds = ctx.inputShape(0), is = ctx.inputShape(1);
+  int64_t r = int64_t(ds.size()), q = int64_t(is.size());
+  ctx.check(r >= 1, "data should have rank >= 1");
+  ctx.check(q >= 1, "lowering of Gather needs indices of rank >= 1, got a scalar");
+  int64_t axis = lowering::normalizeAxis(ctx, ctx.attrInt("axis", 0), r);
+  te::Tensor D = ctx.input(0), I = ctx.input(1);
+  int64_t n = ds[axis];
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(ctx.outputShape(0)), [&](std::vector<Var> iv) {
+    std::vector<Expr> ii(iv.begin() + axis, iv.begin() + axis + q);
+    Expr k = I.access(ii);
+    if (k.type() != loop::Type::i64())
+      k = loop::cast(DType::i64, k);
+    k = loop::select(k < int64_t(0), k + n, k);
+    k = loop::max(loop::min(k, Expr(n - 1)), Expr(int64_t(0))); // never read out of bounds
+    std::vector<Expr> idx(iv.begin(), iv.begin() + axis);
+    idx.push_back(k);
+    for (size_t d = axis + q; d < iv.size(); ++d)
+      idx.push_back(iv[d]);
+    return D.access(idx);
+  }));
+}
+
+void attachIndexingLowerings(OpRegistry &r) { r.setLower("Gather", lowerGather); }
+
+} // namespace
+// --- end of the Indexing lowerings
+
 void registerIndexingOps(OpRegistry &r) {
   const char *all = "all (incl. string, bool)";
-  r.add(op("Gather", 1, 17, 2, 2, 1, 1, all, "", inferGather, kernelGather));
+  r.add(op("Gather", 1, 17, 2, 2, 1, 1, all, "", inferGather, kernelGather, OpPattern::Injective));
   r.add(op("GatherElements", 11, 17, 2, 2, 1, 1, all, "", inferGatherElements,
-           kernelGatherElements));
-  r.add(op("GatherND", 11, 17, 2, 2, 1, 1, all, "", inferGatherND, kernelGatherND));
+           kernelGatherElements, OpPattern::Injective));
+  r.add(op("GatherND", 11, 17, 2, 2, 1, 1, all, "", inferGatherND, kernelGatherND,
+           OpPattern::Injective));
   r.add(op("Scatter", 9, 10, 3, 3, 1, 1, all, "deprecated alias of ScatterElements",
            inferSameAs(0), kernelScatterElements));
   r.add(op("ScatterElements", 11, 17, 3, 3, 1, 1, all, "reduction none/add/mul (opset 16)",
@@ -754,13 +794,17 @@ void registerIndexingOps(OpRegistry &r) {
   r.add(op("ScatterND", 11, 17, 3, 3, 1, 1, all, "reduction none/add/mul (opset 16)",
            inferSameAs(0), kernelScatterND));
   r.add(op("OneHot", 9, 17, 3, 3, 1, 1, "numeric indices/depth; any values", "", inferOneHot,
-           kernelOneHot));
+           kernelOneHot, OpPattern::Injective));
   r.add(op("Compress", 9, 17, 2, 2, 1, 1, all, "", inferCompress, kernelCompress));
   r.add(op("NonZero", 9, 17, 1, 1, 1, 1, all, "", inferNonZero, kernelNonZero));
   r.add(op("Unique", 11, 17, 1, 1, 1, 4, all, "", inferUnique, kernelUnique));
-  r.add(op("Trilu", 14, 17, 1, 2, 1, 1, all, "", inferSameAs(0), kernelTrilu));
-  r.add(op("EyeLike", 9, 17, 1, 1, 1, 1, "numeric, bool", "", inferEyeLike, kernelEyeLike));
-  r.add(op("ReverseSequence", 10, 17, 2, 2, 1, 1, all, "", inferSameAs(0), kernelReverseSequence));
+  r.add(op("Trilu", 14, 17, 1, 2, 1, 1, all, "", inferSameAs(0), kernelTrilu,
+           OpPattern::Injective));
+  r.add(op("EyeLike", 9, 17, 1, 1, 1, 1, "numeric, bool", "", inferEyeLike, kernelEyeLike,
+           OpPattern::Injective));
+  r.add(op("ReverseSequence", 10, 17, 2, 2, 1, 1, all, "", inferSameAs(0), kernelReverseSequence,
+           OpPattern::Injective));
+  attachIndexingLowerings(r);
 }
 
 } // namespace tessel

@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "OpUtils.h"
+#include "tessel/Graph/Lowering.h"
 
 #include <algorithm>
 #include <array>
@@ -1103,7 +1104,7 @@ void maxUnpoolInfer(InferContext &ctx) {
     }
     const Shape &os = tensorShape(ctx, 2);
     if (os.rankKnown && os.rank() == 1 && os.dims[0].isStatic())
-      ctx.setOutputType(0, Type::tensor(dt, Shape::unknownDims(os.dims[0].value)));
+      ctx.setOutputType(0, Type::tensor(dt, unknownDimsOrRank(os.dims[0].value)));
     else
       ctx.setOutputType(0, Type::tensor(dt));
     return;
@@ -1306,6 +1307,14 @@ void gemmInfer(InferContext &ctx) {
     if (b.rank() != 2)
       ctx.fail("B must be a matrix, got ", b.str());
     N = b.dims[tB ? 0 : 1];
+  }
+  // The inner dimensions must agree: checked here so that a mismatch is an import error, not a
+  // run-time one after every producer has been computed.
+  if (a.rankKnown && b.rankKnown) {
+    const Dim &ka = a.dims[tA ? 0 : 1], &kb = b.dims[tB ? 1 : 0];
+    if (ka.isStatic() && kb.isStatic() && ka.value != kb.value)
+      ctx.fail("inner dimensions differ: A ", a.str(), (tA ? " (transposed)" : ""), ", B ",
+               b.str(), (tB ? " (transposed)" : ""));
   }
   ctx.setOutputType(0, Type::tensor(dt, Shape({M, N})));
 }
@@ -1704,37 +1713,279 @@ void detInfer(InferContext &ctx) {
 
 } // namespace
 
+// --- lowerings of the NN ops
+// Conv, pools, MatMul and Gemm as TE computes: an explicit zero/-inf padding stage where there
+// are pads (TVM's pad compute: schedules can inline it or compute it at the consumer), then one
+// reduction over the window (and the channels of the group for Conv). Geometry (auto_pad,
+// strides, dilations, ceil_mode) comes from computeGeom, the same code the reference kernel uses.
+namespace {
+
+using loop::Expr;
+using loop::Var;
+
+/// X padded with `value` by (padB, padE) in the spatial dims (2..); X itself when no pads.
+te::Tensor padSpatial(const LowerContext &ctx, const te::Tensor &X, const std::vector<int64_t> &xs,
+                      const Geom &g, Expr value) {
+  bool any = false;
+  for (int64_t i = 0; i < g.nsp; ++i)
+    any |= g.padB[i] || g.padE[i];
+  if (!any)
+    return X;
+  std::vector<int64_t> ps = xs;
+  for (int64_t i = 0; i < g.nsp; ++i)
+    ps[2 + i] += g.padB[i] + g.padE[i];
+  return ctx.compute(lowering::shapeExprs(ps), [&](std::vector<Var> iv) {
+    std::vector<Expr> idx(iv.begin(), iv.end());
+    for (int64_t i = 0; i < g.nsp; ++i)
+      idx[2 + i] = idx[2 + i] - g.padB[i];
+    return lowering::loadPadded(X, idx, xs, value);
+  }, "pad");
+}
+
+void lowerConv(LowerContext &ctx) {
+  std::vector<int64_t> xs = ctx.inputShape(0), ws = ctx.inputShape(1);
+  ctx.check(xs.size() >= 3 && ws.size() == xs.size(), "lowering expects X as [N, C, spatial...] and W of the same rank, got ",
+            shapeToString(xs), " and ", shapeToString(ws));
+  DType dt = ctx.inputDType(0);
+  ctx.check(isFloat(dt), "lowering of Conv handles float inputs only, got ", dtypeName(dt));
+  int64_t nsp = int64_t(xs.size()) - 2;
+  std::vector<int64_t> in(xs.begin() + 2, xs.end());
+  std::vector<int64_t> ks = ctx.attrInts("kernel_shape", std::vector<int64_t>(ws.begin() + 2, ws.end()));
+  Geom g = computeGeom(ctx, in, ks, false);
+  int64_t group = ctx.attrInt("group", 1);
+  int64_t M = ws[0], Cg = ws[1];
+  ctx.check(group > 0 && xs[1] == Cg * group && M % group == 0, "channels do not match: X has ",
+            xs[1], ", W has ", Cg, " per group, group = ", group, ", M = ", M);
+  int64_t Mg = M / group;
+  te::Tensor Xp = padSpatial(ctx, ctx.input(0), xs, g, lowering::constant(dt, 0));
+  te::Tensor W = ctx.input(1);
+  std::vector<te::IterVar> red;
+  red.push_back(te::reduce_axis({0, Cg}, "rc"));
+  for (int64_t i = 0; i < nsp; ++i)
+    red.push_back(te::reduce_axis({0, ks[i]}, "rk" + std::to_string(i)));
+  std::vector<int64_t> out = ctx.outputShape(0);
+  bool bias = ctx.hasInput(2);
+  te::Tensor Y = ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+    Expr cin = group == 1 ? Expr(red[0]) : Expr(iv[1] / Mg * Cg + red[0]);
+    std::vector<Expr> xi{iv[0], cin}, wi{iv[1], red[0]};
+    for (int64_t i = 0; i < nsp; ++i) {
+      xi.push_back(iv[2 + i] * g.strides[i] + red[1 + i] * g.dil[i]);
+      wi.push_back(red[1 + i]);
+    }
+    return te::sum(Xp.access(xi) * W.access(wi), red);
+  }, bias ? "nobias" : "");
+  if (bias) {
+    te::Tensor B = ctx.input(2);
+    ctx.check(ctx.inputShape(2) == std::vector<int64_t>{M}, "bias B should have shape [", M, "], got ",
+              shapeToString(ctx.inputShape(2)));
+    Y = ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+      std::vector<Expr> idx(iv.begin(), iv.end());
+      return Y.access(idx) + B(iv[1]);
+    });
+  }
+  ctx.setOutput(0, Y);
+}
+
+enum class LPool { Max, Avg };
+
+void lowerPool(LowerContext &ctx, LPool kind) {
+  ctx.check(!(kind == LPool::Max && ctx.numOutputs() > 1 && ctx.hasOutput(1)),
+            "lowering of MaxPool does not produce the Indices output; expected one output");
+  std::vector<int64_t> xs = ctx.inputShape(0);
+  ctx.check(xs.size() >= 3, "input X should have rank >= 3 (N, C, spatial...), got ", shapeToString(xs));
+  DType dt = ctx.inputDType(0);
+  ctx.check(kind == LPool::Max || isFloat(dt), "AveragePool lowering expects a float input, got ", dtypeName(dt));
+  int64_t nsp = int64_t(xs.size()) - 2;
+  std::vector<int64_t> in(xs.begin() + 2, xs.end());
+  Geom g = poolGeomFor(ctx, in, kind == LPool::Max);
+  std::vector<int64_t> out = ctx.outputShape(0);
+  te::Tensor X = ctx.input(0);
+  std::vector<te::IterVar> red;
+  for (int64_t i = 0; i < nsp; ++i)
+    red.push_back(te::reduce_axis({0, g.kernel[i]}, "rk" + std::to_string(i)));
+  // the input index of tap `red` of output `iv` (may fall in the pads or past the end)
+  auto tapIndex = [&](const std::vector<Var> &iv) {
+    std::vector<Expr> idx{iv[0], iv[1]};
+    for (int64_t i = 0; i < nsp; ++i)
+      idx.push_back(iv[2 + i] * g.strides[i] - g.padB[i] + red[i] * g.dil[i]);
+    return idx;
+  };
+  if (kind == LPool::Max) {
+    Expr lowest = isFloat(dt) ? loop::makeConst(loop::Type(dt), -double(INFINITY))
+                              : te::reduceIdentity(loop::ReduceOp::Max, loop::Type(dt));
+    ctx.setOutput(0, ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+      return te::max(lowering::loadPadded(X, tapIndex(iv), xs, lowest), red);
+    }));
+    return;
+  }
+  bool includePad = ctx.attrInt("count_include_pad", 0) != 0;
+  te::Tensor S = ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+    return te::sum(lowering::loadPadded(X, tapIndex(iv), xs, lowering::constant(dt, 0)), red);
+  }, "sum");
+  // the divisor: taps inside the input, or (count_include_pad) inside begin pads + input + end pads
+  te::Tensor Cnt = ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+    std::vector<Expr> idx = tapIndex(iv);
+    Expr ok;
+    for (int64_t i = 0; i < nsp; ++i) {
+      Expr c = includePad ? Expr(idx[2 + i] < in[i] + g.padE[i])
+                          : Expr((idx[2 + i] >= int64_t(0)) && (idx[2 + i] < in[i]));
+      ok = ok.defined() ? (ok && c) : c;
+    }
+    return te::sum(loop::select(ok, lowering::constant(dt, 1), lowering::constant(dt, 0)), red);
+  }, "count");
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+    std::vector<Expr> idx(iv.begin(), iv.end());
+    Expr c = Cnt.access(idx);
+    return loop::select(c > lowering::constant(dt, 0), S.access(idx) / c, lowering::constant(dt, 0));
+  }));
+}
+
+void lowerGlobalPool(LowerContext &ctx, LPool kind) {
+  std::vector<int64_t> xs = ctx.inputShape(0);
+  ctx.check(xs.size() >= 3, "input X should have rank >= 3 (N, C, spatial...), got ", shapeToString(xs));
+  DType dt = ctx.inputDType(0);
+  ctx.check(isFloat(dt), "lowering expects a float input, got ", dtypeName(dt));
+  std::vector<te::IterVar> red;
+  int64_t count = 1;
+  for (size_t i = 2; i < xs.size(); ++i) {
+    red.push_back(te::reduce_axis({0, xs[i]}, "rk" + std::to_string(i - 2)));
+    count *= xs[i];
+  }
+  std::vector<int64_t> out = ctx.outputShape(0);
+  te::Tensor X = ctx.input(0);
+  auto body = [&](const std::vector<Var> &iv) {
+    std::vector<Expr> idx{iv[0], iv[1]};
+    for (auto &r : red)
+      idx.push_back(r);
+    return X.access(idx);
+  };
+  if (kind == LPool::Max) {
+    ctx.setOutput(0, ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+      return te::max(body(iv), red);
+    }));
+    return;
+  }
+  te::Tensor S = ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+    return te::sum(body(iv), red);
+  }, "sum");
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+    return S.access(std::vector<Expr>(iv.begin(), iv.end())) / lowering::constant(dt, double(count));
+  }));
+}
+
+void lowerMatMul(LowerContext &ctx) {
+  std::vector<int64_t> as = ctx.inputShape(0), bs = ctx.inputShape(1);
+  ctx.check(!as.empty() && !bs.empty(), "MatMul inputs must have rank >= 1");
+  te::Tensor A = ctx.input(0), B = ctx.input(1);
+  bool aVec = as.size() == 1, bVec = bs.size() == 1;
+  int64_t K = as.back();
+  ctx.check(K == (bVec ? bs[0] : bs[bs.size() - 2]), "inner dimensions differ: ", shapeToString(as),
+            " x ", shapeToString(bs));
+  std::vector<int64_t> out = ctx.outputShape(0);
+  // batch dims of A and B (without the matrix dims)
+  std::vector<int64_t> ab(as.begin(), as.end() - (aVec ? 1 : 2));
+  std::vector<int64_t> bb(bs.begin(), bs.end() - (bVec ? 1 : 2));
+  size_t nb = out.size() - (aVec ? 0 : 1) - (bVec ? 0 : 1);
+  te::IterVar k = te::reduce_axis({0, K}, "k");
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+    std::vector<Var> batch(iv.begin(), iv.begin() + nb);
+    std::vector<Expr> ai = lowering::broadcastIndex(batch, ab), bi = lowering::broadcastIndex(batch, bb);
+    if (!aVec)
+      ai.push_back(iv[nb]);
+    ai.push_back(k);
+    bi.push_back(k);
+    if (!bVec)
+      bi.push_back(iv.back());
+    return te::sum(A.access(ai) * B.access(bi), {k});
+  }));
+}
+
+void lowerGemm(LowerContext &ctx) {
+  std::vector<int64_t> as = ctx.inputShape(0), bs = ctx.inputShape(1);
+  ctx.check(as.size() == 2 && bs.size() == 2, "A and B must be matrices, got ", shapeToString(as),
+            " and ", shapeToString(bs));
+  bool ta = ctx.attrInt("transA", 0) != 0, tb = ctx.attrInt("transB", 0) != 0;
+  double alpha = ctx.attrFloat("alpha", 1.0f), beta = ctx.attrFloat("beta", 1.0f);
+  int64_t K = ta ? as[0] : as[1];
+  ctx.check(K == (tb ? bs[1] : bs[0]), "inner dimensions differ: A ", shapeToString(as),
+            (ta ? " (transposed)" : ""), ", B ", shapeToString(bs), (tb ? " (transposed)" : ""));
+  DType dt = ctx.outputDType(0);
+  std::vector<int64_t> out = ctx.outputShape(0);
+  te::Tensor A = ctx.input(0), B = ctx.input(1);
+  te::IterVar k = te::reduce_axis({0, K}, "k");
+  bool epilogue = alpha != 1.0 || (ctx.hasInput(2) && beta != 0.0);
+  te::Tensor P = ctx.compute(lowering::shapeExprs(out), [&](Var i, Var j) {
+    Expr a = ta ? A(k, i) : A(i, k);
+    Expr b = tb ? B(j, k) : B(k, j);
+    return te::sum(a * b, {k});
+  }, epilogue ? "product" : "");
+  if (!epilogue) {
+    ctx.setOutput(0, P);
+    return;
+  }
+  ctx.check(isFloat(dt) || (alpha == std::floor(alpha) && beta == std::floor(beta)),
+            "fractional alpha/beta with integer dtype ", dtypeName(dt), " is not supported by lowering");
+  std::vector<int64_t> cs = ctx.hasInput(2) ? ctx.inputShape(2) : std::vector<int64_t>{};
+  ctx.check(cs.size() <= 2, "C must broadcast to [M, N], got ", shapeToString(cs));
+  te::Tensor C = ctx.hasInput(2) ? ctx.input(2) : te::Tensor();
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(out), [&](Var i, Var j) {
+    Expr y = P(i, j);
+    if (alpha != 1.0)
+      y = y * lowering::constant(dt, alpha);
+    if (C.defined() && beta != 0.0) {
+      Expr c = C.access(lowering::broadcastIndex({i, j}, cs));
+      y = y + (beta == 1.0 ? c : c * lowering::constant(dt, beta));
+    }
+    return y;
+  }));
+}
+
+void attachNNLowerings(OpRegistry &r) {
+  r.setLower("Conv", lowerConv);
+  r.setLower("MaxPool", [](LowerContext &c) { lowerPool(c, LPool::Max); });
+  r.setLower("AveragePool", [](LowerContext &c) { lowerPool(c, LPool::Avg); });
+  r.setLower("GlobalAveragePool", [](LowerContext &c) { lowerGlobalPool(c, LPool::Avg); });
+  r.setLower("GlobalMaxPool", [](LowerContext &c) { lowerGlobalPool(c, LPool::Max); });
+  r.setLower("MatMul", lowerMatMul);
+  r.setLower("Gemm", lowerGemm);
+}
+
+} // namespace
+// --- end of the NN lowerings
+
 void registerNNOps(OpRegistry &r) {
   const std::string fl = "f16, bf16, f32, f64";
   r.add(OpDef{"Conv", "", 1, 17, 2, 3, 1, 1, fl,
               "1-3 spatial dims; im2col + blocked GEMM (f32/f64), direct loop for depthwise",
-              convInfer, convKernel});
+              convInfer, convKernel, OpPattern::OutEWiseFusable});
   r.add(OpDef{"ConvTranspose", "", 1, 17, 2, 3, 1, 1, fl, "1-3 spatial dims; GEMM + col2im",
-              convTransposeInfer, convTransposeKernel});
+              convTransposeInfer, convTransposeKernel, OpPattern::OutEWiseFusable});
   r.add(OpDef{"MaxPool", "", 1, 17, 1, 1, 1, 2, fl + ", i8, u8",
               "1-3 spatial dims; Indices output (storage_order 0/1)", poolInfer,
-              poolKernel(PoolKind::Max)});
+              poolKernel(PoolKind::Max), OpPattern::OutEWiseFusable});
   r.add(OpDef{"AveragePool", "", 1, 17, 1, 1, 1, 1, fl, "1-3 spatial dims", poolInfer,
-              poolKernel(PoolKind::Avg)});
+              poolKernel(PoolKind::Avg), OpPattern::OutEWiseFusable});
   r.add(OpDef{"LpPool", "", 1, 17, 1, 1, 1, 1, fl, "1-3 spatial dims", poolInfer,
-              poolKernel(PoolKind::Lp)});
+              poolKernel(PoolKind::Lp), OpPattern::OutEWiseFusable});
   r.add(OpDef{"GlobalAveragePool", "", 1, 17, 1, 1, 1, 1, fl, "", globalPoolInfer,
-              globalPoolKernel(PoolKind::Avg)});
+              globalPoolKernel(PoolKind::Avg), OpPattern::CommReduce});
   r.add(OpDef{"GlobalMaxPool", "", 1, 17, 1, 1, 1, 1, fl, "", globalPoolInfer,
-              globalPoolKernel(PoolKind::Max)});
+              globalPoolKernel(PoolKind::Max), OpPattern::CommReduce});
   r.add(OpDef{"GlobalLpPool", "", 1, 17, 1, 1, 1, 1, fl, "", globalPoolInfer,
-              globalPoolKernel(PoolKind::Lp)});
+              globalPoolKernel(PoolKind::Lp), OpPattern::CommReduce});
   r.add(OpDef{"MaxUnpool", "", 9, 17, 2, 3, 1, 1, "all", "", maxUnpoolInfer, maxUnpoolKernel});
   r.add(OpDef{"MatMul", "", 1, 17, 2, 2, 1, 1, fl + ", i32, i64, u32, u64",
-              "numpy batched broadcasting; f32 uses the blocked GEMM", matmulInfer, matmulKernel});
+              "numpy batched broadcasting; f32 uses the blocked GEMM", matmulInfer, matmulKernel,
+              OpPattern::OutEWiseFusable});
   r.add(OpDef{"Gemm", "", 1, 17, 2, 3, 1, 1, fl + ", i32, i64, u32, u64",
-              "C optional (all opsets)", gemmInfer, gemmKernel});
+              "C optional (all opsets)", gemmInfer, gemmKernel, OpPattern::OutEWiseFusable});
   r.add(OpDef{"Einsum", "", 12, 17, 1, 1 << 20, 1, 1, "all numeric",
               "general loop (explicit/implicit output, ellipsis, diagonals); no contraction "
               "order optimization",
-              einsumInfer, einsumKernel});
+              einsumInfer, einsumKernel, OpPattern::OutEWiseFusable});
   r.add(OpDef{"Det", "", 11, 17, 1, 1, 1, 1, fl, "LU with partial pivoting in f64", detInfer,
               detKernel});
+  attachNNLowerings(r);
 }
 
 } // namespace tessel

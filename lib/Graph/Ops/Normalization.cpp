@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "OpUtils.h"
+#include "tessel/Graph/Lowering.h"
 
 #include <algorithm>
 #include <cmath>
@@ -759,6 +760,221 @@ void kernelDropout(KernelContext &ctx) {
 
 } // namespace
 
+// --- lowerings of the Normalization ops
+// Softmax/LogSoftmax (max, sum of exp, then the elementwise epilogue), BatchNormalization in
+// inference mode (per-channel affine map) and LayerNormalization (mean and variance reductions
+// over the trailing axes) as TE computes. Reduced intermediates keep the reduced dims as 1.
+namespace {
+
+using loop::Expr;
+using loop::Var;
+
+/// The shape with the dims in `mask` set to 1.
+std::vector<int64_t> keptShape(const std::vector<int64_t> &xs, const std::vector<char> &mask) {
+  std::vector<int64_t> s = xs;
+  for (size_t d = 0; d < s.size(); ++d)
+    if (mask[d])
+      s[d] = 1;
+  return s;
+}
+/// Index into x for an output index `iv` of the kept shape, with reduce axes on masked dims.
+std::vector<Expr> keptIndex(const std::vector<char> &mask, const std::vector<Var> &iv,
+                            const std::vector<te::IterVar> &red) {
+  std::vector<Expr> idx;
+  size_t r = 0;
+  for (size_t d = 0; d < mask.size(); ++d)
+    idx.push_back(mask[d] ? Expr(red[r++]) : Expr(iv[d]));
+  return idx;
+}
+/// Index into a kept-shape tensor for a full index `iv`.
+std::vector<Expr> toKept(const std::vector<char> &mask, const std::vector<Var> &iv) {
+  std::vector<Expr> idx;
+  for (size_t d = 0; d < mask.size(); ++d)
+    idx.push_back(mask[d] ? Expr(int64_t(0)) : Expr(iv[d]));
+  return idx;
+}
+std::vector<te::IterVar> reduceAxesOf(const std::vector<int64_t> &xs, const std::vector<char> &mask) {
+  std::vector<te::IterVar> red;
+  for (size_t d = 0; d < xs.size(); ++d)
+    if (mask[d])
+      red.push_back(te::reduce_axis({0, xs[d]}, "r" + std::to_string(d)));
+  return red;
+}
+
+void lowerSoftmax(LowerContext &ctx, SM mode) {
+  ctx.check(mode != SM::Hardmax, "Hardmax has no lowering; expected Softmax or LogSoftmax");
+  std::vector<int64_t> xs = ctx.inputShape(0);
+  DType dt = ctx.inputDType(0);
+  ctx.check(isFloat(dt), "lowering expects a float input, got ", dtypeName(dt));
+  int64_t r = int64_t(xs.size());
+  ctx.check(r >= 1, "input should have rank >= 1, got a scalar");
+  std::vector<char> mask(r, 0);
+  if (ctx.opset() < 13) {
+    int64_t axis = ctx.attrInt("axis", 1);
+    ctx.check(axis >= -r && axis <= r, "axis ", axis, " is out of range for rank ", r);
+    if (axis < 0)
+      axis += r;
+    for (int64_t d = axis; d < r; ++d)
+      mask[d] = 1; // coerced to 2-D: [prod(dims[:axis]), prod(dims[axis:])]
+  } else {
+    mask[lowering::normalizeAxis(ctx, ctx.attrInt("axis", -1), r)] = 1;
+  }
+  te::Tensor X = ctx.input(0);
+  std::vector<Expr> ks = lowering::shapeExprs(keptShape(xs, mask));
+  std::vector<te::IterVar> r1 = reduceAxesOf(xs, mask), r2 = reduceAxesOf(xs, mask);
+  te::Tensor M = ctx.compute(ks, [&](std::vector<Var> iv) {
+    return te::max(X.access(keptIndex(mask, iv, r1)), r1);
+  }, "max");
+  te::Tensor S = ctx.compute(ks, [&](std::vector<Var> iv) {
+    return te::sum(loop::exp(X.access(keptIndex(mask, iv, r2)) - M.access(toKept(mask, iv))), r2);
+  }, "sum");
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(xs), [&](std::vector<Var> iv) {
+    Expr x = X.access(std::vector<Expr>(iv.begin(), iv.end())), m = M.access(toKept(mask, iv));
+    Expr s = S.access(toKept(mask, iv));
+    if (mode == SM::LogSoftmax)
+      return x - m - loop::log(s);
+    return loop::exp(x - m) / s;
+  }));
+}
+
+void lowerBatchNorm(LowerContext &ctx) {
+  for (size_t i = 1; i < ctx.numOutputs(); ++i)
+    ctx.check(!ctx.hasOutput(i), "lowering handles inference mode only (one output); output ", i,
+              " asks for batch statistics");
+  ctx.check(ctx.attrInt("training_mode", 0) == 0, "lowering handles inference mode only; training_mode is set");
+  ctx.check(!(ctx.opset() < 9 && ctx.attrInt("spatial", 1) == 0), "spatial=0 has no lowering");
+  std::vector<int64_t> xs = ctx.inputShape(0);
+  ctx.check(xs.size() >= 2, "input X should have rank >= 2 (N x C x ...), got ", shapeToString(xs));
+  DType dt = ctx.inputDType(0);
+  ctx.check(isFloat(dt), "lowering expects a float input, got ", dtypeName(dt));
+  for (size_t i = 1; i < 5; ++i) {
+    ctx.check(ctx.inputShape(i) == std::vector<int64_t>{xs[1]}, "input ", i, " should have shape [",
+              xs[1], "], got ", shapeToString(ctx.inputShape(i)));
+    ctx.check(ctx.inputDType(i) == dt, "input ", i, " has dtype ", dtypeName(ctx.inputDType(i)),
+              ", expected ", dtypeName(dt), " like X");
+  }
+  double eps = ctx.attrFloat("epsilon", 1e-5f);
+  te::Tensor X = ctx.input(0), Sc = ctx.input(1), B = ctx.input(2), Mn = ctx.input(3), V = ctx.input(4);
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(xs), [&](std::vector<Var> iv) {
+    Expr c = iv[1];
+    Expr x = X.access(std::vector<Expr>(iv.begin(), iv.end()));
+    return (x - Mn(c)) / loop::sqrt(V(c) + lowering::constant(dt, eps)) * Sc(c) + B(c);
+  }));
+}
+
+void lowerLayerNorm(LowerContext &ctx) {
+  std::vector<int64_t> xs = ctx.inputShape(0);
+  DType dt = ctx.inputDType(0);
+  ctx.check(isFloat(dt), "lowering expects a float input, got ", dtypeName(dt));
+  int64_t r = int64_t(xs.size());
+  int64_t axis = lowering::normalizeAxis(ctx, ctx.attrInt("axis", -1), r);
+  double eps = ctx.attrFloat("epsilon", 1e-5f);
+  std::vector<char> mask(r, 0);
+  int64_t n = 1;
+  for (int64_t d = axis; d < r; ++d) {
+    mask[d] = 1;
+    n *= xs[d];
+  }
+  te::Tensor X = ctx.input(0), Sc = ctx.input(1);
+  te::Tensor B = ctx.hasInput(2) ? ctx.input(2) : te::Tensor();
+  std::vector<int64_t> ss = ctx.inputShape(1), bs = B.defined() ? ctx.inputShape(2) : std::vector<int64_t>{};
+  std::vector<Expr> ks = lowering::shapeExprs(keptShape(xs, mask));
+  std::vector<te::IterVar> r1 = reduceAxesOf(xs, mask), r2 = reduceAxesOf(xs, mask);
+  Expr count = lowering::constant(dt, double(n));
+  te::Tensor S = ctx.compute(ks, [&](std::vector<Var> iv) {
+    return te::sum(X.access(keptIndex(mask, iv, r1)), r1);
+  }, "sum");
+  te::Tensor Q = ctx.compute(ks, [&](std::vector<Var> iv) {
+    Expr d = X.access(keptIndex(mask, iv, r2)) - S.access(toKept(mask, iv)) / count;
+    return te::sum(d * d, r2);
+  }, "sqdev");
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(xs), [&](std::vector<Var> iv) {
+    std::vector<Var> tail(iv.begin() + axis, iv.end());
+    Expr x = X.access(std::vector<Expr>(iv.begin(), iv.end()));
+    Expr mean = S.access(toKept(mask, iv)) / count;
+    Expr var = Q.access(toKept(mask, iv)) / count;
+    Expr y = (x - mean) / loop::sqrt(var + lowering::constant(dt, eps)) *
+             Sc.access(lowering::broadcastIndex(tail, ss));
+    if (B.defined())
+      y = y + B.access(lowering::broadcastIndex(tail, bs));
+    return y;
+  }));
+  // Mean and InvStdDev (reduced dims kept as 1), in stash_type
+  for (size_t o : {size_t(1), size_t(2)}) {
+    if (o >= ctx.numOutputs() || !ctx.hasOutput(o))
+      continue;
+    DType st = ctx.outputDType(o);
+    lowering::checkDType(ctx, st, "stash_type");
+    ctx.setOutput(o, ctx.compute(ks, [&](std::vector<Var> iv) {
+      std::vector<Expr> idx(iv.begin(), iv.end());
+      Expr v = o == 1 ? S.access(idx) / count
+                      : lowering::constant(dt, 1) /
+                            loop::sqrt(Q.access(idx) / count + lowering::constant(dt, eps));
+      return st == dt ? v : loop::cast(st, v);
+    }, o == 1 ? "mean" : "invstddev"));
+  }
+}
+
+void lowerInstanceNorm(LowerContext &ctx) {
+  std::vector<int64_t> xs = ctx.inputShape(0);
+  ctx.check(xs.size() >= 3, "input should have rank >= 3 (N, C, spatial...), got ", shapeToString(xs));
+  DType dt = ctx.inputDType(0);
+  ctx.check(isFloat(dt), "lowering expects a float input, got ", dtypeName(dt));
+  double eps = ctx.attrFloat("epsilon", 1e-5f);
+  std::vector<char> mask(xs.size(), 1);
+  mask[0] = mask[1] = 0;
+  int64_t n = 1;
+  for (size_t d = 2; d < xs.size(); ++d)
+    n *= xs[d];
+  te::Tensor X = ctx.input(0), Sc = ctx.input(1), B = ctx.input(2);
+  std::vector<Expr> ks = lowering::shapeExprs(keptShape(xs, mask));
+  std::vector<te::IterVar> r1 = reduceAxesOf(xs, mask), r2 = reduceAxesOf(xs, mask);
+  Expr count = lowering::constant(dt, double(n));
+  te::Tensor S = ctx.compute(ks, [&](std::vector<Var> iv) {
+    return te::sum(X.access(keptIndex(mask, iv, r1)), r1);
+  }, "sum");
+  te::Tensor Q = ctx.compute(ks, [&](std::vector<Var> iv) {
+    Expr d = X.access(keptIndex(mask, iv, r2)) - S.access(toKept(mask, iv)) / count;
+    return te::sum(d * d, r2);
+  }, "sqdev");
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(xs), [&](std::vector<Var> iv) {
+    Expr x = X.access(std::vector<Expr>(iv.begin(), iv.end()));
+    Expr mean = S.access(toKept(mask, iv)) / count, var = Q.access(toKept(mask, iv)) / count;
+    return (x - mean) / loop::sqrt(var + lowering::constant(dt, eps)) * Sc(iv[1]) + B(iv[1]);
+  }));
+}
+
+/// Dropout in inference: the identity (and an all-true mask).
+void lowerDropout(LowerContext &ctx) {
+  if (ctx.opset() >= 12 && ctx.hasInput(2)) {
+    std::vector<int64_t> t = ctx.constantInts(2, "training_mode");
+    ctx.check(t.empty() || t[0] == 0, "training_mode is true; lowering handles inference only");
+  }
+  std::vector<int64_t> xs = ctx.inputShape(0);
+  te::Tensor X = ctx.input(0);
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(xs), [&](std::vector<Var> iv) {
+    return X.access(std::vector<Expr>(iv.begin(), iv.end()));
+  }));
+  if (ctx.numOutputs() > 1 && ctx.hasOutput(1)) {
+    DType mt = ctx.outputDType(1);
+    ctx.setOutput(1, ctx.compute(lowering::shapeExprs(xs), [&](std::vector<Var>) {
+      return lowering::constant(mt, 1);
+    }, "mask"));
+  }
+}
+
+void attachNormalizationLowerings(OpRegistry &r) {
+  r.setLower("InstanceNormalization", lowerInstanceNorm);
+  r.setLower("Dropout", lowerDropout);
+  r.setLower("Softmax", [](LowerContext &c) { lowerSoftmax(c, SM::Softmax); });
+  r.setLower("LogSoftmax", [](LowerContext &c) { lowerSoftmax(c, SM::LogSoftmax); });
+  r.setLower("BatchNormalization", lowerBatchNorm);
+  r.setLower("LayerNormalization", lowerLayerNorm);
+}
+
+} // namespace
+// --- end of the Normalization lowerings
+
 void registerNormalizationOps(OpRegistry &r) {
   const struct {
     const char *name;
@@ -769,19 +985,23 @@ void registerNormalizationOps(OpRegistry &r) {
     r.add(OpDef{s.name, "", 1, 17, 1, 1, 1, 1, "float types",
                 "before opset 13 the input is coerced to 2-D at axis (default 1); from 13 one "
                 "axis (default -1)",
-                inferSameAs(0), [mode](KernelContext &ctx) { kernelSoftmax(ctx, mode); }});
+                inferSameAs(0), [mode](KernelContext &ctx) { kernelSoftmax(ctx, mode); },
+                OpPattern::OutEWiseFusable});
   }
   r.add(OpDef{"BatchNormalization", "", 1, 17, 5, 5, 1, 5, "float types",
               "inference mode; training_mode (14+) or extra outputs (7..13) use batch statistics "
               "and output running mean/var; spatial=0 (before 9) supported",
-              inferBatchNorm, kernelBatchNorm});
+              inferBatchNorm, kernelBatchNorm, OpPattern::Broadcast});
   r.add(OpDef{"LayerNormalization", "", 17, 17, 2, 3, 1, 3, "float types",
-              "Mean/InvStdDev outputs in stash_type", inferLayerNorm, kernelLayerNorm});
+              "Mean/InvStdDev outputs in stash_type", inferLayerNorm, kernelLayerNorm,
+              OpPattern::OutEWiseFusable});
   r.add(OpDef{"InstanceNormalization", "", 1, 17, 3, 3, 1, 1, "float types", "", inferSameAs(0),
-              kernelInstanceNorm});
-  r.add(OpDef{"LRN", "", 1, 17, 1, 1, 1, 1, "float types", "", inferSameAs(0), kernelLRN});
+              kernelInstanceNorm, OpPattern::OutEWiseFusable});
+  r.add(OpDef{"LRN", "", 1, 17, 1, 1, 1, 1, "float types", "", inferSameAs(0), kernelLRN,
+              OpPattern::OutEWiseFusable});
   r.add(OpDef{"MeanVarianceNormalization", "", 9, 17, 1, 1, 1, 1, "float types",
-              "(X - mean) / (std + 1e-9) over axes (default [0,2,3])", inferSameAs(0), kernelMVN});
+              "(X - mean) / (std + 1e-9) over axes (default [0,2,3])", inferSameAs(0), kernelMVN,
+              OpPattern::OutEWiseFusable});
   r.add(OpDef{"NegativeLogLikelihoodLoss", "", 12, 17, 2, 3, 1, 1, "float types",
               "reduction none/sum/mean, weight, ignore_index", inferLoss, kernelNLL});
   r.add(OpDef{"SoftmaxCrossEntropyLoss", "", 12, 17, 2, 3, 1, 2, "float types",
@@ -792,6 +1012,7 @@ void registerNormalizationOps(OpRegistry &r) {
               "seed attribute with numpy's legacy MT19937 stream; is_test=0 (opset < 7) is "
               "treated as inference",
               inferDropout, kernelDropout});
+  attachNormalizationLowerings(r);
 }
 
 } // namespace tessel

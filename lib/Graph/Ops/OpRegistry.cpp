@@ -33,6 +33,16 @@ void OpRegistry::add(OpDef def) {
   ops_.push_back(std::move(def));
 }
 
+void OpRegistry::setLower(const std::string &name, LowerFn fn) {
+  bool found = false;
+  for (auto &o : ops_)
+    if (o.name == name && o.domain.empty()) {
+      o.lower = fn;
+      found = true;
+    }
+  TESSEL_CHECK(found, "setLower: op ", name, " is not registered; register the op before its lowering");
+}
+
 const OpDef *OpRegistry::lookup(const std::string &domain, const std::string &name,
                                 int64_t version) const {
   std::string d = domain == "ai.onnx" ? "" : domain;

@@ -12,6 +12,19 @@ int64_t normalizeAxis(const AttrReader &ctx, int64_t axis, int64_t rank, const c
   return axis < 0 ? axis + rank : axis;
 }
 
+int64_t checkedMul(const AttrReader &ctx, int64_t a, int64_t b, const char *what) {
+  int64_t r;
+  if (__builtin_mul_overflow(a, b, &r))
+    ctx.fail(what, " overflows: ", a, " * ", b, " is out of the range of int64");
+  return r;
+}
+
+Shape unknownDimsOrRank(int64_t rank) {
+  if (rank < 0 || rank > kMaxTrackedRank)
+    return Shape::unknownRank();
+  return Shape::unknownDims(rank);
+}
+
 std::vector<int64_t> stridesOf(const std::vector<int64_t> &shape) {
   std::vector<int64_t> s(shape.size());
   int64_t acc = 1;

@@ -36,6 +36,18 @@ TESSEL_OP_FAMILIES(TESSEL_DECLARE_FAMILY)
 /// axis in [-rank, rank) -> [0, rank); an Error naming the node otherwise.
 int64_t normalizeAxis(const AttrReader &ctx, int64_t axis, int64_t rank, const char *what = "axis");
 
+/// a * b for sizes and dims from a model; an Error naming the node and `what` when the product
+/// overflows int64 (hostile attributes such as blocksize = 2^40 must not wrap around to 0).
+int64_t checkedMul(const AttrReader &ctx, int64_t a, int64_t b, const char *what);
+
+/// The most dims inference tracks one by one for an output whose rank comes from the model (the
+/// static length of a shape or axes input); beyond it the rank is left unknown.
+inline constexpr int64_t kMaxTrackedRank = 4096;
+
+/// Shape::unknownDims(rank), or an unknown rank when rank is negative or over kMaxTrackedRank: a
+/// shape input declared with 2^32 elements must not make inference allocate 2^32 Dims.
+Shape unknownDimsOrRank(int64_t rank);
+
 /// Row-major strides of a static shape.
 std::vector<int64_t> stridesOf(const std::vector<int64_t> &shape);
 

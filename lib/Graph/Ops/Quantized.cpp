@@ -677,7 +677,7 @@ void registerQuantizedOps(OpRegistry &r) {
         DType dt = ctx.hasInput(2) ? ctx.inputType(2).dtype : DType::u8;
         ctx.setOutputType(0, Type::tensor(dt, tensorShape(ctx, 0)));
       },
-      quantizeLinearKernel});
+      quantizeLinearKernel, OpPattern::Broadcast});
   r.add(OpDef{
       "DequantizeLinear", "", 10, 17, 2, 3, 1, 1, "x: u8/i8/i32; y: type of x_scale",
       "per-tensor (opset 10) or per-axis (13+); int32 x requires a zero zero-point",
@@ -685,7 +685,7 @@ void registerQuantizedOps(OpRegistry &r) {
         DType dt = ctx.inputType(1).dtype;
         ctx.setOutputType(0, Type::tensor(dt, tensorShape(ctx, 0)));
       },
-      dequantizeLinearKernel});
+      dequantizeLinearKernel, OpPattern::Broadcast});
   r.add(OpDef{
       "DynamicQuantizeLinear", "", 11, 17, 1, 1, 1, 3, "x: f32; y: u8", "",
       [](InferContext &ctx) {
@@ -698,17 +698,18 @@ void registerQuantizedOps(OpRegistry &r) {
       dynamicQuantizeKernel});
   r.add(OpDef{"MatMulInteger", "", 10, 17, 2, 4, 1, 1, "u8/i8 -> i32",
               "zero points per tensor, per row of A or per column of B; int32 accumulation wraps",
-              inferMatMulInteger, matMulIntegerKernel});
+              inferMatMulInteger, matMulIntegerKernel, OpPattern::OutEWiseFusable});
   r.add(OpDef{"QLinearMatMul", "", 10, 17, 8, 8, 1, 1, "u8/i8",
               "scales/zero points per tensor, per row (a, y) or per column (b)", inferQLinearMatMul,
-              qlinearMatMulKernel});
+              qlinearMatMulKernel, OpPattern::OutEWiseFusable});
   r.add(OpDef{"ConvInteger", "", 10, 17, 2, 4, 1, 1, "u8/i8 -> i32",
               "direct N-D loop; w zero point per tensor or per output channel",
-              [](InferContext &ctx) { inferIntConv(ctx, 0, 1, DType::i32); }, convIntegerKernel});
+              [](InferContext &ctx) { inferIntConv(ctx, 0, 1, DType::i32); }, convIntegerKernel,
+              OpPattern::OutEWiseFusable});
   r.add(OpDef{"QLinearConv", "", 10, 17, 8, 9, 1, 1, "u8/i8",
               "direct N-D loop; w scale/zero point per tensor or per output channel",
               [](InferContext &ctx) { inferIntConv(ctx, 0, 3, ctx.inputType(7).dtype); },
-              qlinearConvKernel});
+              qlinearConvKernel, OpPattern::OutEWiseFusable});
 }
 
 } // namespace tessel

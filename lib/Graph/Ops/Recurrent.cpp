@@ -237,7 +237,7 @@ template <class T> void runRecurrentT(KernelContext &ctx, Cell cell) {
   const int64_t H = ctx.hasAttr("hidden_size") ? ctx.attrInt("hidden_size") : R.dim(2);
   if (H <= 0)
     ctx.fail("hidden size is ", H, ", expected > 0");
-  const int64_t GH = G * H;
+  const int64_t GH = checkedMul(ctx, G, H, "gates * hidden_size");
 
   auto checkType = [&](const Tensor &t, const char *name) {
     if (t.dtype() != X.dtype())

@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "OpUtils.h"
+#include "tessel/Graph/Lowering.h"
 
 #include <algorithm>
 #include <cmath>
@@ -587,6 +588,138 @@ void kernelTopK(KernelContext &ctx) {
 
 } // namespace
 
+// --- lowerings of the Reduction ops
+// Reductions are one TE reduction over the reduced axes (te::sum/max/min/prod), with an
+// elementwise epilogue where the op needs one (Mean, L2, LogSum, LogSumExp). ArgMax/ArgMin are
+// two reductions: the extreme value, then the first (or last) index that holds it.
+namespace {
+
+using loop::Expr;
+using loop::Var;
+
+/// The input index of output index `iv` with reduce axes `red` on the masked dims.
+std::vector<Expr> reducedIndex(const std::vector<char> &mask, bool keep, const std::vector<Var> &iv,
+                               const std::vector<te::IterVar> &red) {
+  std::vector<Expr> idx;
+  size_t j = 0, r = 0;
+  for (size_t d = 0; d < mask.size(); ++d) {
+    if (!mask[d]) {
+      idx.push_back(iv[j++]);
+      continue;
+    }
+    idx.push_back(red[r++]);
+    if (keep)
+      ++j;
+  }
+  return idx;
+}
+
+void lowerReduce(LowerContext &ctx, RK kind) {
+  std::vector<int64_t> xs = ctx.inputShape(0);
+  DType dt = ctx.inputDType(0);
+  ctx.check(dt != DType::boolean, "reductions of bool tensors are not supported");
+  bool keep = ctx.attrInt("keepdims", 1) != 0;
+  std::vector<int64_t> axes;
+  bool noop = false;
+  if (axesFromInput(ctx, kind)) {
+    noop = ctx.attrInt("noop_with_empty_axes", 0) != 0;
+    if (ctx.hasInput(1))
+      axes = ctx.constantInts(1, "axes");
+  } else {
+    axes = ctx.attrInts("axes", {});
+  }
+  bool floatOnly = kind == RK::Mean || kind == RK::L2 || kind == RK::LogSum || kind == RK::LogSumExp;
+  ctx.check(!floatOnly || isFloat(dt), "lowering of this reduction handles float inputs only, got ",
+            dtypeName(dt));
+  std::vector<int64_t> out = ctx.outputShape(0);
+  te::Tensor X = ctx.input(0);
+  if (axes.empty() && noop) {
+    ctx.setOutput(0, ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+      return X.access(std::vector<Expr>(iv.begin(), iv.end()));
+    }));
+    return;
+  }
+  std::vector<char> mask = axesMask(ctx, axes, int64_t(xs.size()));
+  std::vector<te::IterVar> red;
+  int64_t count = 1;
+  for (size_t d = 0; d < xs.size(); ++d)
+    if (mask[d]) {
+      red.push_back(te::reduce_axis({0, xs[d]}, "r" + std::to_string(d)));
+      count *= xs[d];
+    }
+  auto source = [&](const std::vector<Var> &iv) {
+    Expr x = X.access(reducedIndex(mask, keep, iv, red));
+    switch (kind) {
+    case RK::L1: return x.type().isUInt() ? x : loop::abs(x);
+    case RK::L2:
+    case RK::SumSquare: return x * x;
+    case RK::LogSumExp: return loop::exp(x);
+    default: return x;
+    }
+  };
+  bool epilogue = kind == RK::Mean || kind == RK::L2 || kind == RK::LogSum || kind == RK::LogSumExp;
+  te::Tensor R = ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+    Expr s = source(iv);
+    switch (kind) {
+    case RK::Max: return te::max(s, red);
+    case RK::Min: return te::min(s, red);
+    case RK::Prod: return te::prod(s, red);
+    default: return te::sum(s, red);
+    }
+  }, epilogue ? "acc" : "");
+  if (!epilogue) {
+    ctx.setOutput(0, R);
+    return;
+  }
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+    Expr s = R.access(std::vector<Expr>(iv.begin(), iv.end()));
+    switch (kind) {
+    case RK::Mean: return s / lowering::constant(dt, double(count));
+    case RK::L2: return loop::sqrt(s);
+    default: return loop::log(s); // LogSum, LogSumExp
+    }
+  }));
+}
+
+void lowerArg(LowerContext &ctx, bool isMax) {
+  std::vector<int64_t> xs = ctx.inputShape(0);
+  ctx.check(!xs.empty(), "input should have rank >= 1, got a scalar");
+  bool keep = ctx.attrInt("keepdims", 1) != 0;
+  bool last = ctx.attrInt("select_last_index", 0) != 0;
+  int64_t axis = lowering::normalizeAxis(ctx, ctx.attrInt("axis", 0), int64_t(xs.size()));
+  ctx.check(xs[axis] > 0, "cannot take the arg", isMax ? "max" : "min", " over an empty axis");
+  std::vector<char> mask(xs.size(), 0);
+  mask[axis] = 1;
+  std::vector<int64_t> out = ctx.outputShape(0);
+  te::Tensor X = ctx.input(0);
+  te::IterVar k = te::reduce_axis({0, xs[axis]}, "k");
+  te::Tensor Best = ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+    Expr x = X.access(reducedIndex(mask, keep, iv, {k}));
+    return isMax ? te::max(x, {k}) : te::min(x, {k});
+  }, "best");
+  te::IterVar k2 = te::reduce_axis({0, xs[axis]}, "k");
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+    Expr x = X.access(reducedIndex(mask, keep, iv, {k2}));
+    Expr hit = x == Best.access(std::vector<Expr>(iv.begin(), iv.end()));
+    Expr k64 = Expr(k2);
+    if (last)
+      return te::max(loop::select(hit, k64, Expr(int64_t(-1))), {k2});
+    return te::min(loop::select(hit, k64, Expr(xs[axis])), {k2});
+  }));
+}
+
+void attachReductionLowerings(OpRegistry &r) {
+  for (const ReduceInfo &ri : kReduceOps) {
+    RK kind = ri.kind;
+    r.setLower(ri.name, [kind](LowerContext &ctx) { lowerReduce(ctx, kind); });
+  }
+  r.setLower("ArgMax", [](LowerContext &ctx) { lowerArg(ctx, true); });
+  r.setLower("ArgMin", [](LowerContext &ctx) { lowerArg(ctx, false); });
+}
+
+} // namespace
+// --- end of the Reduction lowerings
+
 void registerReductionOps(OpRegistry &r) {
   for (const ReduceInfo &info : kReduceOps) {
     RK kind = info.kind;
@@ -602,6 +735,7 @@ void registerReductionOps(OpRegistry &r) {
                               : "axes attribute; empty axes reduce all";
     d.infer = [kind](InferContext &ctx) { inferReduce(ctx, kind); };
     d.kernel = [kind](KernelContext &ctx) { kernelReduce(ctx, kind); };
+    d.pattern = OpPattern::CommReduce;
     r.add(std::move(d));
   }
 
@@ -614,6 +748,7 @@ void registerReductionOps(OpRegistry &r) {
     d.notes = "keepdims, select_last_index; output int64";
     d.infer = inferArg;
     d.kernel = [isMax](KernelContext &ctx) { kernelArg(ctx, isMax); };
+    d.pattern = OpPattern::CommReduce;
     r.add(std::move(d));
   }
 
@@ -624,6 +759,7 @@ void registerReductionOps(OpRegistry &r) {
               "k attribute before opset 10, input from 10; ties keep the lower index; output "
               "always sorted",
               inferTopK, kernelTopK});
+  attachReductionLowerings(r);
 }
 
 } // namespace tessel

@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "OpUtils.h"
+#include "tessel/Graph/Lowering.h"
 
 #include <algorithm>
 #include <cmath>
@@ -131,13 +132,14 @@ int64_t staticLength1D(const InferContext &ctx, size_t i) {
 }
 
 /// Product of dims: static when all static, the one non-static dim when the rest multiply to 1.
-Dim productDims(const std::vector<Dim> &dims, size_t from, size_t to) {
+/// An Error naming the node when the static product overflows int64.
+Dim productDims(const AttrReader &ctx, const std::vector<Dim> &dims, size_t from, size_t to) {
   int64_t p = 1;
   const Dim *other = nullptr;
   int nonStatic = 0;
   for (size_t i = from; i < to; ++i) {
     if (dims[i].isStatic()) {
-      p *= dims[i].value;
+      p = checkedMul(ctx, p, dims[i].value, "product of dims");
     } else {
       ++nonStatic;
       other = &dims[i];
@@ -262,7 +264,7 @@ void inferReshape(InferContext &ctx) {
     target = constInts(ctx, 1);
   if (!target) {
     int64_t len = staticLength1D(ctx, 1);
-    ctx.setOutputType(0, Type::tensor(dt, len >= 0 ? Shape::unknownDims(len) : Shape::unknownRank()));
+    ctx.setOutputType(0, Type::tensor(dt, unknownDimsOrRank(len)));
     return;
   }
   const Shape &in = tensorShape(ctx, 0);
@@ -583,13 +585,13 @@ void inferUnsqueeze(InferContext &ctx) {
     nAxes = int64_t(axes->size());
   if (!in.rankKnown || nAxes < 0) {
     ctx.setOutputType(0, Type::tensor(dt, in.rankKnown && nAxes >= 0
-                                              ? Shape::unknownDims(in.rank() + nAxes)
+                                              ? unknownDimsOrRank(in.rank() + nAxes)
                                               : Shape::unknownRank()));
     return;
   }
   int64_t outRank = in.rank() + nAxes;
   if (!axes) {
-    ctx.setOutputType(0, Type::tensor(dt, Shape::unknownDims(outRank)));
+    ctx.setOutputType(0, Type::tensor(dt, unknownDimsOrRank(outRank)));
     return;
   }
   auto norm = unsqueezeAxes(ctx, *axes, outRank);
@@ -697,8 +699,8 @@ void inferFlatten(InferContext &ctx) {
     return;
   }
   int64_t axis = flattenAxis(ctx, in.rank());
-  ctx.setOutputType(0, Type::tensor(dt, Shape({productDims(in.dims, 0, axis),
-                                               productDims(in.dims, axis, in.rank())})));
+  ctx.setOutputType(0, Type::tensor(dt, Shape({productDims(ctx, in.dims, 0, axis),
+                                               productDims(ctx, in.dims, axis, in.rank())})));
 }
 
 void kernelFlatten(KernelContext &ctx) {
@@ -963,7 +965,7 @@ void inferExpand(InferContext &ctx) {
   if (!shape) {
     int64_t len = staticLength1D(ctx, 1);
     if (len >= 0 && in.rankKnown)
-      ctx.setOutputType(0, Type::tensor(dt, Shape::unknownDims(std::max(len, in.rank()))));
+      ctx.setOutputType(0, Type::tensor(dt, unknownDimsOrRank(std::max(len, in.rank()))));
     else
       ctx.setOutputType(0, Type::tensor(dt));
     return;
@@ -1072,7 +1074,7 @@ void inferConstantOfShape(InferContext &ctx) {
     return;
   }
   int64_t len = staticLength1D(ctx, 0);
-  ctx.setOutputType(0, Type::tensor(dt, len >= 0 ? Shape::unknownDims(len) : Shape::unknownRank()));
+  ctx.setOutputType(0, Type::tensor(dt, unknownDimsOrRank(len)));
 }
 
 void kernelConstantOfShape(KernelContext &ctx) {
@@ -1323,6 +1325,8 @@ void kernelPad(KernelContext &ctx) {
 int64_t blockSize(const AttrReader &ctx) {
   int64_t b = ctx.attrInt("blocksize");
   ctx.check(b > 0, "blocksize must be > 0, got ", b);
+  // blocksize^2 divides the channels: it must not overflow (2^32 * 2^32 wraps to 0).
+  checkedMul(ctx, b, b, "blocksize^2");
   return b;
 }
 
@@ -1356,7 +1360,7 @@ void inferDepthToSpace(InferContext &ctx, bool toSpace) {
       return Dim();
     int64_t f = idx == 1 ? b * b : b;
     if (mul)
-      return Dim(d.value * f);
+      return Dim(checkedMul(ctx, d.value, f, "output dim"));
     ctx.check(d.value % f == 0, "dim ", idx, " (", d.value, ") is not divisible by ", f);
     return Dim(d.value / f);
   };
@@ -1385,7 +1389,8 @@ void kernelDepthToSpace(KernelContext &ctx) {
   int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
   ctx.check(C % (b * b) == 0, "channels (", C, ") are not divisible by blocksize^2 (", b * b, ")");
   int64_t c = C / (b * b);
-  std::vector<int64_t> outShape = {N, c, H * b, W * b};
+  std::vector<int64_t> outShape = {N, c, checkedMul(ctx, H, b, "output height"),
+                                  checkedMul(ctx, W, b, "output width")};
   if (depthToSpaceCRD(ctx))
     ctx.setOutput(0, permute6(ctx, x, {N, c, b, b, H, W}, {0, 1, 4, 2, 5, 3}, outShape));
   else
@@ -1400,11 +1405,12 @@ void kernelSpaceToDepth(KernelContext &ctx) {
   ctx.check(H % b == 0 && W % b == 0, "spatial dims ", x.shapeString(),
             " are not divisible by blocksize ", b);
   ctx.setOutput(0, permute6(ctx, x, {N, C, H / b, b, W / b, b}, {0, 3, 5, 1, 2, 4},
-                            {N, C * b * b, H / b, W / b}));
+                            {N, checkedMul(ctx, C, b * b, "output channels"), H / b, W / b}));
 }
 
 OpDef op(std::string name, int since, int minIn, int maxIn, int minOut, int maxOut,
-         std::string dtypes, std::string notes, InferFn infer, KernelFn kernel) {
+         std::string dtypes, std::string notes, InferFn infer, KernelFn kernel,
+         OpPattern pattern = OpPattern::Opaque) {
   OpDef d;
   d.name = std::move(name);
   d.domain = "";
@@ -1418,39 +1424,242 @@ OpDef op(std::string name, int since, int minIn, int maxIn, int minOut, int maxO
   d.notes = std::move(notes);
   d.infer = std::move(infer);
   d.kernel = std::move(kernel);
+  d.pattern = pattern;
   return d;
 }
 
 } // namespace
+
+// --- lowerings of the TensorManip ops
+// Data movement as index maps: every output element loads one input element (Reshape family
+// through the flat index, Transpose through the permutation, Slice through start + i * step,
+// Concat and Pad through selects over clamped, always in-bounds loads).
+namespace {
+
+using loop::Expr;
+using loop::Var;
+
+std::vector<Expr> asExprs(const std::vector<Var> &iv) { return {iv.begin(), iv.end()}; }
+
+/// Output = input with the same elements in row-major order (Reshape, Flatten, Squeeze, ...).
+void lowerReshapeLike(LowerContext &ctx) {
+  std::vector<int64_t> xs = ctx.inputShape(0), out = ctx.outputShape(0);
+  te::Tensor X = ctx.input(0);
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+    if (xs == out)
+      return X.access(asExprs(iv));
+    std::vector<int64_t> so = stridesOf(out), si = stridesOf(xs);
+    Expr flat = int64_t(0);
+    for (size_t d = 0; d < out.size(); ++d)
+      flat = flat + iv[d] * so[d];
+    std::vector<Expr> idx;
+    for (size_t d = 0; d < xs.size(); ++d)
+      idx.push_back(xs[d] == 1 ? Expr(int64_t(0)) : Expr(flat / si[d] % xs[d]));
+    return X.access(idx);
+  }));
+}
+
+void lowerTranspose(LowerContext &ctx) {
+  std::vector<int64_t> xs = ctx.inputShape(0);
+  int64_t rank = int64_t(xs.size());
+  std::vector<int64_t> perm;
+  for (int64_t i = rank - 1; i >= 0; --i)
+    perm.push_back(i);
+  perm = ctx.attrInts("perm", perm);
+  ctx.check(int64_t(perm.size()) == rank, "perm has ", perm.size(), " entries, expected ", rank);
+  te::Tensor X = ctx.input(0);
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(ctx.outputShape(0)), [&](std::vector<Var> iv) {
+    std::vector<Expr> idx(rank);
+    for (int64_t d = 0; d < rank; ++d)
+      idx[perm[d]] = iv[d];
+    return X.access(idx);
+  }));
+}
+
+void lowerConcat(LowerContext &ctx) {
+  std::vector<int64_t> out = ctx.outputShape(0);
+  int64_t axis = lowering::normalizeAxis(ctx, ctx.attrInt("axis"), int64_t(out.size()));
+  std::vector<int64_t> offsets;
+  std::vector<size_t> parts;
+  int64_t off = 0;
+  for (size_t i = 0; i < ctx.numInputs(); ++i) {
+    std::vector<int64_t> s = ctx.inputShape(i);
+    if (s[axis] == 0)
+      continue;
+    parts.push_back(i);
+    offsets.push_back(off);
+    off += s[axis];
+  }
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+    Expr v;
+    for (size_t p = parts.size(); p-- > 0;) {
+      int64_t len = ctx.inputShape(parts[p])[axis];
+      std::vector<Expr> idx = asExprs(iv);
+      idx[axis] = loop::max(loop::min(iv[axis] - offsets[p], Expr(len - 1)), Expr(int64_t(0)));
+      Expr load = ctx.input(parts[p]).access(idx);
+      v = v.defined() ? loop::select(iv[axis] < offsets[p] + len, load, v) : load;
+    }
+    return v;
+  }));
+}
+
+void lowerSlice(LowerContext &ctx) {
+  std::vector<int64_t> xs = ctx.inputShape(0);
+  SliceArgs a;
+  if (ctx.opset() < 10) {
+    a.starts = ctx.attrInts("starts");
+    a.ends = ctx.attrInts("ends");
+    a.axes = ctx.attrInts("axes", {});
+  } else {
+    a.starts = ctx.constantInts(1, "starts");
+    a.ends = ctx.constantInts(2, "ends");
+    if (ctx.hasInput(3))
+      a.axes = ctx.constantInts(3, "axes");
+    if (ctx.hasInput(4))
+      a.steps = ctx.constantInts(4, "steps");
+  }
+  auto map = sliceAxisMap(ctx, a, int64_t(xs.size()));
+  std::vector<SliceDim> dims;
+  for (size_t d = 0; d < xs.size(); ++d)
+    dims.push_back(map[d] < 0 ? SliceDim{0, xs[d], 1}
+                              : sliceDim(xs[d], a.starts[map[d]], a.ends[map[d]], a.steps[map[d]]));
+  te::Tensor X = ctx.input(0);
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(ctx.outputShape(0)), [&](std::vector<Var> iv) {
+    std::vector<Expr> idx;
+    for (size_t d = 0; d < xs.size(); ++d)
+      idx.push_back(dims[d].step == 1 ? iv[d] + dims[d].start : iv[d] * dims[d].step + dims[d].start);
+    return X.access(idx);
+  }));
+}
+
+void lowerExpand(LowerContext &ctx) {
+  std::vector<int64_t> xs = ctx.inputShape(0);
+  te::Tensor X = ctx.input(0);
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(ctx.outputShape(0)), [&](std::vector<Var> iv) {
+    return X.access(lowering::broadcastIndex(iv, xs));
+  }));
+}
+
+void lowerPad(LowerContext &ctx) {
+  std::vector<int64_t> xs = ctx.inputShape(0);
+  int64_t rank = int64_t(xs.size());
+  std::string mode = padMode(ctx);
+  DType dt = ctx.inputDType(0);
+  std::vector<int64_t> pads;
+  Expr value = lowering::constant(dt, 0);
+  if (ctx.opset() < 11) {
+    pads = ctx.opset() < 2 ? ctx.attrInts("paddings") : ctx.attrInts("pads");
+    value = lowering::constant(dt, ctx.attrFloat("value", 0.0f));
+  } else {
+    pads = ctx.constantInts(1, "pads");
+    if (ctx.hasInput(2)) {
+      std::vector<double> v = ctx.constantFloats(2, "constant_value");
+      if (!v.empty())
+        value = lowering::constant(dt, v[0]);
+    }
+  }
+  ctx.check(int64_t(pads.size()) == 2 * rank, "pads has ", pads.size(), " entries, expected ", 2 * rank);
+  te::Tensor X = ctx.input(0);
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(ctx.outputShape(0)), [&](std::vector<Var> iv) {
+    std::vector<Expr> idx;
+    for (int64_t d = 0; d < rank; ++d) {
+      Expr i = iv[d] - pads[d];
+      if (mode == "edge")
+        i = loop::max(loop::min(i, Expr(xs[d] - 1)), Expr(int64_t(0)));
+      else if (mode == "reflect" && xs[d] > 1) {
+        // reflect about 0 and n-1 with period 2(n-1)
+        Expr p = Expr(2 * (xs[d] - 1));
+        Expr m = (i % p + p) % p;
+        i = loop::select(m >= xs[d], p - m, m);
+      }
+      idx.push_back(i);
+    }
+    if (mode != "constant")
+      return X.access(idx);
+    return lowering::loadPadded(X, idx, xs, value);
+  }));
+}
+
+void lowerTile(LowerContext &ctx) {
+  std::vector<int64_t> xs = ctx.inputShape(0);
+  te::Tensor X = ctx.input(0);
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(ctx.outputShape(0)), [&](std::vector<Var> iv) {
+    std::vector<Expr> idx;
+    for (size_t d = 0; d < xs.size(); ++d)
+      idx.push_back(xs[d] == 1 ? Expr(int64_t(0)) : Expr(iv[d] % xs[d]));
+    return X.access(idx);
+  }));
+}
+
+/// DepthToSpace (toSpace) and SpaceToDepth as channel/position index maps (NCHW).
+void lowerDepthSpace(LowerContext &ctx, bool toSpace) {
+  std::vector<int64_t> xs = ctx.inputShape(0);
+  ctx.check(xs.size() == 4, "expected a 4-D input, got ", shapeToString(xs));
+  int64_t b = blockSize(ctx), C = xs[1];
+  bool crd = toSpace && depthToSpaceCRD(ctx);
+  int64_t c = toSpace ? C / (b * b) : C;
+  te::Tensor X = ctx.input(0);
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(ctx.outputShape(0)), [&](Var n, Var ch, Var h, Var w) {
+    if (toSpace) {
+      Expr off = (h % b) * b + w % b;
+      Expr cin = crd ? ch * (b * b) + off : off * c + ch;
+      return X(n, cin, h / b, w / b);
+    }
+    Expr blk = ch / c; // (bh * b + bw)
+    return X(n, ch % c, h * b + blk / b, w * b + blk % b);
+  }));
+}
+
+void attachTensorManipLowerings(OpRegistry &r) {
+  r.setLower("Tile", lowerTile);
+  r.setLower("DepthToSpace", [](LowerContext &c) { lowerDepthSpace(c, true); });
+  r.setLower("SpaceToDepth", [](LowerContext &c) { lowerDepthSpace(c, false); });
+  for (const char *op : {"Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze"})
+    r.setLower(op, lowerReshapeLike);
+  r.setLower("Transpose", lowerTranspose);
+  r.setLower("Concat", lowerConcat);
+  r.setLower("Slice", lowerSlice);
+  r.setLower("Expand", lowerExpand);
+  r.setLower("Pad", lowerPad);
+}
+
+} // namespace
+// --- end of the TensorManip lowerings
 
 void registerTensorManipOps(OpRegistry &r) {
   const char *all = "all (incl. string, bool)";
   r.add(op("Constant", 1, 0, 0, 1, 1, all, "sparse_value is not supported", inferConstant,
            kernelConstant));
   r.add(op("Identity", 1, 1, 1, 1, 1, "all; sequences and optionals pass through", "",
-           inferSameAs(0), kernelIdentity));
-  r.add(op("Reshape", 1, 1, 2, 1, 1, all, "", inferReshape, kernelReshape));
+           inferSameAs(0), kernelIdentity, OpPattern::ElemWise));
+  r.add(op("Reshape", 1, 1, 2, 1, 1, all, "", inferReshape, kernelReshape, OpPattern::Injective));
   r.add(op("Shape", 1, 1, 1, 1, 1, all, "", inferShape, kernelShape));
   r.add(op("Size", 1, 1, 1, 1, 1, all, "", inferSize, kernelSize));
-  r.add(op("Transpose", 1, 1, 1, 1, 1, all, "", inferTranspose, kernelTranspose));
-  r.add(op("Concat", 1, 1, 1 << 20, 1, 1, all, "", inferConcat, kernelConcat));
-  r.add(op("Unsqueeze", 1, 1, 2, 1, 1, all, "", inferUnsqueeze, kernelUnsqueeze));
-  r.add(op("Squeeze", 1, 1, 2, 1, 1, all, "", inferSqueeze, kernelSqueeze));
-  r.add(op("Flatten", 1, 1, 1, 1, 1, all, "", inferFlatten, kernelFlatten));
+  r.add(op("Transpose", 1, 1, 1, 1, 1, all, "", inferTranspose, kernelTranspose,
+           OpPattern::Injective));
+  r.add(op("Concat", 1, 1, 1 << 20, 1, 1, all, "", inferConcat, kernelConcat,
+           OpPattern::Injective));
+  r.add(op("Unsqueeze", 1, 1, 2, 1, 1, all, "", inferUnsqueeze, kernelUnsqueeze,
+           OpPattern::Injective));
+  r.add(op("Squeeze", 1, 1, 2, 1, 1, all, "", inferSqueeze, kernelSqueeze, OpPattern::Injective));
+  r.add(op("Flatten", 1, 1, 1, 1, 1, all, "", inferFlatten, kernelFlatten, OpPattern::Injective));
   r.add(op("Split", 1, 1, 2, 1, 1 << 20, all, "num_outputs (opset 18) not supported", inferSplit,
-           kernelSplit));
-  r.add(op("Slice", 1, 1, 5, 1, 1, all, "", inferSlice, kernelSlice));
-  r.add(op("Expand", 8, 2, 2, 1, 1, all, "", inferExpand, kernelExpand));
-  r.add(op("Tile", 1, 2, 3, 1, 1, all, "", inferTile, kernelTile));
+           kernelSplit, OpPattern::Injective));
+  r.add(op("Slice", 1, 1, 5, 1, 1, all, "", inferSlice, kernelSlice, OpPattern::Injective));
+  r.add(op("Expand", 8, 2, 2, 1, 1, all, "", inferExpand, kernelExpand, OpPattern::Broadcast));
+  r.add(op("Tile", 1, 2, 3, 1, 1, all, "", inferTile, kernelTile, OpPattern::Injective));
   r.add(op("ConstantOfShape", 9, 1, 1, 1, 1, "numeric, bool", "", inferConstantOfShape,
            kernelConstantOfShape));
   r.add(op("Range", 11, 3, 3, 1, 1, "f32, f64, i16, i32, i64", "", inferRange, kernelRange));
   r.add(op("Pad", 1, 1, 3, 1, 1, all, "modes constant, reflect, edge; axes (opset 18) not supported",
-           inferPad, kernelPad));
+           inferPad, kernelPad, OpPattern::Injective));
   r.add(op("DepthToSpace", 1, 1, 1, 1, 1, all, "DCR and CRD modes",
-           [](InferContext &ctx) { inferDepthToSpace(ctx, true); }, kernelDepthToSpace));
+           [](InferContext &ctx) { inferDepthToSpace(ctx, true); }, kernelDepthToSpace,
+           OpPattern::Injective));
   r.add(op("SpaceToDepth", 1, 1, 1, 1, 1, all, "",
-           [](InferContext &ctx) { inferDepthToSpace(ctx, false); }, kernelSpaceToDepth));
+           [](InferContext &ctx) { inferDepthToSpace(ctx, false); }, kernelSpaceToDepth,
+           OpPattern::Injective));
+  attachTensorManipLowerings(r);
 }
 
 } // namespace tessel

@@ -227,6 +227,10 @@ void countRow(const TfIdfConfig &c, const T *row, int64_t C, std::vector<int64_t
     const int64_t maxSkip = n == 1 ? 0 : c.maxSkip;
     for (int64_t skip = 0; skip <= maxSkip; ++skip) {
       const int64_t dist = skip + 1;
+      // n >= 2 here (or skip is 0): once the gap reaches the row, no n-gram fits; stopping here
+      // keeps max_skip_count = 2^62 from looping 2^62 times (and (n-1)*dist from overflowing).
+      if (skip > 0 && dist >= C)
+        break;
       const int64_t span = (n - 1) * dist; // last item offset
       for (int64_t i = 0; i + span < C; ++i) {
         key.clear();

@@ -1,0 +1,146 @@
+//===- Lowering.h - graph ops to tensor expressions ------------*- C++ -*-===//
+//
+// Every op that can be compiled registers, next to its inference and reference kernel in
+// lib/Graph/Ops/<Family>.cpp, a lowering: a function that reads a LowerContext (the node, its
+// attributes and static types, the te::Tensor of each input, the values of constant inputs) and
+// sets the te::Tensor of each output as a TE compute (no schedule: the compiler applies one
+// later). A case a lowering does not handle throws a tessel::Error naming the node and the case.
+//
+//   auto outs = lowerNode(node, {X, W, B});          // te::Tensors of the node's outputs
+//   LoweredNode ln = lowerNode(node);                // placeholders made from the input types
+//   auto f = tessel::build(te::create_schedule(ln.outputs), ln.args());
+//
+// The helpers below (broadcast index maps, axis normalization, padded loads, dtype checks) are
+// shared by the family files. docs/lowering.md lists the ops with a lowering and their limits.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "tessel/Graph/OpRegistry.h"
+#include "tessel/TE/Tensor.h"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace tessel {
+
+/// What a lowering sees: the node (attributes, types), the input te::Tensors, constant inputs'
+/// values; it sets the output te::Tensors.
+class LowerContext : public AttrReader {
+public:
+  /// `inputs` has one entry per node input (undefined te::Tensor for an omitted one).
+  LowerContext(const Node &n, std::vector<te::Tensor> inputs);
+
+  size_t numInputs() const { return inputs_.size(); }
+  /// True when input i was given (not omitted).
+  bool hasInput(size_t i) const { return i < inputs_.size() && inputs_[i].defined(); }
+  /// Input i; an Error naming the node when it is missing.
+  const te::Tensor &input(size_t i) const;
+  /// The static shape of input i (Error naming the node when it is not a tensor of static shape).
+  std::vector<int64_t> inputShape(size_t i) const;
+  DType inputDType(size_t i) const;
+  /// Input i's value when it is a constant (initializer or folded), else nullptr.
+  const Tensor *inputConstant(size_t i) const;
+  /// Input i's value as integers; an Error naming the node and `what` when it is not a constant.
+  std::vector<int64_t> constantInts(size_t i, const char *what) const;
+  /// Input i's value as doubles; an Error naming the node and `what` when it is not a constant.
+  std::vector<double> constantFloats(size_t i, const char *what) const;
+
+  size_t numOutputs() const { return node().numOutputs(); }
+  bool hasOutput(size_t i) const { return node().output(i) != nullptr; }
+  /// The static shape / dtype of output i (from shape inference).
+  std::vector<int64_t> outputShape(size_t i) const;
+  DType outputDType(size_t i) const;
+  /// Sets output i; checks its shape and dtype against the node's output type.
+  void setOutput(size_t i, te::Tensor t);
+  const std::vector<te::Tensor> &outputs() const { return outputs_; }
+
+  /// te::compute named name(what), kept alive until the node's lowering is scheduled. Every
+  /// intermediate compute of a lowering must be made this way (or passed to keep()): a TE
+  /// compute does not own the tensors it reads, so an intermediate held only by a local would
+  /// be gone when the schedule looks for it.
+  template <class F>
+  te::Tensor compute(std::vector<loop::Expr> shape, F &&f, const std::string &what = "") const {
+    return keep(te::compute(std::move(shape), std::forward<F>(f), name(what)));
+  }
+  te::Tensor keep(te::Tensor t) const {
+    stages_.push_back(t);
+    return t;
+  }
+  /// Every compute made by compute()/keep() and the outputs, in order of creation.
+  const std::vector<te::Tensor> &stages() const { return stages_; }
+
+  /// A kernel name that says what it is: "<op>_<dtype>_<node name>" plus "_<what>" for an
+  /// intermediate compute ("conv_f32_conv1_pad").
+  std::string name(const std::string &what = "") const;
+
+private:
+  std::vector<te::Tensor> inputs_;
+  std::vector<te::Tensor> outputs_;
+  mutable std::vector<te::Tensor> stages_;
+};
+
+/// True when the node's op (at the model's opset) has a lowering.
+bool hasLowering(const Node &n);
+/// A lowered node. Keep it alive until its outputs are scheduled (te::create_schedule): it
+/// holds the intermediate computes.
+struct LoweredNode {
+  std::vector<te::Tensor> inputs;  ///< undefined for omitted inputs
+  std::vector<te::Tensor> outputs; ///< undefined for omitted outputs
+  std::vector<te::Tensor> stages;  ///< every compute the lowering made (intermediates included)
+  /// The defined outputs (what te::create_schedule takes).
+  std::vector<te::Tensor> definedOutputs() const;
+  /// Whether input i is read by the computes (inputs used only as constant values, or only for
+  /// their type as CastLike's, are not).
+  std::vector<bool> inputUsed;
+  /// The arguments of tessel::build: the used inputs then the defined outputs, in order.
+  std::vector<te::Tensor> args() const;
+};
+/// Lowers one node given its input tensors (one per node input; undefined for an omitted one).
+/// Error naming the node when its op has no lowering or the case is unsupported.
+LoweredNode lowerNode(const Node &n, const std::vector<te::Tensor> &inputs);
+/// Lowers one node over fresh placeholders (one per given input, named after the value).
+LoweredNode lowerNode(const Node &n);
+
+/// The names of the ops (ai.onnx) that have a lowering, sorted; with their notes for docs.
+struct LoweringInfo {
+  std::string op;
+  std::string dtypes;
+  std::string notes;
+};
+std::vector<LoweringInfo> loweringList();
+
+//===----------------------------------------------------------------------===//
+// Helpers shared by the lowerings of the op families
+//===----------------------------------------------------------------------===//
+namespace lowering {
+
+using loop::Expr;
+using loop::Var;
+
+/// Static shape as TE shape expressions.
+std::vector<Expr> shapeExprs(const std::vector<int64_t> &shape);
+/// Numpy broadcasting: the index into an input of shape `in` for output indices `out` (right
+/// aligned; a broadcast dimension of extent 1 reads index 0).
+std::vector<Expr> broadcastIndex(const std::vector<Var> &out, const std::vector<int64_t> &in);
+/// axis in [-rank, rank) -> [0, rank); an Error naming the node and `what` otherwise.
+int64_t normalizeAxis(const LowerContext &ctx, int64_t axis, int64_t rank, const char *what = "axis");
+/// t[idx] where every index is in range, else `padValue`. The load itself uses clamped indices
+/// (a Select evaluates both sides, so the load must stay in bounds).
+Expr loadPadded(const te::Tensor &t, const std::vector<Expr> &idx, const std::vector<int64_t> &shape,
+                Expr padValue);
+/// The dtypes generated code handles (f32, f64, signed/unsigned integers, bool).
+bool isLowerableDType(DType dt);
+/// Error naming the node and `what` when dt is not lowerable.
+void checkDType(const LowerContext &ctx, DType dt, const char *what);
+/// A literal of dtype dt.
+Expr constant(DType dt, double v);
+/// Elementwise map with numpy broadcasting of every defined input to output 0's shape:
+/// out[i] = f({in0[bcast(i)], in1[bcast(i)], ...}); sets output 0.
+void lowerBroadcast(LowerContext &ctx, const std::function<Expr(const std::vector<Expr> &)> &f);
+/// ONNX integer division (truncation toward zero) from the loop IR's floor division.
+Expr truncDiv(Expr a, Expr b);
+
+} // namespace lowering
+} // namespace tessel

@@ -1,0 +1,354 @@
+//===- Lowering.cpp - the lowering context and helpers shared by lowerings -===//
+//
+// The per-op lowerings live in lib/Graph/Ops/<Family>.cpp next to each op's inference and
+// reference kernel; this file holds what they share: the LowerContext, the node driver
+// (lowerNode) and the index helpers (broadcasting, padding, axes, dtypes).
+//
+//===----------------------------------------------------------------------===//
+#include "tessel/Graph/Lowering.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+
+namespace tessel {
+
+using loop::Expr;
+using loop::Var;
+
+//===----------------------------------------------------------------------===//
+// LowerContext
+//===----------------------------------------------------------------------===//
+
+LowerContext::LowerContext(const Node &n, std::vector<te::Tensor> inputs)
+    : AttrReader(n), inputs_(std::move(inputs)), outputs_(n.numOutputs()) {
+  check(inputs_.size() == n.numInputs(), "lowering was given ", inputs_.size(),
+        " input tensor(s) but the node has ", n.numInputs(), " input(s)");
+}
+
+const te::Tensor &LowerContext::input(size_t i) const {
+  check(hasInput(i), "lowering needs input ", i, " but it is missing");
+  return inputs_[i];
+}
+
+static std::vector<int64_t> staticShapeOf(const AttrReader &ctx, const Value *v, const char *what,
+                                          size_t i) {
+  ctx.check(v != nullptr, what, " ", i, " is missing");
+  ctx.check(v->type.isTensor() && v->type.shape.isStatic(), what, " ", i, " ('", v->name(),
+            "') has type ", v->type.str(), "; lowering expects a tensor of static shape");
+  return v->type.shape.staticDims();
+}
+
+std::vector<int64_t> LowerContext::inputShape(size_t i) const {
+  if (hasInput(i) && inputs_[i].defined()) {
+    // The te::Tensor's shape is authoritative when it is static.
+    std::vector<int64_t> s;
+    for (const Expr &e : inputs_[i].shape()) {
+      const int64_t *c = loop::asConstInt(e);
+      if (!c)
+        return staticShapeOf(*this, node().input(i), "input", i);
+      s.push_back(*c);
+    }
+    return s;
+  }
+  return staticShapeOf(*this, node().input(i), "input", i);
+}
+
+DType LowerContext::inputDType(size_t i) const { return input(i).dtype(); }
+
+const Tensor *LowerContext::inputConstant(size_t i) const {
+  Value *v = node().input(i);
+  while (v && v->outer)
+    v = v->outer;
+  if (!v || !v->isConstant())
+    return nullptr;
+  return &v->constant;
+}
+
+std::vector<int64_t> LowerContext::constantInts(size_t i, const char *what) const {
+  const Tensor *t = inputConstant(i);
+  check(t != nullptr, "input ", i, " (", what,
+        ") is not a constant; lowering needs its value (an initializer or a folded constant)");
+  return t->toInt64Vector();
+}
+
+std::vector<double> LowerContext::constantFloats(size_t i, const char *what) const {
+  const Tensor *t = inputConstant(i);
+  check(t != nullptr, "input ", i, " (", what,
+        ") is not a constant; lowering needs its value (an initializer or a folded constant)");
+  return t->toDoubleVector();
+}
+
+std::vector<int64_t> LowerContext::outputShape(size_t i) const {
+  return staticShapeOf(*this, node().output(i), "output", i);
+}
+
+DType LowerContext::outputDType(size_t i) const {
+  const Value *v = node().output(i);
+  check(v && v->type.isTensor() && v->type.dtype != DType::undefined, "output ", i,
+        " has no known tensor dtype; run shape inference before lowering");
+  return v->type.dtype;
+}
+
+void LowerContext::setOutput(size_t i, te::Tensor t) {
+  check(i < outputs_.size(), "lowering set output ", i, " but the node has ", outputs_.size(),
+        " output(s)");
+  check(t.defined(), "lowering set output ", i, " to an undefined tensor");
+  std::vector<int64_t> want = outputShape(i);
+  bool same = want.size() == t.ndim();
+  for (size_t d = 0; same && d < want.size(); ++d) {
+    const int64_t *c = loop::asConstInt(t.shape()[d]);
+    same = c && *c == want[d];
+  }
+  check(same, "lowering of output ", i, " made a tensor of rank ", t.ndim(),
+        " that does not match the inferred shape ", shapeToString(want));
+  check(t.dtype() == outputDType(i), "lowering of output ", i, " made dtype ",
+        dtypeName(t.dtype()), " but the inferred dtype is ", dtypeName(outputDType(i)));
+  outputs_[i] = std::move(t);
+}
+
+std::string LowerContext::name(const std::string &what) const {
+  std::string op = node().opType;
+  std::transform(op.begin(), op.end(), op.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::string s = op;
+  if (node().numOutputs() && node().output(0) && node().output(0)->type.isTensor() &&
+      node().output(0)->type.dtype != DType::undefined)
+    s += "_" + std::string(dtypeName(node().output(0)->type.dtype));
+  if (!node().name.empty())
+    s += "_" + node().name;
+  if (!what.empty())
+    s += "_" + what;
+  for (char &c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_')
+      c = '_';
+  return s;
+}
+
+//===----------------------------------------------------------------------===//
+// Node driver
+//===----------------------------------------------------------------------===//
+
+static const OpDef *opDefOf(const Node &n) {
+  const Graph *g = n.graph();
+  int64_t version = 17;
+  if (g) {
+    auto it = g->opsets.find(n.domain);
+    if (it != g->opsets.end())
+      version = it->second;
+  }
+  const OpRegistry &reg = OpRegistry::get();
+  const OpDef *d = reg.lookup(n.domain, n.opType, version);
+  return d ? d : reg.lookupAny(n.domain, n.opType);
+}
+
+bool hasLowering(const Node &n) {
+  const OpDef *d = opDefOf(n);
+  return d && d->lower;
+}
+
+LoweredNode lowerNode(const Node &n, const std::vector<te::Tensor> &inputs) {
+  const OpDef *d = opDefOf(n);
+  if (!d)
+    fail(n.describe(), ": op '", n.opType, "' is not registered; it cannot be lowered");
+  if (!d->lower)
+    fail(n.describe(), ": op '", n.opType,
+         "' has no lowering to tensor expressions (docs/lowering.md lists the ops that have one)");
+  LowerContext ctx(n, inputs);
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if (inputs[i].defined())
+      lowering::checkDType(ctx, inputs[i].dtype(), "input dtype");
+  d->lower(ctx);
+  LoweredNode ln;
+  ln.inputs = inputs;
+  ln.outputs = ctx.outputs();
+  ln.stages = ctx.stages();
+  // the placeholders the outputs read, transitively
+  std::vector<te::Tensor> work = ln.definedOutputs(), seen;
+  ln.inputUsed.assign(inputs.size(), false);
+  while (!work.empty()) {
+    te::Tensor t = work.back();
+    work.pop_back();
+    bool dup = false;
+    for (auto &o : seen)
+      dup |= o.same_as(t);
+    if (dup)
+      continue;
+    seen.push_back(t);
+    for (size_t i = 0; i < inputs.size(); ++i)
+      if (inputs[i].defined() && inputs[i].same_as(t))
+        ln.inputUsed[i] = true;
+    for (auto &p : te::inputTensors(t))
+      work.push_back(p);
+  }
+  for (size_t i = 0; i < n.numOutputs(); ++i) {
+    if (n.output(i) && !ln.outputs[i].defined())
+      ctx.fail("lowering did not set output ", i, " ('", n.output(i)->name(), "')");
+    if (ln.outputs[i].defined())
+      ln.stages.push_back(ln.outputs[i]);
+  }
+  return ln;
+}
+
+std::vector<te::Tensor> LoweredNode::definedOutputs() const {
+  std::vector<te::Tensor> a;
+  for (auto &t : outputs)
+    if (t.defined())
+      a.push_back(t);
+  return a;
+}
+
+std::vector<te::Tensor> LoweredNode::args() const {
+  std::vector<te::Tensor> a;
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if (inputs[i].defined() && i < inputUsed.size() && inputUsed[i])
+      a.push_back(inputs[i]);
+  for (auto &t : outputs)
+    if (t.defined())
+      a.push_back(t);
+  return a;
+}
+
+LoweredNode lowerNode(const Node &n) {
+  AttrReader r(n);
+  std::vector<te::Tensor> inputs;
+  for (size_t i = 0; i < n.numInputs(); ++i) {
+    const Value *v = n.input(i);
+    if (!v) {
+      inputs.emplace_back();
+      continue;
+    }
+    std::vector<int64_t> s = staticShapeOf(r, v, "input", i);
+    r.check(lowering::isLowerableDType(v->type.dtype), "input ", i, " ('", v->name(), "') has dtype ",
+            dtypeName(v->type.dtype),
+            ", which lowering does not support; expected f32, f64, a signed/unsigned integer or bool");
+    inputs.push_back(te::placeholder(lowering::shapeExprs(s), v->type.dtype, v->name()));
+  }
+  return lowerNode(n, inputs);
+}
+
+std::vector<LoweringInfo> loweringList() {
+  std::vector<LoweringInfo> out;
+  for (const OpDef &d : OpRegistry::get().all()) {
+    if (!d.lower || !d.domain.empty())
+      continue;
+    bool seen = false;
+    for (auto &o : out)
+      seen |= o.op == d.name;
+    if (!seen)
+      out.push_back({d.name, d.dtypes, d.notes});
+  }
+  std::sort(out.begin(), out.end(),
+            [](const LoweringInfo &a, const LoweringInfo &b) { return a.op < b.op; });
+  return out;
+}
+
+//===----------------------------------------------------------------------===//
+// Helpers
+//===----------------------------------------------------------------------===//
+namespace lowering {
+
+std::vector<Expr> shapeExprs(const std::vector<int64_t> &shape) {
+  return std::vector<Expr>(shape.begin(), shape.end());
+}
+
+std::vector<Expr> broadcastIndex(const std::vector<Var> &out, const std::vector<int64_t> &in) {
+  std::vector<Expr> idx;
+  for (size_t d = 0; d < in.size(); ++d) {
+    // right-aligned: input dim d pairs with output dim d + out.size() - in.size()
+    bool paired = d + out.size() >= in.size();
+    idx.push_back(in[d] == 1 || !paired ? Expr(int64_t(0))
+                                        : Expr(out[d + out.size() - in.size()]));
+  }
+  return idx;
+}
+
+int64_t normalizeAxis(const LowerContext &ctx, int64_t axis, int64_t rank, const char *what) {
+  ctx.check(axis >= -rank && axis < rank, what, " ", axis, " is out of range for rank ", rank,
+            "; expected a value in [", -rank, ", ", rank, ")");
+  return axis < 0 ? axis + rank : axis;
+}
+
+Expr loadPadded(const te::Tensor &t, const std::vector<Expr> &idx, const std::vector<int64_t> &shape,
+                Expr padValue) {
+  Expr inside;
+  std::vector<Expr> clamped;
+  for (size_t d = 0; d < idx.size(); ++d) {
+    Expr ok = (idx[d] >= int64_t(0)) && (idx[d] < shape[d]);
+    inside = inside.defined() ? (inside && ok) : ok;
+    clamped.push_back(loop::max(loop::min(idx[d], Expr(shape[d] - 1)), Expr(int64_t(0))));
+  }
+  Expr v = t.access(clamped);
+  if (!inside.defined())
+    return v;
+  return te::if_then_else(inside, v, padValue);
+}
+
+bool isLowerableDType(DType dt) {
+  switch (dt) {
+  case DType::f32:
+  case DType::f64:
+  case DType::i8:
+  case DType::i16:
+  case DType::i32:
+  case DType::i64:
+  case DType::u8:
+  case DType::u16:
+  case DType::u32:
+  case DType::u64:
+  case DType::boolean:
+    return true;
+  default:
+    return false;
+  }
+}
+
+void checkDType(const LowerContext &ctx, DType dt, const char *what) {
+  ctx.check(isLowerableDType(dt), what, " ", dtypeName(dt),
+            " is not supported by lowering; expected f32, f64, a signed/unsigned integer or bool");
+}
+
+Expr constant(DType dt, double v) {
+  if (isFloat(dt))
+    return loop::makeConst(loop::Type(dt), v);
+  return loop::makeConst(loop::Type(dt), int64_t(v));
+}
+
+void lowerBroadcast(LowerContext &ctx, const std::function<Expr(const std::vector<Expr> &)> &f) {
+  std::vector<int64_t> out = ctx.outputShape(0);
+  std::vector<std::vector<int64_t>> shapes(ctx.numInputs());
+  for (size_t i = 0; i < ctx.numInputs(); ++i)
+    if (ctx.hasInput(i))
+      shapes[i] = ctx.inputShape(i);
+  te::Tensor t = te::compute(
+      shapeExprs(out),
+      [&](std::vector<Var> iv) {
+        std::vector<Expr> vals;
+        for (size_t i = 0; i < ctx.numInputs(); ++i) {
+          if (!ctx.hasInput(i)) {
+            vals.emplace_back();
+            continue;
+          }
+          ctx.check(shapes[i].size() <= out.size(), "input ", i, " has rank ", shapes[i].size(),
+                    " above the output's ", out.size());
+          vals.push_back(ctx.input(i).access(broadcastIndex(iv, shapes[i])));
+        }
+        return f(vals);
+      },
+      ctx.name());
+  ctx.setOutput(0, t);
+}
+
+Expr truncDiv(Expr a, Expr b) {
+  if (a.type().isFloat())
+    return a / b;
+  Expr q = a / b;
+  if (a.type().isUInt())
+    return q;
+  Expr r = a % b;
+  Expr zero = loop::makeZero(a.type());
+  // floor and truncation differ when the remainder is non-zero and the signs differ
+  return loop::select((r != zero) && ((a < zero) != (b < zero)), q + loop::makeOne(a.type()), q);
+}
+
+} // namespace lowering
+} // namespace tessel

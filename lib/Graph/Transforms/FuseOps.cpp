@@ -1,0 +1,714 @@
+//===- FuseOps.cpp - operator fusion by post-dominator tree ---------------===//
+//
+// TVM's FuseOps (relay/transforms/fuse_ops.cc) on the graph IR: a forward dataflow graph of the
+// top-level nodes with a pattern on every edge, its post-dominator tree, and a union-find of
+// groups that nodes merge into along the tree. The rules are listed in
+// include/tessel/Graph/Fusion.h; docs/fusion.md explains them with pictures.
+//
+//===----------------------------------------------------------------------===//
+#include "tessel/Graph/Fusion.h"
+
+#include "tessel/Support/Error.h"
+
+#include <algorithm>
+#include <cctype>
+#include <ostream>
+#include <queue>
+#include <sstream>
+#include <unordered_set>
+
+namespace tessel {
+
+namespace {
+
+OpPattern combine(OpPattern a, OpPattern b) { return std::max(a, b); }
+
+bool hasSubgraph(const Node &n) {
+  for (auto &[name, a] : n.attrs)
+    if (a.g || !a.graphs.empty())
+      return true;
+  return false;
+}
+
+/// One edge of the forward graph: producer -> consumer, with the consumer's pattern as seen from
+/// this input (Broadcast becomes ElemWise when the input has the output's shape).
+struct Edge {
+  int64_t to;
+  OpPattern pattern;
+};
+
+struct ForwardGraph {
+  std::vector<const Node *> nodes;
+  std::unordered_map<const Node *, int64_t> index;
+  std::vector<OpPattern> pattern;
+  std::vector<std::vector<Edge>> outputs; // consumers of each node
+  std::vector<bool> externRef;            // produces a graph output
+};
+
+/// The top-level node of `g` that produces `v`, or -1 (graph input, initializer, capture).
+int64_t producerIndex(const ForwardGraph &fg, const Value *v) {
+  if (!v || !v->producer())
+    return -1;
+  auto it = fg.index.find(v->producer());
+  return it == fg.index.end() ? -1 : it->second;
+}
+
+bool sameShape(const Value *a, const Value *b) {
+  return a && b && a->type.isTensor() && b->type.isTensor() && a->type.shape.rankKnown &&
+         a->type.shape == b->type.shape;
+}
+
+ForwardGraph buildForwardGraph(const Graph &g) {
+  ForwardGraph fg;
+  for (auto &n : g.nodes()) {
+    fg.index[n.get()] = int64_t(fg.nodes.size());
+    fg.nodes.push_back(n.get());
+  }
+  const size_t n = fg.nodes.size();
+  fg.pattern.resize(n);
+  fg.outputs.resize(n);
+  fg.externRef.assign(n, false);
+  for (size_t j = 0; j < n; ++j) {
+    const Node &node = *fg.nodes[j];
+    fg.pattern[j] = nodePattern(node);
+    for (const Value *v : node.inputs()) {
+      int64_t p = producerIndex(fg, v);
+      if (p < 0)
+        continue;
+      OpPattern e = fg.pattern[j];
+      if (e == OpPattern::Broadcast && sameShape(v, node.output(0)))
+        e = OpPattern::ElemWise;
+      fg.outputs[p].push_back({int64_t(j), e});
+    }
+    // Values a subgraph captures are inputs of the node that holds it (an Opaque node).
+    if (hasSubgraph(node)) {
+      std::vector<const Value *> caps;
+      for (auto &[name, a] : node.attrs) {
+        if (a.g)
+          collectCaptures(*a.g, g, caps);
+        for (auto &sg : a.graphs)
+          if (sg)
+            collectCaptures(*sg, g, caps);
+      }
+      for (const Value *v : caps)
+        if (int64_t p = producerIndex(fg, v); p >= 0)
+          fg.outputs[p].push_back({int64_t(j), OpPattern::Opaque});
+    }
+  }
+  for (const Value *v : g.outputs)
+    if (int64_t p = producerIndex(fg, v); p >= 0)
+      fg.externRef[p] = true;
+  return fg;
+}
+
+/// The post-dominator tree over the forward graph (TVM's DominatorTree): parent = the least
+/// common ancestor of a node's consumers; `pattern` combines the edge patterns on the way.
+struct PostDomTree {
+  std::vector<int64_t> parent; // -1: no post-dominator inside the graph
+  std::vector<int64_t> depth;
+  std::vector<OpPattern> pattern;
+};
+
+PostDomTree buildPostDomTree(const ForwardGraph &fg) {
+  const size_t n = fg.nodes.size();
+  PostDomTree t;
+  t.parent.assign(n, -1);
+  t.depth.assign(n, 1);
+  t.pattern.assign(n, OpPattern::Opaque);
+  auto lca = [&](int64_t a, int64_t b, OpPattern &p) {
+    while (a != b) {
+      if (a < 0 || b < 0)
+        return int64_t(-1);
+      if (t.depth[a] < t.depth[b]) {
+        p = combine(p, t.pattern[b]);
+        b = t.parent[b];
+      } else if (t.depth[b] < t.depth[a]) {
+        p = combine(p, t.pattern[a]);
+        a = t.parent[a];
+      } else {
+        p = combine(p, combine(t.pattern[a], t.pattern[b]));
+        a = t.parent[a];
+        b = t.parent[b];
+      }
+    }
+    return a;
+  };
+  // Consumers come after their producer in the graph's topological order.
+  for (int64_t i = int64_t(n) - 1; i >= 0; --i) {
+    if (fg.externRef[i] || fg.outputs[i].empty())
+      continue; // a graph output (its value leaves the graph) or a dead end
+    OpPattern p = OpPattern::ElemWise;
+    int64_t parent = fg.outputs[i][0].to;
+    p = combine(p, fg.outputs[i][0].pattern);
+    for (size_t k = 1; k < fg.outputs[i].size() && parent >= 0; ++k) {
+      parent = lca(parent, fg.outputs[i][k].to, p);
+      p = combine(p, fg.outputs[i][k].pattern);
+    }
+    t.parent[i] = parent;
+    t.depth[i] = parent >= 0 ? t.depth[parent] + 1 : 1;
+    t.pattern[i] = parent >= 0 ? p : OpPattern::Opaque;
+  }
+  return t;
+}
+
+bool isMasterPattern(OpPattern p) {
+  return p == OpPattern::OutEWiseFusable || p == OpPattern::CommReduce;
+}
+
+/// Union-find of groups (TVM's GraphPartitioner::Group).
+class Partitioner {
+public:
+  Partitioner(const ForwardGraph &fg, const PostDomTree &tree, const FuseOptions &opts)
+      : fg_(fg), tree_(tree), opts_(opts) {
+    const size_t n = fg.nodes.size();
+    parent_.resize(n);
+    size_.assign(n, 1);
+    pattern_ = fg.pattern;
+    master_.assign(n, -1);
+    for (size_t i = 0; i < n; ++i) {
+      parent_[i] = int64_t(i);
+      if (isMasterPattern(fg.pattern[i]))
+        master_[i] = int64_t(i);
+    }
+  }
+
+  void run() {
+    for (int phase = 0; phase < 2; ++phase)
+      for (size_t i = 0; i < fg_.nodes.size(); ++i)
+        visit(int64_t(i), phase);
+  }
+
+  int64_t find(int64_t i) {
+    while (parent_[i] != i) {
+      parent_[i] = parent_[parent_[i]];
+      i = parent_[i];
+    }
+    return i;
+  }
+  int64_t masterOf(int64_t root) const { return master_[root]; }
+  OpPattern patternOf(int64_t root) const { return pattern_[root]; }
+
+private:
+  template <class F> bool checkPath(int64_t src, int64_t sink, F cond) {
+    visited_.clear();
+    for (const Edge &e : fg_.outputs[src])
+      if (!checkPathFrom(e.to, sink, cond))
+        return false;
+    return true;
+  }
+  template <class F> bool checkPathFrom(int64_t node, int64_t sink, F cond) {
+    if (!visited_.insert(node).second)
+      return true;
+    if (!cond(pattern_[find(node)], node == sink))
+      return false;
+    if (node == sink)
+      return true;
+    for (const Edge &e : fg_.outputs[node])
+      if (!checkPathFrom(e.to, sink, cond))
+        return false;
+    return true;
+  }
+
+  /// The groups that fusing src into sink would merge: src's, sink's and those of every node on
+  /// the paths between them.
+  std::vector<int64_t> groupsOnPaths(int64_t src, int64_t sink) {
+    std::unordered_set<int64_t> roots{find(src), find(sink)};
+    visited_.clear();
+    std::vector<int64_t> stack;
+    for (const Edge &e : fg_.outputs[src])
+      stack.push_back(e.to);
+    while (!stack.empty()) {
+      int64_t v = stack.back();
+      stack.pop_back();
+      if (!visited_.insert(v).second)
+        continue;
+      roots.insert(find(v));
+      if (v == sink)
+        continue;
+      for (const Edge &e : fg_.outputs[v])
+        stack.push_back(e.to);
+    }
+    return {roots.begin(), roots.end()};
+  }
+
+  /// The limits on top of TVM's rules: one master per group, at most maxGroupSize nodes.
+  bool withinLimits(int64_t src, int64_t sink) {
+    int64_t nodes = 0, masters = 0;
+    for (int64_t r : groupsOnPaths(src, sink)) {
+      nodes += size_[r];
+      masters += master_[r] >= 0;
+    }
+    return nodes <= opts_.maxGroupSize && masters <= 1;
+  }
+
+  void merge(int64_t child, int64_t parent) {
+    child = find(child);
+    parent = find(parent);
+    if (child == parent)
+      return;
+    parent_[child] = parent;
+    size_[parent] += size_[child];
+    if (master_[child] >= 0) {
+      master_[parent] = master_[child];
+      pattern_[parent] = pattern_[child];
+    } else if (master_[parent] < 0) {
+      pattern_[parent] = combine(pattern_[parent], pattern_[child]);
+    }
+  }
+
+  /// Merges every group on the paths from src to sink into sink's group.
+  void commitFuse(int64_t src, int64_t sink) {
+    for (int64_t r : groupsOnPaths(src, sink))
+      merge(r, sink);
+  }
+
+  void visit(int64_t i, int phase) {
+    const OpPattern own = fg_.pattern[i];
+    if (own == OpPattern::Opaque || own == OpPattern::CommReduce)
+      return;
+    const int64_t dom = tree_.parent[i];
+    if (dom < 0 || find(i) == find(dom))
+      return;
+    const OpPattern edge = tree_.pattern[i];
+    bool ok = false;
+    if (own == OpPattern::OutEWiseFusable) {
+      // Phase 0: the conv/matmul takes its elementwise epilogue.
+      ok = phase == 0 && edge == OpPattern::ElemWise &&
+           checkPath(i, dom, [](OpPattern k, bool) { return k <= OpPattern::Broadcast; });
+    } else if (own <= OpPattern::Broadcast) {
+      // Into an injective or reduction consumer, or the epilogue of any non-opaque group.
+      ok = (edge <= OpPattern::Injective || edge == OpPattern::CommReduce) &&
+           checkPath(i, dom, [](OpPattern k, bool isSink) {
+             return isSink ? k != OpPattern::Opaque : k <= OpPattern::Injective;
+           });
+    } else if (own == OpPattern::Injective) {
+      // Phase 1, so that conv groups finish taking their epilogues first.
+      ok = phase == 1 &&
+           checkPath(i, dom, [](OpPattern k, bool) { return k <= OpPattern::Injective; });
+    }
+    if (ok && withinLimits(i, dom))
+      commitFuse(i, dom);
+  }
+
+  const ForwardGraph &fg_;
+  const PostDomTree &tree_;
+  const FuseOptions &opts_;
+  std::vector<int64_t> parent_, size_, master_;
+  std::vector<OpPattern> pattern_;
+  std::unordered_set<int64_t> visited_;
+};
+
+/// The group-level DAG in a topological order, ties broken by the first node's position (so the
+/// order is the graph's wherever it can be). An Error on a cycle.
+std::vector<int64_t> orderGroups(const ForwardGraph &fg, const std::vector<int64_t> &groupOfNode,
+                                 int64_t numGroups, const std::vector<int64_t> &firstNode) {
+  std::vector<std::vector<int64_t>> succ(numGroups);
+  std::vector<int64_t> indeg(numGroups, 0);
+  for (size_t i = 0; i < fg.nodes.size(); ++i)
+    for (const Edge &e : fg.outputs[i]) {
+      int64_t a = groupOfNode[i], b = groupOfNode[e.to];
+      if (a == b)
+        continue;
+      succ[a].push_back(b);
+      ++indeg[b];
+    }
+  auto later = [&](int64_t a, int64_t b) { return firstNode[a] > firstNode[b]; };
+  std::priority_queue<int64_t, std::vector<int64_t>, decltype(later)> ready(later);
+  for (int64_t k = 0; k < numGroups; ++k)
+    if (indeg[k] == 0)
+      ready.push(k);
+  std::vector<int64_t> order;
+  while (!ready.empty()) {
+    int64_t k = ready.top();
+    ready.pop();
+    order.push_back(k);
+    for (int64_t s : succ[k])
+      if (--indeg[s] == 0)
+        ready.push(s);
+  }
+  TESSEL_CHECK(int64_t(order.size()) == numGroups,
+               "fuseOps: the fusion groups form a cycle (", numGroups - int64_t(order.size()),
+               " groups on it); every group should be convex");
+  return order;
+}
+
+/// Inputs and outputs of a group from its nodes.
+void computeGroupIO(const Graph &g, FusionGroup &grp,
+                    const std::unordered_map<const Node *, int64_t> &groupOf) {
+  std::unordered_set<const Value *> produced, seen;
+  for (const Node *n : grp.nodes)
+    for (const Value *v : n->outputs())
+      if (v)
+        produced.insert(v);
+  auto addInput = [&](const Value *v) {
+    if (v && !produced.count(v) && seen.insert(v).second)
+      grp.inputs.push_back(v);
+  };
+  for (const Node *n : grp.nodes) {
+    for (const Value *v : n->inputs())
+      addInput(v);
+    std::vector<const Value *> caps;
+    for (auto &[name, a] : n->attrs) {
+      if (a.g)
+        collectCaptures(*a.g, g, caps);
+      for (auto &sg : a.graphs)
+        if (sg)
+          collectCaptures(*sg, g, caps);
+    }
+    for (const Value *v : caps)
+      addInput(v);
+  }
+  std::unordered_set<const Value *> graphOutputs(g.outputs.begin(), g.outputs.end());
+  // Values read outside the group: by a node of another group or by a subgraph capture there.
+  std::unordered_set<const Value *> readOutside;
+  for (auto &n : g.nodes()) {
+    auto it = groupOf.find(n.get());
+    if (it != groupOf.end() && it->second == grp.id)
+      continue;
+    for (const Value *v : n->inputs())
+      if (v && produced.count(v))
+        readOutside.insert(v);
+    std::vector<const Value *> caps;
+    for (auto &[name, a] : n->attrs) {
+      if (a.g)
+        collectCaptures(*a.g, g, caps);
+      for (auto &sg : a.graphs)
+        if (sg)
+          collectCaptures(*sg, g, caps);
+    }
+    for (const Value *v : caps)
+      if (produced.count(v))
+        readOutside.insert(v);
+  }
+  for (const Node *n : grp.nodes)
+    for (const Value *v : n->outputs())
+      if (v && (graphOutputs.count(v) || readOutside.count(v)))
+        grp.outputs.push_back(v);
+}
+
+std::string valueLabel(const Value *v) {
+  const std::string &s = v->name();
+  bool bare = !s.empty();
+  for (char c : s)
+    bare &= std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '$' ||
+            c == '-' || c == '/';
+  if (bare)
+    return "%" + s;
+  std::string r = "%\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\')
+      r += '\\';
+    r += c;
+  }
+  return r + "\"";
+}
+
+std::string dotEscape(std::string_view s) {
+  std::string r;
+  for (char c : s) {
+    if (c == '"' || c == '\\')
+      r += '\\';
+    if (c == '\n') {
+      r += "\\n";
+      continue;
+    }
+    r += c;
+  }
+  return r;
+}
+
+const char *patternColor(OpPattern p) {
+  switch (p) {
+  case OpPattern::ElemWise: return "#e8f5e9";
+  case OpPattern::Broadcast: return "#e3f2fd";
+  case OpPattern::Injective: return "#fff8e1";
+  case OpPattern::CommReduce: return "#f3e5f5";
+  case OpPattern::OutEWiseFusable: return "#ffebee";
+  case OpPattern::Opaque: return "#eeeeee";
+  }
+  return "#ffffff";
+}
+
+} // namespace
+
+std::string_view opPatternName(OpPattern p) {
+  switch (p) {
+  case OpPattern::ElemWise: return "elemwise";
+  case OpPattern::Broadcast: return "broadcast";
+  case OpPattern::Injective: return "injective";
+  case OpPattern::CommReduce: return "comm-reduce";
+  case OpPattern::OutEWiseFusable: return "out-ewise-fusable";
+  case OpPattern::Opaque: return "opaque";
+  }
+  return "?";
+}
+
+OpPattern nodePattern(const Node &n) {
+  if (hasSubgraph(n))
+    return OpPattern::Opaque;
+  int present = 0;
+  for (const Value *v : n.outputs()) {
+    if (!v)
+      continue;
+    ++present;
+    if (!v->type.isTensor())
+      return OpPattern::Opaque;
+  }
+  if (present != 1)
+    return OpPattern::Opaque;
+  for (const Value *v : n.inputs())
+    if (v && !v->type.isTensor())
+      return OpPattern::Opaque;
+  const Graph *g = n.graph();
+  const std::string domain = n.domain == "ai.onnx" ? "" : n.domain;
+  const OpDef *def = g ? OpRegistry::get().lookup(domain, n.opType, g->opsetVersion(domain))
+                       : OpRegistry::get().lookupAny(domain, n.opType);
+  return def ? def->pattern : OpPattern::Opaque;
+}
+
+std::string fusionNodeLabel(const Node &n) {
+  if (!n.name.empty())
+    return n.name;
+  const Value *v = n.output(0);
+  for (size_t i = 0; !v && i < n.numOutputs(); ++i)
+    v = n.output(i);
+  return v ? valueLabel(v) : std::string("?");
+}
+
+int64_t FusionPlan::groupOf(const Node *n) const {
+  auto it = groupOf_.find(n);
+  return it == groupOf_.end() ? -1 : it->second;
+}
+
+FusionPlan fuseOps(const Graph &g, const FuseOptions &opts) {
+  TESSEL_CHECK(opts.maxGroupSize >= 1, "fuseOps: maxGroupSize is ", opts.maxGroupSize,
+               "; expected at least 1");
+  ForwardGraph fg = buildForwardGraph(g);
+  PostDomTree tree = buildPostDomTree(fg);
+  Partitioner part(fg, tree, opts);
+  part.run();
+
+  // Number the groups by their first node, then order them topologically.
+  const size_t n = fg.nodes.size();
+  std::unordered_map<int64_t, int64_t> rootToGroup;
+  std::vector<int64_t> groupOfNode(n), firstNode, roots;
+  for (size_t i = 0; i < n; ++i) {
+    int64_t r = part.find(int64_t(i));
+    auto [it, fresh] = rootToGroup.emplace(r, int64_t(roots.size()));
+    if (fresh) {
+      roots.push_back(r);
+      firstNode.push_back(int64_t(i));
+    }
+    groupOfNode[i] = it->second;
+  }
+  const int64_t numGroups = int64_t(roots.size());
+  std::vector<int64_t> order = orderGroups(fg, groupOfNode, numGroups, firstNode);
+  std::vector<int64_t> rank(numGroups);
+  for (int64_t k = 0; k < numGroups; ++k)
+    rank[order[k]] = k;
+
+  FusionPlan plan;
+  plan.numNodes = int64_t(n);
+  plan.groups.resize(numGroups);
+  for (size_t i = 0; i < n; ++i) {
+    int64_t id = rank[groupOfNode[i]];
+    plan.groups[id].nodes.push_back(fg.nodes[i]);
+    plan.groupOf_[fg.nodes[i]] = id;
+  }
+  for (int64_t k = 0; k < numGroups; ++k) {
+    FusionGroup &grp = plan.groups[rank[k]];
+    grp.id = rank[k];
+    int64_t root = roots[k];
+    int64_t master = part.masterOf(root);
+    grp.master = master >= 0 ? fg.nodes[master] : grp.nodes.back();
+    grp.pattern = part.patternOf(root);
+  }
+  for (FusionGroup &grp : plan.groups)
+    computeGroupIO(g, grp, plan.groupOf_);
+  return plan;
+}
+
+void verifyFusionPlan(const Graph &g, const FusionPlan &plan) {
+  const char *what = "fusion plan: ";
+  std::unordered_map<const Node *, int64_t> index, groupOf;
+  for (auto &n : g.nodes())
+    index[n.get()] = int64_t(index.size());
+  TESSEL_CHECK(plan.numNodes == int64_t(index.size()), what, "plans ", plan.numNodes,
+               " nodes; the graph has ", index.size());
+  for (size_t k = 0; k < plan.groups.size(); ++k) {
+    const FusionGroup &grp = plan.groups[k];
+    TESSEL_CHECK(grp.id == int64_t(k), what, "group at position ", k, " has id ", grp.id);
+    TESSEL_CHECK(!grp.nodes.empty(), what, "group ", k, " is empty");
+    int64_t prev = -1;
+    for (const Node *n : grp.nodes) {
+      auto it = index.find(n);
+      TESSEL_CHECK(it != index.end(), what, "group ", k, " holds a node that is not a top-level ",
+                   "node of the graph");
+      TESSEL_CHECK(it->second > prev, what, "group ", k, " does not list its nodes in graph order");
+      prev = it->second;
+      TESSEL_CHECK(groupOf.emplace(n, int64_t(k)).second, what, n->describe(),
+                   " is in two groups");
+      TESSEL_CHECK(plan.groupOf(n) == int64_t(k), what, "groupOf(", n->describe(), ") is ",
+                   plan.groupOf(n), ", expected ", k);
+    }
+  }
+  TESSEL_CHECK(groupOf.size() == index.size(), what, index.size() - groupOf.size(),
+               " nodes are in no group");
+
+  std::unordered_set<const Value *> graphOutputs(g.outputs.begin(), g.outputs.end());
+  for (const FusionGroup &grp : plan.groups) {
+    const int64_t k = grp.id;
+    std::unordered_set<const Node *> members(grp.nodes.begin(), grp.nodes.end());
+    // One master at most, and the master field agrees.
+    const Node *master = nullptr;
+    int masters = 0;
+    for (const Node *n : grp.nodes)
+      if (isMasterPattern(nodePattern(*n))) {
+        ++masters;
+        master = n;
+      }
+    TESSEL_CHECK(masters <= 1, what, "group ", k, " has ", masters,
+                 " out-ewise-fusable/reduction nodes; expected at most one");
+    TESSEL_CHECK(grp.master == (master ? master : grp.nodes.back()), what, "group ", k,
+                 " names the wrong master");
+    // Connected (as an undirected graph through values produced inside the group).
+    std::unordered_set<const Node *> reached{grp.nodes.front()};
+    std::vector<const Node *> stack{grp.nodes.front()};
+    while (!stack.empty()) {
+      const Node *n = stack.back();
+      stack.pop_back();
+      auto visit = [&](const Node *m) {
+        if (m && members.count(m) && reached.insert(m).second)
+          stack.push_back(m);
+      };
+      for (const Value *v : n->inputs())
+        if (v)
+          visit(v->producer());
+      for (const Value *v : n->outputs())
+        if (v)
+          for (const Use &u : v->uses())
+            visit(u.user);
+    }
+    TESSEL_CHECK(reached.size() == members.size(), what, "group ", k, " is not connected");
+    // Inputs: read by the group, produced outside it or by an earlier group.
+    std::vector<const Value *> inputs;
+    std::unordered_set<const Value *> seen;
+    for (const Node *n : grp.nodes)
+      for (const Value *v : n->inputs())
+        if (v && !(v->producer() && members.count(v->producer())) && seen.insert(v).second)
+          inputs.push_back(v);
+    for (const Value *v : inputs) {
+      TESSEL_CHECK(std::find(grp.inputs.begin(), grp.inputs.end(), v) != grp.inputs.end(), what,
+                   "group ", k, " reads %", v->name(), " but does not list it as an input");
+      if (v->producer() && index.count(v->producer())) {
+        int64_t from = groupOf[v->producer()];
+        TESSEL_CHECK(from < k, what, "group ", k, " reads %", v->name(), " of group ", from,
+                     ", which does not come before it");
+      }
+    }
+    // Outputs: exactly the values used outside or returned; all from the last node.
+    for (const Node *n : grp.nodes)
+      for (const Value *v : n->outputs()) {
+        if (!v)
+          continue;
+        bool escapes = graphOutputs.count(v) > 0;
+        for (const Use &u : v->uses())
+          escapes |= !members.count(u.user);
+        bool listed = std::find(grp.outputs.begin(), grp.outputs.end(), v) != grp.outputs.end();
+        if (escapes && !listed)
+          fail(what, "group ", k, " does not list %", v->name(), " as an output");
+        if (escapes && grp.nodes.size() > 1)
+          TESSEL_CHECK(n == grp.nodes.back(), what, "group ", k, " has a second exit: %",
+                       v->name(), " of ", n->describe(), " leaves it");
+      }
+  }
+}
+
+void printFusionPlan(std::ostream &os, const FusionPlan &plan) {
+  for (const FusionGroup &grp : plan.groups) {
+    os << "group " << grp.id << " (" << opPatternName(grp.pattern) << ", master "
+       << fusionNodeLabel(*grp.master) << "): ";
+    for (size_t i = 0; i < grp.nodes.size(); ++i)
+      os << (i ? " -> " : "") << grp.nodes[i]->opType << "(" << fusionNodeLabel(*grp.nodes[i])
+         << ")";
+    os << "; inputs:";
+    for (size_t i = 0; i < grp.inputs.size(); ++i)
+      os << (i ? ", " : " ") << valueLabel(grp.inputs[i]);
+    os << "; outputs:";
+    for (size_t i = 0; i < grp.outputs.size(); ++i)
+      os << (i ? ", " : " ") << valueLabel(grp.outputs[i]);
+    os << "\n";
+  }
+}
+
+void writeFusionDot(std::ostream &os, const Graph &g, const FusionPlan *plan) {
+  std::unordered_map<const Node *, int64_t> id;
+  for (auto &n : g.nodes())
+    id[n.get()] = int64_t(id.size());
+  os << "digraph \"" << dotEscape(g.name.empty() ? "graph" : g.name) << "\" {\n"
+     << "  rankdir=TB;\n  node [shape=box, style=\"rounded,filled\", fillcolor=white, "
+        "fontname=\"Helvetica\"];\n  edge [fontname=\"Helvetica\", fontsize=9];\n";
+  auto nodeLine = [&](const Node &n, const char *indent) {
+    OpPattern p = nodePattern(n);
+    os << indent << "n" << id[&n] << " [label=\"" << dotEscape(n.opType) << "\\n"
+       << dotEscape(fusionNodeLabel(n)) << "\", fillcolor=\"" << patternColor(p) << "\"];\n";
+  };
+  // Graph inputs that are not weights, and graph outputs, as ellipses.
+  std::unordered_set<const Value *> weights(g.initializers.begin(), g.initializers.end());
+  std::unordered_map<const Value *, std::string> ioName;
+  for (size_t i = 0; i < g.inputs.size(); ++i)
+    if (g.inputs[i] && !weights.count(g.inputs[i]) && !g.inputs[i]->isConstant()) {
+      std::string name = "in" + std::to_string(i);
+      ioName[g.inputs[i]] = name;
+      os << "  " << name << " [shape=ellipse, style=solid, label=\""
+         << dotEscape(valueLabel(g.inputs[i])) << "\"];\n";
+    }
+  for (size_t i = 0; i < g.outputs.size(); ++i)
+    if (g.outputs[i])
+      os << "  out" << i << " [shape=ellipse, style=solid, label=\""
+         << dotEscape(valueLabel(g.outputs[i])) << "\"];\n";
+  if (plan) {
+    for (const FusionGroup &grp : plan->groups) {
+      os << "  subgraph cluster_" << grp.id << " {\n    label=\"group " << grp.id << ": "
+         << opPatternName(grp.pattern) << " (master " << dotEscape(fusionNodeLabel(*grp.master))
+         << ")\";\n    style=\"rounded,filled\"; fillcolor=\"" << patternColor(grp.pattern)
+         << "\"; color=\"#555555\";\n";
+      for (const Node *n : grp.nodes)
+        nodeLine(*n, "    ");
+      os << "  }\n";
+    }
+  } else {
+    for (auto &n : g.nodes())
+      nodeLine(*n, "  ");
+  }
+  for (auto &n : g.nodes())
+    for (const Value *v : n->inputs()) {
+      if (!v)
+        continue;
+      std::string from;
+      if (v->producer() && id.count(v->producer()))
+        from = "n" + std::to_string(id[v->producer()]);
+      else if (auto it = ioName.find(v); it != ioName.end())
+        from = it->second;
+      else
+        continue; // a weight
+      os << "  " << from << " -> n" << id[n.get()] << " [label=\"" << dotEscape(v->type.str())
+         << "\"];\n";
+    }
+  for (size_t i = 0; i < g.outputs.size(); ++i) {
+    const Value *v = g.outputs[i];
+    if (!v)
+      continue;
+    std::string from;
+    if (v->producer() && id.count(v->producer()))
+      from = "n" + std::to_string(id[v->producer()]);
+    else if (auto it = ioName.find(v); it != ioName.end())
+      from = it->second;
+    else
+      continue;
+    os << "  " << from << " -> out" << i << " [label=\"" << dotEscape(v->type.str()) << "\"];\n";
+  }
+  os << "}\n";
+}
+
+} // namespace tessel

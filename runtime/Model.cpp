@@ -1,0 +1,411 @@
+//===- Model.cpp - load and run a compiled model --------------------------===//
+//
+// Loading: read the file into one 64-byte-aligned buffer, parseArtifact (structure and
+// checksums), host checks (architecture, CPU features), dlopen the code through a memfd, resolve
+// every kernel. Running: bind the caller's tensors by name, take an arena from the pool, call
+// the steps in order, give the arena back.
+//
+//===----------------------------------------------------------------------===//
+
+#include "tessel/runtime/Model.h"
+
+#include "tessel/Support/Error.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace tessel::runtime {
+
+namespace {
+
+using KernelFn = void (*)(void **args);
+
+struct AlignedFree {
+  void operator()(void *p) const { std::free(p); }
+};
+using AlignedBytes = std::unique_ptr<uint8_t, AlignedFree>;
+
+uint64_t alignUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+AlignedBytes allocAligned(uint64_t size, const std::string &what) {
+  uint64_t n = alignUp(std::max<uint64_t>(size, 1), kArtifactAlignment);
+  void *p = std::aligned_alloc(kArtifactAlignment, n);
+  TESSEL_CHECK(p != nullptr, what, ": cannot allocate ", size, " bytes");
+  return AlignedBytes(static_cast<uint8_t *>(p));
+}
+
+std::string errnoText() { return std::strerror(errno); }
+
+/// Writes `code` to a private file and returns its descriptor (caller closes) and the path
+/// dlopen takes; `unlinkPath` is set when a temp file must be removed after dlopen.
+int writeCodeFile(const uint8_t *code, uint64_t size, const std::string &what, std::string &path,
+                  std::string &unlinkPath) {
+  int fd = -1;
+#if defined(__linux__) && defined(MFD_CLOEXEC)
+  fd = memfd_create("tessel-kernels", MFD_CLOEXEC);
+  if (fd >= 0)
+    path = "/proc/self/fd/" + std::to_string(fd);
+#endif
+  if (fd < 0) {
+    const char *dir = std::getenv("TMPDIR");
+    std::string tmpl = std::string(dir && *dir ? dir : "/tmp") + "/tessel-kernels-XXXXXX";
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    fd = mkstemp(buf.data());
+    TESSEL_CHECK(fd >= 0, what, ": cannot create a temporary file for the code section in ",
+                 tmpl, ": ", errnoText());
+    path = unlinkPath = buf.data();
+  }
+  uint64_t done = 0;
+  while (done < size) {
+    ssize_t n = ::write(fd, code + done, std::min<uint64_t>(size - done, 1u << 30));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      std::string err = errnoText();
+      ::close(fd);
+      if (!unlinkPath.empty())
+        ::unlink(unlinkPath.c_str());
+      fail(what, ": cannot write the code section to ", path, ": ", err);
+    }
+    done += uint64_t(n);
+  }
+  return fd;
+}
+
+std::string join(const std::vector<std::string> &v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i)
+    s += (i ? "," : "") + v[i];
+  return s;
+}
+
+} // namespace
+
+struct Model::Impl {
+  std::string what; // the path or name, for errors
+  AlignedBytes file;
+  uint64_t fileSize = 0;
+  ArtifactContents contents;
+  void *library = nullptr;
+  std::vector<KernelFn> kernels; // per step
+  std::map<std::string, std::string, std::less<>> info;
+  size_t totalArgs = 0;
+
+  mutable std::mutex poolMutex;
+  mutable std::vector<AlignedBytes> arenaPool;
+
+  ~Impl() {
+    if (library)
+      dlclose(library);
+  }
+
+  void init();
+  void checkHost() const;
+  void loadCode();
+  AlignedBytes takeArena() const;
+  void giveArena(AlignedBytes arena) const;
+};
+
+void Model::Impl::checkHost() const {
+  const Metadata &m = contents.metadata;
+  if (!m.targetTriple.empty()) {
+    std::string arch = m.targetTriple.substr(0, m.targetTriple.find('-'));
+    if (arch == "amd64")
+      arch = "x86_64";
+    if (arch == "arm64")
+      arch = "aarch64";
+    TESSEL_CHECK(arch == hostArch(), what, ": compiled for target '", m.targetTriple,
+                 "' (", arch, "), but this machine is ", hostArch());
+  }
+  std::vector<std::string> missing;
+  for (const std::string &f : m.cpuFeatures)
+    if (!hostHasCpuFeature(f))
+      missing.push_back(f);
+  if (!missing.empty())
+    fail(what, ": this CPU lacks required CPU feature", missing.size() > 1 ? "s " : " ",
+         join(missing), " (the code was compiled for cpu '", m.cpuName, "' with features ",
+         join(m.cpuFeatures), "); recompile the model for this machine");
+}
+
+void Model::Impl::loadCode() {
+  if (contents.steps.empty())
+    return;
+  const uint8_t *code = contents.code;
+  if (contents.codeSize < 4 || std::memcmp(code, "\x7f" "ELF", 4) != 0)
+    fail(what, ": the code section is not an ELF shared object (it starts with ",
+         contents.codeSize >= 4 ? "other bytes" : "fewer than 4 bytes", ")");
+  std::string path, unlinkPath;
+  int fd = writeCodeFile(code, contents.codeSize, what, path, unlinkPath);
+  dlerror();
+  library = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  std::string dlErr;
+  if (!library) {
+    const char *e = dlerror();
+    dlErr = e ? e : "unknown dlopen error";
+  }
+  ::close(fd);
+  if (!unlinkPath.empty())
+    ::unlink(unlinkPath.c_str());
+  if (!library)
+    fail(what, ": cannot load the code section as a shared object: ", dlErr);
+  for (size_t i = 0; i < contents.steps.size(); ++i) {
+    const Step &s = contents.steps[i];
+    dlerror();
+    void *sym = dlsym(library, s.symbol.c_str());
+    if (!sym)
+      fail(what, ": execution plan step ", i, " calls kernel '", s.symbol,
+           "', which the code section does not define");
+    kernels.push_back(reinterpret_cast<KernelFn>(sym));
+  }
+}
+
+void Model::Impl::init() {
+  contents = parseArtifact(file.get(), fileSize, what);
+  checkHost();
+  loadCode();
+  for (const Step &s : contents.steps)
+    totalArgs += s.args.size();
+  const Metadata &m = contents.metadata;
+  info["target_triple"] = m.targetTriple;
+  info["cpu_name"] = m.cpuName;
+  info["cpu_features"] = join(m.cpuFeatures);
+  info["fallback_nodes"] = join(m.fallbackNodes);
+  info["tessel_version"] = m.tesselVersion;
+  info["source_hash"] = m.sourceHash;
+  info["buffer_alignment"] = std::to_string(m.bufferAlignment);
+  info["arena_size"] = std::to_string(contents.memoryPlan.arenaSize);
+  info["num_steps"] = std::to_string(contents.steps.size());
+  for (const auto &[k, v] : m.extra)
+    info.emplace(k, v);
+}
+
+AlignedBytes Model::Impl::takeArena() const {
+  {
+    std::lock_guard<std::mutex> lock(poolMutex);
+    if (!arenaPool.empty()) {
+      AlignedBytes a = std::move(arenaPool.back());
+      arenaPool.pop_back();
+      return a;
+    }
+  }
+  return allocAligned(contents.memoryPlan.arenaSize, what + ": arena");
+}
+
+void Model::Impl::giveArena(AlignedBytes arena) const {
+  std::lock_guard<std::mutex> lock(poolMutex);
+  arenaPool.push_back(std::move(arena));
+}
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::Model(Model &&) noexcept = default;
+Model &Model::operator=(Model &&) noexcept = default;
+Model::~Model() = default;
+
+Model Model::load(const std::string &path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  TESSEL_CHECK(fd >= 0, path, ": cannot open: ", errnoText());
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    std::string err = errnoText();
+    ::close(fd);
+    fail(path, ": cannot stat: ", err);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail(path, ": not a regular file");
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->what = path;
+  impl->fileSize = uint64_t(st.st_size);
+  impl->file = allocAligned(impl->fileSize, path);
+  uint64_t done = 0;
+  while (done < impl->fileSize) {
+    ssize_t n = ::read(fd, impl->file.get() + done,
+                       std::min<uint64_t>(impl->fileSize - done, 1u << 30));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      std::string err = n < 0 ? errnoText() : "unexpected end of file";
+      ::close(fd);
+      fail(path, ": cannot read: ", err);
+    }
+    done += uint64_t(n);
+  }
+  ::close(fd);
+  impl->init();
+  return Model(std::move(impl));
+}
+
+Model Model::loadFromMemory(const void *data, size_t size, std::string_view name) {
+  auto impl = std::make_unique<Impl>();
+  impl->what = std::string(name);
+  TESSEL_CHECK(data != nullptr || size == 0, impl->what, ": null data");
+  impl->fileSize = size;
+  impl->file = allocAligned(size, impl->what);
+  if (size)
+    std::memcpy(impl->file.get(), data, size);
+  impl->init();
+  return Model(std::move(impl));
+}
+
+const std::vector<TensorDesc> &Model::inputs() const { return impl_->contents.metadata.inputs; }
+const std::vector<TensorDesc> &Model::outputs() const {
+  return impl_->contents.metadata.outputs;
+}
+const Metadata &Model::metadata() const { return impl_->contents.metadata; }
+const ArtifactContents &Model::contents() const { return impl_->contents; }
+
+const std::string *Model::info(std::string_view key) const {
+  auto it = impl_->info.find(key);
+  return it == impl_->info.end() ? nullptr : &it->second;
+}
+
+namespace {
+
+/// Matches `given` to `expected` by name; returns, per expected tensor, its argument.
+std::vector<const TensorArg *> bind(const std::vector<TensorDesc> &expected,
+                                    const TensorArg *given, size_t numGiven, const char *role,
+                                    const std::string &what) {
+  TESSEL_CHECK(given != nullptr || numGiven == 0, what, ": ", role, "s: null array");
+  std::vector<const TensorArg *> bound(expected.size(), nullptr);
+  for (size_t g = 0; g < numGiven; ++g) {
+    const TensorArg &a = given[g];
+    auto it = std::find_if(expected.begin(), expected.end(),
+                           [&](const TensorDesc &d) { return d.name == a.name; });
+    if (it == expected.end()) {
+      std::string names;
+      for (const TensorDesc &d : expected)
+        names += (names.empty() ? "'" : ", '") + d.name + "'";
+      fail(what, ": the model has no ", role, " named '", a.name, "' (its ", role, "s: ",
+           names.empty() ? "none" : names, ")");
+    }
+    size_t i = size_t(it - expected.begin());
+    TESSEL_CHECK(!bound[i], what, ": ", role, " '", a.name, "' is given twice");
+    const TensorDesc &d = *it;
+    TensorDesc got{std::string(a.name), a.dtype, {}};
+    // The rank first, so that a wrong rank never makes us read past the caller's shape array.
+    TESSEL_CHECK(a.rank == d.shape.size(), what, ": ", role, " '", a.name, "' has rank ",
+                 a.rank, ", expected ", describe(d));
+    TESSEL_CHECK(a.shape != nullptr || a.rank == 0, what, ": ", role, " '", a.name,
+                 "': null shape with rank ", a.rank);
+    got.shape.assign(a.shape, a.shape + a.rank);
+    TESSEL_CHECK(got.dtype == d.dtype && got.shape == d.shape, what, ": ", role, " '", a.name,
+                 "' is ", describe(got), ", expected ", describe(d));
+    uint64_t bytes = byteSize(d);
+    TESSEL_CHECK(a.sizeBytes == bytes, what, ": ", role, " '", a.name, "' buffer has ",
+                 a.sizeBytes, " bytes, expected ", bytes, " (", describe(d), ")");
+    TESSEL_CHECK(a.data != nullptr || bytes == 0, what, ": ", role, " '", a.name,
+                 "' has a null data pointer");
+    bound[i] = &a;
+  }
+  for (size_t i = 0; i < expected.size(); ++i)
+    TESSEL_CHECK(bound[i], what, ": ", role, " '", expected[i].name, "' (",
+                 describe(expected[i]), ") is not given");
+  return bound;
+}
+
+bool overlaps(const TensorArg *a, const TensorArg *b) {
+  if (!a->sizeBytes || !b->sizeBytes)
+    return false;
+  auto pa = reinterpret_cast<uintptr_t>(a->data), pb = reinterpret_cast<uintptr_t>(b->data);
+  return pa < pb + b->sizeBytes && pb < pa + a->sizeBytes;
+}
+
+} // namespace
+
+void Model::run(const TensorArg *inputs, size_t numInputs, const TensorArg *outputs,
+                size_t numOutputs) const {
+  const Impl &m = *impl_;
+  const Metadata &meta = m.contents.metadata;
+  std::vector<const TensorArg *> in = bind(meta.inputs, inputs, numInputs, "input", m.what);
+  std::vector<const TensorArg *> out = bind(meta.outputs, outputs, numOutputs, "output", m.what);
+  for (size_t i = 0; i < out.size(); ++i) {
+    for (size_t j = i + 1; j < out.size(); ++j)
+      TESSEL_CHECK(!overlaps(out[i], out[j]), m.what, ": output buffers '", out[i]->name,
+                   "' and '", out[j]->name, "' overlap");
+    for (const TensorArg *x : in)
+      TESSEL_CHECK(!overlaps(out[i], x), m.what, ": output buffer '", out[i]->name,
+                   "' overlaps input '", x->name, "'");
+  }
+
+  // The pointers the kernels see; misaligned caller buffers go through aligned copies.
+  std::vector<void *> inPtr(in.size()), outPtr(out.size());
+  std::vector<AlignedBytes> staging;
+  auto misaligned = [&](const void *p) {
+    return reinterpret_cast<uintptr_t>(p) % meta.bufferAlignment != 0;
+  };
+  for (size_t i = 0; i < in.size(); ++i) {
+    inPtr[i] = in[i]->data;
+    if (in[i]->sizeBytes && misaligned(in[i]->data)) {
+      staging.push_back(allocAligned(in[i]->sizeBytes, m.what));
+      std::memcpy(staging.back().get(), in[i]->data, in[i]->sizeBytes);
+      inPtr[i] = staging.back().get();
+    }
+  }
+  std::vector<std::pair<size_t, uint8_t *>> copyBack;
+  for (size_t i = 0; i < out.size(); ++i) {
+    outPtr[i] = out[i]->data;
+    if (out[i]->sizeBytes && misaligned(out[i]->data)) {
+      staging.push_back(allocAligned(out[i]->sizeBytes, m.what));
+      outPtr[i] = staging.back().get();
+      copyBack.emplace_back(i, staging.back().get());
+    }
+  }
+
+  AlignedBytes arena = m.takeArena();
+  std::vector<void *> args(std::max<size_t>(m.totalArgs, 1));
+  size_t next = 0;
+  for (size_t s = 0; s < m.contents.steps.size(); ++s) {
+    const Step &step = m.contents.steps[s];
+    void **stepArgs = args.data() + next;
+    for (const StepArg &a : step.args) {
+      void *p = nullptr;
+      switch (a.kind) {
+      case ArgKind::Input: p = inPtr[size_t(a.value)]; break;
+      case ArgKind::Output: p = outPtr[size_t(a.value)]; break;
+      case ArgKind::Weight:
+        p = const_cast<uint8_t *>(m.contents.weightData) +
+            m.contents.weights[size_t(a.value)].offset;
+        break;
+      case ArgKind::Arena:
+        p = arena.get() + m.contents.memoryPlan.slices[size_t(a.value)].offset;
+        break;
+      case ArgKind::Scalar: p = const_cast<int64_t *>(&a.value); break;
+      }
+      args[next++] = p;
+    }
+    m.kernels[s](stepArgs);
+  }
+  m.giveArena(std::move(arena));
+  for (const auto &[i, p] : copyBack)
+    std::memcpy(out[i]->data, p, out[i]->sizeBytes);
+}
+
+std::vector<HostTensor> Model::run(const std::vector<HostTensor> &inputs) const {
+  std::vector<TensorArg> in;
+  for (const HostTensor &t : inputs)
+    in.push_back({t.desc.name, t.desc.dtype, t.desc.shape.data(), t.desc.shape.size(),
+                  const_cast<uint8_t *>(t.bytes.data()), t.bytes.size()});
+  std::vector<HostTensor> results;
+  for (const TensorDesc &d : outputs())
+    results.emplace_back(d);
+  std::vector<TensorArg> out;
+  for (HostTensor &t : results)
+    out.push_back({t.desc.name, t.desc.dtype, t.desc.shape.data(), t.desc.shape.size(),
+                   t.bytes.data(), t.bytes.size()});
+  run(in.data(), in.size(), out.data(), out.size());
+  return results;
+}
+
+} // namespace tessel::runtime
