@@ -17,6 +17,7 @@
 //===----------------------------------------------------------------------===//
 #include "tessel/Loop/Text.h"
 #include "tessel/TE/Build.h"
+#include "TestUtils.h"
 
 #include <algorithm>
 #include <chrono>
@@ -49,15 +50,6 @@ struct Options {
   bool printIR = false;
   std::string objDir;
 };
-
-std::vector<float> randomVector(size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(-2.0f, 2.0f);
-  std::vector<float> v(n);
-  for (auto &x : v)
-    x = d(rng);
-  return v;
-}
 
 /// Times `call` (reps runs after one warm-up) and returns {min, median} seconds.
 std::pair<double, double> timeIt(const std::function<void()> &call, int reps) {
@@ -99,7 +91,7 @@ void benchAdd(const Options &o) {
   s[C].parallel(xoo);
   prepare(o, s, {A, B, C}, "add_1m");
   auto f = tessel::build(s, {A, B, C}, "llvm", "add_1m");
-  auto a = randomVector(size_t(n), 1), b = randomVector(size_t(n), 2);
+  auto a = test::randomFloats(size_t(n), 1), b = test::randomFloats(size_t(n), 2);
   std::vector<float> c(static_cast<size_t>(n));
   auto [tmin, tmed] = timeIt([&] { f({a.data(), b.data(), c.data()}); }, o.reps);
   std::vector<double> want(static_cast<size_t>(n));
@@ -131,7 +123,7 @@ void benchSoftmax(const Options &o) {
   s[Y].vectorize(yi);
   prepare(o, s, {X, Y}, "softmax_128x1024");
   auto f = tessel::build(s, {X, Y}, "llvm", "softmax_128x1024");
-  auto x = randomVector(size_t(rows * n), 3);
+  auto x = test::randomFloats(size_t(rows * n), 3);
   std::vector<float> y(x.size());
   auto [tmin, tmed] = timeIt([&] { f({x.data(), y.data()}); }, o.reps);
   std::vector<double> want(x.size());
@@ -175,7 +167,7 @@ void benchConv2d(const Options &o) {
   s[O].parallel(O.axis(0));
   prepare(o, s, {I, W, O}, "conv2d_64x56x56_3x3");
   auto f = tessel::build(s, {I, W, O}, "llvm", "conv2d_64x56x56_3x3");
-  auto in = randomVector(size_t(ci * hw * hw), 4), w = randomVector(size_t(co * ci * kh * kh), 5);
+  auto in = test::randomFloats(size_t(ci * hw * hw), 4), w = test::randomFloats(size_t(co * ci * kh * kh), 5);
   std::vector<float> out(static_cast<size_t>(co * hw * hw));
   auto [tmin, tmed] = timeIt([&] { f({in.data(), w.data(), out.data()}); }, std::max(3, o.reps / 10));
   // Check one output channel against a naive loop (all 64 would take a while).

@@ -11,6 +11,7 @@
 #include "tessel/Loop/IR.h"
 #include "tessel/Support/Error.h"
 #include "tessel/runtime/ThreadPool.h"
+#include "TestUtils.h"
 
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
@@ -30,14 +31,11 @@ namespace {
 
 const int64_t kSizes[] = {1, 7, 16, 1000};
 
-std::vector<float> randomFloats(int64_t n, unsigned seed, float lo = -4.0f, float hi = 4.0f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> v(n);
-  for (auto &x : v)
-    x = dist(rng);
-  return v;
+/// Inputs in [-4, 4).
+std::vector<float> randomFloats(int64_t n, unsigned seed) {
+  return test::randomFloats(size_t(n), seed, -4.0f, 4.0f);
 }
+
 
 /// A 1-D f32 buffer of extent n.
 Buffer vec(const std::string &name, const Var &n, DType dt = DType::f32) {

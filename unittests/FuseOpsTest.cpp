@@ -13,6 +13,7 @@
 #include "tessel/Graph/OpRegistry.h"
 #include "tessel/Graph/Text.h"
 #include "tessel/Graph/Transforms.h"
+#include "GraphTestUtils.h"
 
 #include <gtest/gtest.h>
 
@@ -25,14 +26,10 @@ using namespace tessel;
 
 namespace {
 
-std::unique_ptr<Graph> parse(const std::string &text) {
-  auto g = parseGraph(text, "<test>");
-  if (g->opsets.empty())
-    g->opsets[""] = 17;
-  inferShapes(*g);
-  verifyGraph(*g);
-  return g;
-}
+using test::intsAttr;
+using test::parseTestGraph;
+using test::sharedModelsDir;
+
 
 std::string planText(const FusionPlan &plan) {
   std::ostringstream os;
@@ -75,7 +72,7 @@ TEST(FuseOps, RegistryClasses) {
 }
 
 TEST(FuseOps, NodeClassRefinements) {
-  auto g = parse(R"(graph @g(%x: f32[2,8]) {
+  auto g = parseTestGraph(R"(graph @g(%x: f32[2,8]) {
     %k: i64[1] = dense<[3]>
     %v, %i = TopK(%x, %k)
     %d, %m = Dropout(%x)
@@ -89,7 +86,7 @@ TEST(FuseOps, NodeClassRefinements) {
 }
 
 TEST(FuseOps, ConvBiasReluIsOneKernel) {
-  auto g = parse(R"(graph @g(%x: f32[1,3,8,8]) {
+  auto g = parseTestGraph(R"(graph @g(%x: f32[1,3,8,8]) {
     %w: f32[4,3,3,3] = dense<0.5>
     %b: f32[1,4,1,1] = dense<0.25>
     %c = Conv(%x, %w) {name = "conv", pads = [1, 1, 1, 1]}
@@ -122,7 +119,7 @@ TEST(FuseOps, ConvBiasReluIsOneKernel) {
 
 TEST(FuseOps, TwoConvsNeverShareAGroup) {
   // Both convs reach the Add through elementwise edges; only one may take it.
-  auto g = parse(R"(graph @g(%x: f32[1,4,8,8]) {
+  auto g = parseTestGraph(R"(graph @g(%x: f32[1,4,8,8]) {
     %w: f32[4,4,1,1] = dense<0.5>
     %c1 = Conv(%x, %w)
     %c2 = Conv(%x, %w)
@@ -136,7 +133,7 @@ TEST(FuseOps, TwoConvsNeverShareAGroup) {
 }
 
 TEST(FuseOps, VerifierCatchesABrokenPlan) {
-  auto g = parse(R"(graph @g(%x: f32[4]) {
+  auto g = parseTestGraph(R"(graph @g(%x: f32[4]) {
     %a = Relu(%x)
     %b = Exp(%a)
     return %b
@@ -153,7 +150,7 @@ TEST(FuseOps, VerifierCatchesABrokenPlan) {
 }
 
 TEST(FuseOps, DotHasOneClusterPerGroup) {
-  auto g = parse(R"(graph @g(%x: f32[4,4]) {
+  auto g = parseTestGraph(R"(graph @g(%x: f32[4,4]) {
     %k: i64[1] = dense<[2]>
     %a = Relu(%x)
     %v, %i = TopK(%a, %k)
@@ -175,12 +172,6 @@ TEST(FuseOps, DotHasOneClusterPerGroup) {
 
 //===- random DAGs -------------------------------------------------------===//
 
-Attribute intsAttr(std::vector<int64_t> v) {
-  Attribute a;
-  a.kind = Attribute::Kind::Ints;
-  a.ints = std::move(v);
-  return a;
-}
 
 /// A random DAG over f32[4,4] values (and f32[4,1] reduction results) mixing every class:
 /// elementwise (Relu, Exp, Neg), broadcast (Add, Mul), injective (Transpose), reduction
@@ -286,21 +277,12 @@ TEST(FuseOps, RandomDagsGiveValidPlans) {
 
 //===- the shared models -------------------------------------------------===//
 
-std::string sharedModels() {
-  if (const char *env = std::getenv("TESSEL_SHARED_MODELS"))
-    return env;
-#ifdef TESSEL_SHARED_MODELS_DIR
-  return TESSEL_SHARED_MODELS_DIR;
-#else
-  return "../shared/models";
-#endif
-}
 
 class FuseOpsModel : public ::testing::TestWithParam<const char *> {};
 
 TEST_P(FuseOpsModel, FusesAndVerifies) {
   std::filesystem::path path =
-      std::filesystem::path(sharedModels()) / (std::string(GetParam()) + ".onnx");
+      std::filesystem::path(sharedModelsDir()) / (std::string(GetParam()) + ".onnx");
   if (!std::filesystem::exists(path))
     GTEST_SKIP() << path << " is absent (set TESSEL_SHARED_MODELS to the shared models folder)";
   Model m = loadOnnx(path.string());

@@ -4,6 +4,7 @@
 #include "tessel/Loop/Pass.h"
 #include "tessel/Loop/Text.h"
 #include "tessel/Loop/Visitor.h"
+#include "TestUtils.h"
 
 #include <gtest/gtest.h>
 
@@ -14,14 +15,7 @@ using namespace tessel::loop;
 
 namespace {
 
-std::string errorOf(const std::function<void()> &f) {
-  try {
-    f();
-  } catch (const Error &e) {
-    return e.what();
-  }
-  return "";
-}
+using test::errorOf;
 
 TEST(LoopIR, TypesPrintAndParse) {
   EXPECT_EQ(Type::f32().toString(), "f32");

@@ -13,6 +13,8 @@
 #include "tessel/Graph/Lowering.h"
 #include "tessel/Interp/Interpreter.h"
 #include "tessel/TE/Build.h"
+#include "GraphTestUtils.h"
+#include "TestUtils.h"
 
 #include <gtest/gtest.h>
 
@@ -29,6 +31,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using test::errorOf;
+using test::intAttr;
+using test::intsAttr;
+using test::stringAttr;
+
 const char *kNodeTests = "/usr/share/libonnx-testdata/data/node";
 
 /// Node tests whose case the lowering does not handle: each must fail with an Error containing
@@ -37,14 +44,6 @@ const std::map<std::string, std::string> kKnownUnsupported = {
 #include "OpLoweringUnsupported.inc"
 };
 
-std::string errorOf(const std::function<void()> &fn) {
-  try {
-    fn();
-  } catch (const Error &e) {
-    return e.what();
-  }
-  return "";
-}
 
 enum class Outcome { Skipped, Passed, Failed, Unsupported };
 
@@ -215,24 +214,6 @@ TEST(OpLowering, ConformanceNodeTests) {
   EXPECT_GT(total, 100);
 }
 
-Attribute intAttr(int64_t v) {
-  Attribute a;
-  a.kind = Attribute::Kind::Int;
-  a.i = v;
-  return a;
-}
-Attribute intsAttr(std::vector<int64_t> v) {
-  Attribute a;
-  a.kind = Attribute::Kind::Ints;
-  a.ints = std::move(v);
-  return a;
-}
-Attribute stringAttr(std::string v) {
-  Attribute a;
-  a.kind = Attribute::Kind::String;
-  a.s = std::move(v);
-  return a;
-}
 
 /// A one-node graph `op` over f32 inputs of the given shapes (inference fills the output type).
 struct OneNode {

@@ -13,6 +13,7 @@
 #include "tessel/Graph/Text.h"
 #include "tessel/Graph/Transforms.h"
 #include "tessel/Interp/Interpreter.h"
+#include "GraphTestUtils.h"
 
 #include <gtest/gtest.h>
 
@@ -26,14 +27,10 @@ using namespace tessel;
 
 namespace {
 
-std::unique_ptr<Graph> parse(const std::string &text) {
-  auto g = parseGraph(text, "<test>");
-  if (g->opsets.empty())
-    g->opsets[""] = 17;
-  inferShapes(*g);
-  verifyGraph(*g);
-  return g;
-}
+using test::intAttr;
+using test::parseTestGraph;
+using test::sharedModelsDir;
+
 
 //===- random DAGs -------------------------------------------------------===//
 
@@ -50,12 +47,6 @@ int64_t numel(const std::vector<int64_t> &s) {
   return n;
 }
 
-Attribute intAttr(int64_t i) {
-  Attribute a;
-  a.kind = Attribute::Kind::Int;
-  a.i = i;
-  return a;
-}
 
 /// A random DAG over f32/f64 tensors: elementwise unary and binary ops, views (Reshape, Flatten,
 /// Identity, Unsqueeze, Squeeze), Transpose, Concat, Split, Cast; some results are never read.
@@ -235,7 +226,7 @@ std::vector<Tensor> runInArena(const Graph &g, const MemoryPlan &plan,
 //===- hand-built graphs -------------------------------------------------===//
 
 TEST(PlanMemory, ChainRunsInPlaceInOneBlock) {
-  auto g = parse(R"(graph @chain(%x: f32[4,8]) {
+  auto g = parseTestGraph(R"(graph @chain(%x: f32[4,8]) {
     %a = Relu(%x)
     %b = Exp(%a)
     %c = Neg(%b)
@@ -265,7 +256,7 @@ TEST(PlanMemory, ChainRunsInPlaceInOneBlock) {
 }
 
 TEST(PlanMemory, ViewAliasesOnlyWhenItsInputDies) {
-  auto g = parse(R"(graph @views(%x: f32[4,8]) {
+  auto g = parseTestGraph(R"(graph @views(%x: f32[4,8]) {
     %s: i64[1] = dense<[32]>
     %a = Relu(%x)
     %r = Reshape(%a, %s)
@@ -289,7 +280,7 @@ TEST(PlanMemory, ViewAliasesOnlyWhenItsInputDies) {
 TEST(PlanMemory, SubgraphCaptureExtendsLifetime) {
   // %a has no direct reader; the If node reads it through its branches (captures), so %b,
   // computed between them, must not take its bytes.
-  auto g = parse(R"(graph @captures(%x: f32[4], %c: bool[]) {
+  auto g = parseTestGraph(R"(graph @captures(%x: f32[4], %c: bool[]) {
     %a = Relu(%x)
     %b = Neg(%x)
     %r = If(%c) {else_branch = graph @e() {
@@ -310,7 +301,7 @@ TEST(PlanMemory, SubgraphCaptureExtendsLifetime) {
 }
 
 TEST(PlanMemory, SymbolicDimIsAnErrorNamingTheValue) {
-  auto g = parse(R"(graph @sym(%x: f32[N,8]) {
+  auto g = parseTestGraph(R"(graph @sym(%x: f32[N,8]) {
     %a = Relu(%x)
     %b = Exp(%a)
     return %b
@@ -329,7 +320,7 @@ TEST(PlanMemory, SymbolicDimIsAnErrorNamingTheValue) {
 }
 
 TEST(PlanMemory, VerifierCatchesBrokenPlans) {
-  auto g = parse(R"(graph @diamond(%x: f32[4,8]) {
+  auto g = parseTestGraph(R"(graph @diamond(%x: f32[4,8]) {
     %a = Relu(%x)
     %b = Exp(%a)
     %c = Add(%a, %b)
@@ -415,20 +406,11 @@ TEST(PlanMemory, RandomDAGsVerifyAndRunInTheArena) {
 
 //===- the shared models -------------------------------------------------===//
 
-std::string sharedModels() {
-  if (const char *env = std::getenv("TESSEL_SHARED_MODELS"))
-    return env;
-#ifdef TESSEL_SHARED_MODELS_DIR
-  return TESSEL_SHARED_MODELS_DIR;
-#else
-  return "../shared/models";
-#endif
-}
 
 class PlanMemoryModel : public ::testing::TestWithParam<const char *> {};
 
 TEST_P(PlanMemoryModel, PlansAndVerifies) {
-  std::filesystem::path path = std::filesystem::path(sharedModels()) / (std::string(GetParam()) + ".onnx");
+  std::filesystem::path path = std::filesystem::path(sharedModelsDir()) / (std::string(GetParam()) + ".onnx");
   if (!std::filesystem::exists(path))
     GTEST_SKIP() << path << " is absent (set TESSEL_SHARED_MODELS to the shared models folder)";
   Model m = loadOnnx(path.string());

@@ -10,6 +10,7 @@
 #include "tessel/Loop/Pass.h"
 #include "tessel/Loop/Text.h"
 #include "tessel/TE/Build.h"
+#include "TestUtils.h"
 
 #include <gtest/gtest.h>
 
@@ -24,26 +25,12 @@ using namespace tessel::te;
 
 namespace {
 
+using test::errorOf;
+using test::randomFloats;
+
 std::string text(const loop::LoweredFunc &f) { return loop::printFunc(f); }
 
-/// The message of the tessel::Error that fn throws ("" when it throws none).
-std::string errorOf(const std::function<void()> &fn) {
-  try {
-    fn();
-  } catch (const Error &e) {
-    return e.what();
-  }
-  return "";
-}
 
-std::vector<float> randomVector(size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(-2.0f, 2.0f);
-  std::vector<float> v(n);
-  for (auto &x : v)
-    x = d(rng);
-  return v;
-}
 
 std::vector<double> toDouble(const std::vector<float> &v) { return {v.begin(), v.end()}; }
 
@@ -113,7 +100,7 @@ TEST(TE, SeedExampleInterpreted) {
     Seed e;
     auto s = te::create_schedule(e.C);
     s[e.B].compute_inline();
-    auto a = randomVector(size_t(n), unsigned(n));
+    auto a = randomFloats(size_t(n), unsigned(n));
     std::vector<float> want(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i)
       want[size_t(i)] = (a[size_t(i)] + 1.0f) * 2.0f;
@@ -129,7 +116,7 @@ TEST(TE, SeedExampleBuiltAndRun) {
   s[e.B].compute_inline();
   auto f = tessel::build(s, {e.A, e.C}, "llvm");
   for (int64_t n : {1, 7, 16, 1000}) {
-    auto a = randomVector(size_t(n), unsigned(n) + 1);
+    auto a = randomFloats(size_t(n), unsigned(n) + 1);
     std::vector<float> c(static_cast<size_t>(n), -1.0f), want(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i)
       want[size_t(i)] = (a[size_t(i)] + 1.0f) * 2.0f;
@@ -238,7 +225,7 @@ TEST(TE, ScheduledKernelsMatchReference) {
         auto [xo, yo, xi, yi] = s[C].tile(C.axis(0), C.axis(1), 3, 2);
         s[B].compute_at(s[C], yo);
       }
-      auto a = randomVector(size_t(n * 5), unsigned(n * 10 + variant));
+      auto a = randomFloats(size_t(n * 5), unsigned(n * 10 + variant));
       std::vector<float> want(a.size());
       for (size_t i = 0; i < a.size(); ++i)
         want[i] = std::exp(a[i]) * 0.5f - a[i];
@@ -279,7 +266,7 @@ TEST(TE, ComputeAtStencilRegionIsWiderThanTheTile) {
   auto f = te::lower(s, {A, C}, "stencil");
   auto t = text(f);
   EXPECT_NE(t.find("allocate B: f32[10] local"), std::string::npos) << t;
-  auto a = randomVector(34, 3);
+  auto a = randomFloats(34, 3);
   std::vector<float> want(32);
   for (size_t i = 0; i < 32; ++i)
     want[i] = a[i] * 2.0f + a[i + 2] * 2.0f;
@@ -305,7 +292,7 @@ TEST(TE, SumReductionLowersToInitAndUpdate) {
                      "    }\n"
                      "  }\n"
                      "}\n");
-  auto a = randomVector(4 * 9, 5);
+  auto a = randomFloats(4 * 9, 5);
   std::vector<float> want(4, 0.0f);
   for (size_t i = 0; i < 4; ++i)
     for (size_t j = 0; j < 9; ++j)
@@ -324,7 +311,7 @@ TEST(TE, MaxReductionWithInitAndSplitReduceAxis) {
   auto t = text(f);
   EXPECT_NE(t.find("M[%i] = 0.5f"), std::string::npos) << t;
   EXPECT_NE(t.find("if %k.outer * 4 + %k.inner < 10"), std::string::npos) << t;
-  auto a = randomVector(30, 6);
+  auto a = randomFloats(30, 6);
   std::vector<float> want(3, 0.5f);
   for (size_t i = 0; i < 3; ++i)
     for (size_t j = 0; j < 10; ++j)
@@ -369,7 +356,7 @@ TEST(TE, GemmWithCacheWriteReorderAndVectorize) {
   EXPECT_NE(t.find("allocate C.local: f32[8, 16] local"), std::string::npos) << t;
   // The init nest is inside the tile, before the k loop, over the data-parallel loops.
   EXPECT_LT(t.find("C.local[%i.init, %j.init] = 0.0f"), t.find("for %k in 0..13")) << t;
-  auto a = randomVector(size_t(m * kk), 7), b = randomVector(size_t(kk * n), 8);
+  auto a = randomFloats(size_t(m * kk), 7), b = randomFloats(size_t(kk * n), 8);
   interpretBoth(f, {{"A", toDouble(a)}, {"B", toDouble(b)}, {"C", std::vector<double>(size_t(m * n))}},
                 {}, "C", g.reference(a, b, m, n, kk), 1e-4f);
 }
@@ -386,7 +373,7 @@ TEST(TE, GemmBuiltAndRun) {
     s[CC].vectorize(CC.axis(1));
     s[g.C].parallel(xo);
     auto f = tessel::build(s, {g.A, g.B, g.C});
-    auto a = randomVector(size_t(size * size), 9), b = randomVector(size_t(size * n), 10);
+    auto a = randomFloats(size_t(size * size), 9), b = randomFloats(size_t(size * n), 10);
     std::vector<float> c(size_t(size * n), -7.0f);
     f({a.data(), b.data(), c.data()});
     expectNear(c, g.reference(a, b, size, n, size), 1e-4f, "gemm " + std::to_string(size));
@@ -405,7 +392,7 @@ TEST(TE, CacheReadAndStorageAlign) {
   EXPECT_NE(t.find("allocate A.local: f32[16, 17] local"), std::string::npos) << t;
   EXPECT_NE(t.find("A.local[%ax0, %ax1] = A[%ax0, %ax1]"), std::string::npos) << t;
   EXPECT_NE(t.find("A.local[%i, %k] * A.local[%k, %i]"), std::string::npos) << t;
-  auto a = randomVector(256, 11);
+  auto a = randomFloats(256, 11);
   std::vector<float> want(16, 0.0f);
   for (size_t i = 0; i < 16; ++i)
     for (size_t p = 0; p < 16; ++p)
@@ -419,7 +406,7 @@ TEST(TE, SelectCastAndIntrinsics) {
     return te::if_then_else(A(i) > 0.0f, loop::sqrt(A(i)), loop::cast(Type::f32(), i) * -1.0f);
   }, "B");
   auto s = te::create_schedule(B);
-  auto a = randomVector(10, 12);
+  auto a = randomFloats(10, 12);
   std::vector<float> want(10);
   for (size_t i = 0; i < 10; ++i)
     want[i] = a[i] > 0 ? std::sqrt(a[i]) : -float(i);
@@ -563,7 +550,7 @@ TEST(TE, SoftmaxBuiltAndRun) {
     s[S].compute_at(s[Y], Y.axis(0));
     s[Y].parallel(Y.axis(0));
     auto f = tessel::build(s, {X, Y});
-    auto x = randomVector(size_t(rows * n), unsigned(n) + 20);
+    auto x = randomFloats(size_t(rows * n), unsigned(n) + 20);
     std::vector<float> y(x.size()), want(x.size());
     for (int64_t i = 0; i < rows; ++i) {
       float m = -INFINITY, sum = 0;
@@ -599,7 +586,7 @@ TEST(TE, Conv2dWithPaddingBuiltAndRun) {
     s[P].compute_inline();
     s[O].parallel(O.axis(0));
     auto f = tessel::build(s, {I, W, O});
-    auto in = randomVector(size_t(ci * hw * hw), 30), w = randomVector(size_t(co * ci * kh * kh), 31);
+    auto in = randomFloats(size_t(ci * hw * hw), 30), w = randomFloats(size_t(co * ci * kh * kh), 31);
     std::vector<float> out(size_t(co * hw * hw)), want(out.size(), 0.0f);
     for (int64_t o = 0; o < co; ++o)
       for (int64_t y = 0; y < hw; ++y)
@@ -627,7 +614,7 @@ TEST(TE, TransposePoolingAndBroadcastBuiltAndRun) {
     auto sT = te::create_schedule(T);
     auto [xo, yo, xi, yi] = sT[T].tile(T.axis(0), T.axis(1), 4, 4);
     auto fT = tessel::build(sT, {A, T});
-    auto a = randomVector(size_t(n * (n + 1)), 40);
+    auto a = randomFloats(size_t(n * (n + 1)), 40);
     std::vector<float> t(a.size()), wantT(a.size());
     for (int64_t i = 0; i < n + 1; ++i)
       for (int64_t j = 0; j < n; ++j)
@@ -645,7 +632,7 @@ TEST(TE, TransposePoolingAndBroadcastBuiltAndRun) {
     sP[Pool].unroll(ry);
     sP[Pool].unroll(rx);
     auto fP = tessel::build(sP, {X, Pool});
-    auto x = randomVector(size_t(4 * n * n), 41);
+    auto x = randomFloats(size_t(4 * n * n), 41);
     std::vector<float> p(size_t(n * n)), wantP(p.size());
     for (int64_t i = 0; i < n; ++i)
       for (int64_t j = 0; j < n; ++j)
@@ -664,7 +651,7 @@ TEST(TE, TransposePoolingAndBroadcastBuiltAndRun) {
     auto [jo, ji] = sZ[Z].split(Z.axis(1), 8);
     sZ[Z].unroll(ji);
     auto fZ = tessel::build(sZ, {Y, Bias, Z});
-    auto y = randomVector(size_t(4 * n), 42), bias = randomVector(size_t(n), 43);
+    auto y = randomFloats(size_t(4 * n), 42), bias = randomFloats(size_t(n), 43);
     std::vector<float> z(y.size()), wantZ(y.size());
     for (int64_t i = 0; i < 4; ++i)
       for (int64_t j = 0; j < n; ++j)

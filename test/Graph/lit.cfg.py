@@ -2,20 +2,9 @@
 # Run through the configured site file in the build dir (see README.md):
 #   python3 /usr/lib/llvm-19/build/utils/lit/lit.py -v BUILD/test/Graph
 import os
-import lit.formats
+import sys
 
-config.name = "tessel-graph"
-config.test_format = lit.formats.ShTest(execute_external=True)
-config.suffixes = [".tsl"]
-config.excludes = ["README.md", "lit.cfg.py", "lit.site.cfg.py.in"]
-config.test_source_root = os.path.dirname(__file__)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import tessel_lit  # noqa: E402
 
-tools_dir = getattr(config, "tessel_tools_dir", None)
-if not tools_dir:
-    lit_config.fatal("run lit on the build directory's test/Graph (it holds lit.site.cfg.py)")
-config.test_exec_root = os.path.join(config.tessel_obj_root, "test", "Graph")
-llvm_bin = getattr(config, "llvm_tools_dir", "/usr/lib/llvm-19/bin")
-
-config.environment["PATH"] = os.pathsep.join([tools_dir, llvm_bin, config.environment.get("PATH", os.environ.get("PATH", ""))])
-config.substitutions.append(("tessel-opt", os.path.join(tools_dir, "tessel-opt")))
-config.substitutions.append(("FileCheck", os.path.join(llvm_bin, "FileCheck")))
+tessel_lit.configure(config, lit_config, "tessel-graph", ".tsl", "Graph", os.path.dirname(__file__))

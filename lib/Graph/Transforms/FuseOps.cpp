@@ -8,6 +8,8 @@
 //===----------------------------------------------------------------------===//
 #include "tessel/Graph/Fusion.h"
 
+#include "PassUtils.h"
+
 #include "tessel/Support/Error.h"
 
 #include <algorithm>
@@ -83,13 +85,7 @@ ForwardGraph buildForwardGraph(const Graph &g) {
     // Values a subgraph captures are inputs of the node that holds it (an Opaque node).
     if (hasSubgraph(node)) {
       std::vector<const Value *> caps;
-      for (auto &[name, a] : node.attrs) {
-        if (a.g)
-          collectCaptures(*a.g, g, caps);
-        for (auto &sg : a.graphs)
-          if (sg)
-            collectCaptures(*sg, g, caps);
-      }
+      passutils::collectNodeCaptures(node, g, caps);
       for (const Value *v : caps)
         if (int64_t p = producerIndex(fg, v); p >= 0)
           fg.outputs[p].push_back({int64_t(j), OpPattern::Opaque});
@@ -348,13 +344,7 @@ void computeGroupIO(const Graph &g, FusionGroup &grp,
     for (const Value *v : n->inputs())
       addInput(v);
     std::vector<const Value *> caps;
-    for (auto &[name, a] : n->attrs) {
-      if (a.g)
-        collectCaptures(*a.g, g, caps);
-      for (auto &sg : a.graphs)
-        if (sg)
-          collectCaptures(*sg, g, caps);
-    }
+    passutils::collectNodeCaptures(*n, g, caps);
     for (const Value *v : caps)
       addInput(v);
   }
@@ -369,13 +359,7 @@ void computeGroupIO(const Graph &g, FusionGroup &grp,
       if (v && produced.count(v))
         readOutside.insert(v);
     std::vector<const Value *> caps;
-    for (auto &[name, a] : n->attrs) {
-      if (a.g)
-        collectCaptures(*a.g, g, caps);
-      for (auto &sg : a.graphs)
-        if (sg)
-          collectCaptures(*sg, g, caps);
-    }
+    passutils::collectNodeCaptures(*n, g, caps);
     for (const Value *v : caps)
       if (produced.count(v))
         readOutside.insert(v);

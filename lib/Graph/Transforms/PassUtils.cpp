@@ -33,16 +33,20 @@ const Tensor *initializerOf(const Graph &g, const Value *v) {
   return &v->constant;
 }
 
+void collectNodeCaptures(const Node &n, const Graph &g, std::vector<const Value *> &out) {
+  for (auto &[name, a] : n.attrs) {
+    if (a.g)
+      collectCaptures(*a.g, g, out);
+    for (auto &sg : a.graphs)
+      if (sg)
+        collectCaptures(*sg, g, out);
+  }
+}
+
 ConstValueSet capturedValues(const Graph &g) {
   std::vector<const Value *> found;
   for (auto &n : g.nodes())
-    for (auto &[name, a] : n->attrs) {
-      if (a.g)
-        collectCaptures(*a.g, g, found);
-      for (auto &sg : a.graphs)
-        if (sg)
-          collectCaptures(*sg, g, found);
-    }
+    collectNodeCaptures(*n, g, found);
   return ConstValueSet(found.begin(), found.end());
 }
 

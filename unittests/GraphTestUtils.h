@@ -1,0 +1,67 @@
+//===- GraphTestUtils.h - graph helpers shared by the unit tests ----------===//
+//
+// Building test graphs: parse text into a shape-inferred, verified graph, attribute literals,
+// and the folder holding the shared .onnx models.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TESSEL_UNITTESTS_GRAPHTESTUTILS_H
+#define TESSEL_UNITTESTS_GRAPHTESTUTILS_H
+
+#include "tessel/Graph/IR.h"
+#include "tessel/Graph/OpRegistry.h"
+#include "tessel/Graph/Text.h"
+
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace tessel::test {
+
+/// Parses graph text (default opset 17 when it names none), infers shapes and verifies it.
+inline std::unique_ptr<Graph> parseTestGraph(const std::string &text) {
+  auto g = parseGraph(text, "<test>");
+  if (g->opsets.empty())
+    g->opsets[""] = 17;
+  inferShapes(*g);
+  verifyGraph(*g);
+  return g;
+}
+
+inline Attribute intAttr(int64_t v) {
+  Attribute a;
+  a.kind = Attribute::Kind::Int;
+  a.i = v;
+  return a;
+}
+
+inline Attribute intsAttr(std::vector<int64_t> v) {
+  Attribute a;
+  a.kind = Attribute::Kind::Ints;
+  a.ints = std::move(v);
+  return a;
+}
+
+inline Attribute stringAttr(std::string v) {
+  Attribute a;
+  a.kind = Attribute::Kind::String;
+  a.s = std::move(v);
+  return a;
+}
+
+/// The folder of the shared .onnx models: $TESSEL_SHARED_MODELS, else the one CMake names.
+inline std::string sharedModelsDir() {
+  if (const char *env = std::getenv("TESSEL_SHARED_MODELS"))
+    return env;
+#ifdef TESSEL_SHARED_MODELS_DIR
+  return TESSEL_SHARED_MODELS_DIR;
+#else
+  return "../shared/models";
+#endif
+}
+
+} // namespace tessel::test
+
+#endif // TESSEL_UNITTESTS_GRAPHTESTUTILS_H
