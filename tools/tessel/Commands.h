@@ -28,4 +28,17 @@ int printVersion();
 int runInspect(const std::string &modelPath, int optLevel, bool fusion = false,
                const std::string &dotPrefix = "");
 
+/// `tessel compile` and the compiled paths of `tessel run` (Compile.cpp, docs/compile.md).
+struct CompileCommandOptions {
+  int optLevel = 3;
+  std::vector<std::string> inputShapes; // NAME=1x3x224x224
+  bool verbose = false;                 // one line per kernel
+  bool noParallel = false, noVectorize = false;
+};
+int runCompile(const std::string &model, const std::string &output, const CompileCommandOptions &o);
+/// Runs a .tsl artifact, or with `jit` compiles MODEL.onnx in memory and runs that.
+int runCompiled(const std::string &model, const std::vector<std::string> &inputs,
+                const std::string &outDir, unsigned seed, bool jit, const CompileCommandOptions &o);
+bool isArtifactPath(const std::string &path);
+
 } // namespace tessel::cli

@@ -252,17 +252,33 @@ int main(int argc, char **argv) {
   CLI::App app{"tessel: an ahead-of-time and JIT compiler for ONNX models"};
   app.require_subcommand(1);
 
-  auto *run = app.add_subcommand("run", "Run a model in the reference interpreter");
+  auto *run = app.add_subcommand(
+      "run", "Run a model: .onnx in the reference interpreter, .tsl (or --jit) compiled");
   std::string model, outDir;
   std::vector<std::string> inputs;
   unsigned seed = 0;
-  run->add_option("model", model, "Model file (.onnx)")->required();
+  run->add_option("model", model, "Model file (.onnx, or a .tsl artifact)")->required();
   run->add_option("--input,-i", inputs, "NAME=FILE.npy (or .pb); random data for inputs not given");
   run->add_option("--output-dir,-o", outDir, "Write each output as DIR/<output name>.npy");
   run->add_option("--seed", seed, "Seed for random inputs");
   int runOpt = 0;
   run->add_option("--opt-level", runOpt, "Optimize the graph at this level (0-3) before running")
       ->check(CLI::Range(0, 3));
+  bool runJit = false;
+  run->add_flag("--jit", runJit, "Compile the model in memory (as tessel compile -O3) and run that");
+
+  auto *comp = app.add_subcommand("compile", "Compile a model into one .tsl artifact (docs/compile.md)");
+  std::string compOut;
+  cli::CompileCommandOptions compOpts;
+  comp->add_option("model", model, "Model file (.onnx)")->required();
+  comp->add_option("-o,--output", compOut, "Output artifact (.tsl)")->required();
+  comp->add_option("-O,--opt-level", compOpts.optLevel, "Graph optimization level 0-3 (default 3)")
+      ->check(CLI::Range(0, 3));
+  comp->add_option("--input-shape", compOpts.inputShapes,
+                   "NAME=D0xD1x...: fix an input's symbolic dims (repeatable)");
+  comp->add_flag("-v,--verbose", compOpts.verbose, "One line per kernel: nodes and schedule");
+  comp->add_flag("--no-parallel", compOpts.noParallel, "Generate no parallel loops");
+  comp->add_flag("--no-vectorize", compOpts.noVectorize, "Generate no vector loops");
 
   auto *conf = app.add_subcommand("conformance", "Run ONNX backend test folders");
   cli::ConformanceOptions copts;
@@ -333,8 +349,12 @@ int main(int argc, char **argv) {
 
   CLI11_PARSE(app, argc, argv);
   try {
+    if (run->parsed() && (runJit || cli::isArtifactPath(model)))
+      return cli::runCompiled(model, inputs, outDir, seed, runJit, cli::CompileCommandOptions{});
     if (run->parsed())
       return cmdRun(model, inputs, outDir, seed, runOpt);
+    if (comp->parsed())
+      return cli::runCompile(model, compOut, compOpts);
     if (version->parsed())
       return cli::printVersion();
     if (conf->parsed())

@@ -1,0 +1,83 @@
+//===- Compile.h - whole-model compilation to a .tsl artifact ----*- C++ -*-===//
+//
+// compileModel ties the pieces of issue 5 together (docs/compile.md):
+//
+//   optimizeGraph(-O N) -> static shapes (inferShapes; --input-shape fixes symbolic dims)
+//   -> fuseOps -> per fusion group: lowerNode of each node over the group's placeholders,
+//      intermediates compute_inline, reductions as root stages, a default schedule per root
+//      stage (Schedule.cpp) -> te::lower -> loop::lowerPipeline -> codegen::emitLLVM
+//   -> one object per kernel -> one shared library (tessel_parallel_for left undefined: the
+//      process that loads the artifact links libtessel_runtime.so)
+//   -> planMemory over the values that cross kernels -> artifact::Writer (weights, arena,
+//      one step per kernel, metadata).
+//
+//   tessel::CompiledModel cm = tessel::compileModel(graph, opts);
+//   cm.write("model.tsl");
+//
+// Heavy headers (LLVM, TE) stay in lib/Compiler/*.cpp.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "tessel/Graph/IR.h"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace tessel {
+
+struct CompileOptions {
+  /// Graph optimization level (optimizeGraph), 0..3.
+  int optLevel = 3;
+  /// Fixes input shapes: input name -> static dims (`--input-shape x=1x3x224x224`). Every
+  /// symbolic or unknown input dim must be fixed this way, else compileModel fails naming it.
+  std::map<std::string, std::vector<int64_t>> inputShapes;
+  /// Code generation target: "host" (the only one whose artifact this machine can run).
+  std::string target = "host";
+  /// The LLVM level for the kernels (0..3).
+  unsigned codegenOptLevel = 3;
+  /// Default schedules: parallel outer loops and vectorized inner loops (off: plain loops).
+  bool parallel = true;
+  bool vectorize = true;
+  /// The hash of the source model file for the metadata ("" = none recorded).
+  std::string sourceHash;
+  /// Largest fusion group (FuseOptions::maxGroupSize); 1 = one kernel per node.
+  int64_t maxGroupSize = 256;
+  /// Prints per-kernel progress to stderr.
+  bool verbose = false;
+};
+
+/// One generated kernel: `void symbol(void **args)`.
+struct CompiledKernel {
+  std::string symbol;              ///< "k3_conv_add_relu_f32"
+  std::vector<std::string> nodes;  ///< the graph nodes it computes (fusionNodeLabel)
+  std::vector<std::string> args;   ///< value names, in the kernel's parameter order
+  std::string schedule;            ///< a one-line description of the schedule applied
+};
+
+struct CompiledModel {
+  /// The .tsl file's bytes (validated by the runtime's parser before it is returned).
+  std::vector<uint8_t> artifact;
+  std::vector<CompiledKernel> kernels;
+  int64_t numNodes = 0;
+  int64_t arenaBytes = 0;
+  int64_t weightBytes = 0;
+  size_t codeBytes = 0;
+  /// Seconds spent in each phase (graph, lower+schedule, LLVM, link, write).
+  double secondsGraph = 0, secondsLower = 0, secondsLLVM = 0, secondsLink = 0, secondsTotal = 0;
+
+  /// Writes `artifact` to `path` (Error naming the file if it cannot be written).
+  void write(const std::string &path) const;
+};
+
+/// Compiles `g`, which it optimizes and whose input shapes it fixes in place. Errors (tessel::Error) name
+/// what stopped it: a symbolic input dim, a node whose op has no lowering (node and op), a
+/// lowering's unsupported case, a non-tensor value.
+CompiledModel compileModel(Graph &g, const CompileOptions &opts = {});
+
+/// Parses `NAME=1x3x224x224` into opts.inputShapes (Error naming the spec when malformed).
+void parseInputShapeSpec(const std::string &spec, CompileOptions &opts);
+
+} // namespace tessel

@@ -1,0 +1,518 @@
+//===- Compile.cpp - whole-model compilation to a .tsl artifact -----------===//
+//
+// See include/tessel/Compiler/Compile.h and docs/compile.md. One kernel per fusion group; one
+// object per kernel, linked into one shared library that leaves `tessel_parallel_for`
+// undefined (the loading process links libtessel_runtime.so, which defines it).
+//
+//===----------------------------------------------------------------------===//
+#include "tessel/Compiler/Compile.h"
+
+#include "Schedule.h"
+
+#include "tessel/Artifact/Writer.h"
+#include "tessel/CodeGen/AOT.h"
+#include "tessel/CodeGen/EmitLLVM.h"
+#include "tessel/CodeGen/Target.h"
+#include "tessel/Graph/Fusion.h"
+#include "tessel/Graph/Lowering.h"
+#include "tessel/Graph/OpRegistry.h"
+#include "tessel/Graph/Transforms.h"
+#include "tessel/Loop/Pass.h"
+#include "tessel/Support/Error.h"
+#include "tessel/TE/Lower.h"
+
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <set>
+#include <unistd.h>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace fs = std::filesystem;
+
+namespace tessel {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+/// A temporary folder removed when it goes out of scope.
+struct TempDir {
+  std::string path;
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "tessel-compile-XXXXXX").string();
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    TESSEL_CHECK(mkdtemp(buf.data()) != nullptr, "tessel compile: cannot create a temporary folder ",
+                 tmpl);
+    path = buf.data();
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+std::string lower(std::string s) {
+  for (char &c : s)
+    c = char(std::tolower(uint8_t(c)));
+  return s;
+}
+
+std::string sanitize(const std::string &s) {
+  std::string r;
+  for (char c : s)
+    r += std::isalnum(uint8_t(c)) ? c : '_';
+  if (r.empty() || std::isdigit(uint8_t(r[0])))
+    r = "v_" + r;
+  return r;
+}
+
+/// "k3_conv_add_relu_f32": the group's index, its ops in order (short), the output dtype.
+std::string kernelName(size_t index, const FusionGroup &grp) {
+  std::string name = "k" + std::to_string(index);
+  size_t shown = 0;
+  for (const Node *n : grp.nodes) {
+    if (shown == 5) {
+      name += "_etc";
+      break;
+    }
+    name += "_" + lower(n->opType);
+    ++shown;
+  }
+  const Node *last = grp.nodes.back();
+  if (last->numOutputs() && last->output(0) && last->output(0)->type.isTensor())
+    name += "_" + std::string(dtypeName(last->output(0)->type.dtype));
+  return sanitize(name);
+}
+
+std::vector<int64_t> staticDims(const Value &v, const char *what) {
+  TESSEL_CHECK(v.type.isTensor() && v.type.dtype != DType::undefined, what, " '", v.name(),
+               "' has type ", v.type.str(), ": the compiler handles tensors of known dtype only");
+  TESSEL_CHECK(v.type.shape.isStatic(), what, " '", v.name(), "' has shape ", v.type.shape.str(),
+               ": a compiled model needs static shapes",
+               v.producer() ? " (produced by " + v.producer()->describe() + ")" : std::string());
+  return v.type.shape.staticDims();
+}
+
+int64_t byteSizeOf(const Value &v) {
+  int64_t n = int64_t(dtypeSize(v.type.dtype));
+  for (int64_t d : v.type.shape.staticDims())
+    n *= d;
+  return n;
+}
+
+/// The CPU features the runtime can check (runtime/Artifact.cpp hostHasCpuFeature) that the
+/// target enables: the code may use them, so the loader requires them.
+std::vector<std::string> requiredFeatures(const codegen::Target &t) {
+  static const char *known[] = {"sse",      "sse2",      "sse3",       "ssse3",      "sse4.1",
+                                "sse4.2",   "popcnt",    "avx",        "avx2",       "fma",
+                                "bmi",      "bmi2",      "avx512f",    "avx512bw",   "avx512cd",
+                                "avx512dq", "avx512vl",  "avx512vnni", "avx512ifma", "avx512vbmi",
+                                "avx512vpopcntdq", "avx512bf16"};
+  std::vector<std::string> r;
+  for (const char *f : known)
+    if (t.hasFeature(f))
+      r.push_back(f);
+  return r;
+}
+
+/// Applies the input-shape overrides, optimizes, infers shapes and checks that every value the
+/// kernels touch is a static tensor and every node has a lowering.
+void prepareGraph(Graph &g, const CompileOptions &opts) {
+  for (auto &[name, dims] : opts.inputShapes) {
+    Value *v = nullptr;
+    for (Value *in : g.inputs)
+      if (in->name() == name && !in->isConstant())
+        v = in;
+    if (!v) {
+      std::string names;
+      for (Value *in : g.inputs)
+        if (!in->isConstant())
+          names += (names.empty() ? "" : ", ") + in->name();
+      fail("--input-shape ", name, ": the model has no input '", name, "'; its inputs are: ", names);
+    }
+    TESSEL_CHECK(v->type.isTensor(), "--input-shape ", name, ": input '", name, "' has type ",
+                 v->type.str(), ", not a tensor");
+    if (v->type.shape.rankKnown)
+      TESSEL_CHECK(v->type.shape.rank() == int64_t(dims.size()), "--input-shape ", name, ": ",
+                   dims.size(), " dims given, but input '", name, "' has rank ",
+                   v->type.shape.rank(), " (", v->type.shape.str(), ")");
+    for (size_t i = 0; v->type.shape.rankKnown && i < dims.size(); ++i) {
+      const Dim &d = v->type.shape.dims[i];
+      TESSEL_CHECK(!d.isStatic() || d.value == dims[i], "--input-shape ", name, ": dim ", i,
+                   " is ", d.value, " in the model, not ", dims[i]);
+    }
+    std::vector<Dim> nd(dims.begin(), dims.end());
+    v->type.shape = Shape(nd);
+  }
+  for (Value *in : g.inputs) {
+    if (in->isConstant())
+      continue;
+    TESSEL_CHECK(in->type.isTensor() && in->type.shape.isStatic(), "input '", in->name(),
+                 "' has type ", in->type.str(),
+                 ": a compiled model needs static input shapes; fix them with --input-shape ",
+                 in->name(), "=D0xD1x...");
+  }
+  if (opts.optLevel > 0)
+    optimizeGraph(g, opts.optLevel);
+  inferShapes(g);
+  for (const auto &n : g.nodes()) {
+    TESSEL_CHECK(hasLowering(*n), n->describe(), ": op ", n->domain.empty() ? "" : n->domain + ".",
+                 n->opType,
+                 " has no lowering to tensor expressions, so the model cannot be compiled "
+                 "(docs/lowering.md lists the ops that have one; falling back to the interpreter "
+                 "is not implemented yet)");
+    for (const Value *o : n->outputs())
+      if (o)
+        staticDims(*o, "value");
+  }
+  std::set<const Value *> seen;
+  for (const Value *o : g.outputs) {
+    staticDims(*o, "output");
+    TESSEL_CHECK(o->producer() != nullptr, "output '", o->name(),
+                 "' is a graph input or a constant, not computed by a node: the compiler does "
+                 "not handle that yet");
+    TESSEL_CHECK(seen.insert(o).second, "output '", o->name(),
+                 "' is listed twice among the graph outputs: the compiler does not handle that");
+  }
+}
+
+/// A value that crosses kernels: its byte range in the arena.
+struct Slice {
+  const Value *value;
+  int64_t bytes, first, last; // lifetime in kernel indices, inclusive
+  int64_t offset = 0;
+};
+
+/// Greedy by size, best fit (the algorithm of planMemory, Graph/MemoryPlan.h), over the values
+/// that cross kernels with kernel-level lifetimes. Returns the arena size.
+int64_t planSlices(std::vector<Slice> &slices) {
+  constexpr int64_t align = 64;
+  auto rounded = [](int64_t b) { return (std::max<int64_t>(b, 1) + align - 1) / align * align; };
+  std::vector<size_t> order(slices.size());
+  for (size_t i = 0; i < order.size(); ++i)
+    order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return slices[a].bytes > slices[b].bytes; });
+  std::vector<size_t> placed;
+  int64_t arena = 0;
+  for (size_t i : order) {
+    Slice &s = slices[i];
+    std::vector<std::pair<int64_t, int64_t>> busy; // [begin, end) of overlapping placed slices
+    for (size_t j : placed) {
+      const Slice &o = slices[j];
+      if (o.first <= s.last && s.first <= o.last)
+        busy.push_back({o.offset, o.offset + rounded(o.bytes)});
+    }
+    std::sort(busy.begin(), busy.end());
+    int64_t need = rounded(s.bytes), best = -1, bestGap = INT64_MAX, cursor = 0;
+    for (auto &[b, e] : busy) {
+      if (b - cursor >= need && b - cursor < bestGap) {
+        best = cursor;
+        bestGap = b - cursor;
+      }
+      cursor = std::max(cursor, e);
+    }
+    s.offset = best >= 0 ? best : cursor;
+    arena = std::max(arena, s.offset + need);
+    placed.push_back(i);
+  }
+  return arena;
+}
+
+/// One kernel's TE: the placeholders it reads (group inputs) and the tensors it writes.
+struct KernelTE {
+  std::vector<const Value *> paramValues; // used group inputs, in order of first use
+  std::vector<te::Tensor> params;
+  std::vector<const Value *> outputValues;
+  std::vector<te::Tensor> outputs;
+  std::vector<LoweredNode> keep; // holds every intermediate compute
+  std::vector<te::Tensor> extra; // copies made for outputs that are not computes of their own
+};
+
+KernelTE lowerGroup(const FusionGroup &grp, const std::string &symbol) {
+  KernelTE k;
+  std::unordered_map<const Value *, te::Tensor> env;
+  std::unordered_map<const Value *, size_t> placeholderIndex; // into `created`
+  std::vector<std::pair<const Value *, te::Tensor>> created;
+  std::vector<bool> used;
+  auto get = [&](const Value *v) -> te::Tensor {
+    if (!v)
+      return {};
+    auto it = env.find(v);
+    if (it != env.end())
+      return it->second;
+    std::vector<int64_t> dims = staticDims(*v, "value");
+    te::Tensor p = te::placeholder(lowering::shapeExprs(dims), v->type.dtype, sanitize(v->name()));
+    env[v] = p;
+    placeholderIndex[v] = created.size();
+    created.push_back({v, p});
+    used.push_back(false);
+    return p;
+  };
+  for (const Node *n : grp.nodes) {
+    std::vector<te::Tensor> ins;
+    for (const Value *v : n->inputs())
+      ins.push_back(get(v));
+    LoweredNode ln = lowerNode(*n, ins);
+    for (size_t i = 0; i < n->numInputs(); ++i) {
+      const Value *v = n->input(i);
+      if (!v || i >= ln.inputUsed.size() || !ln.inputUsed[i])
+        continue;
+      auto it = placeholderIndex.find(v);
+      if (it != placeholderIndex.end())
+        used[it->second] = true;
+    }
+    for (size_t i = 0; i < n->numOutputs(); ++i)
+      if (n->output(i) && i < ln.outputs.size() && ln.outputs[i].defined())
+        env[n->output(i)] = ln.outputs[i];
+    k.keep.push_back(std::move(ln));
+  }
+  for (size_t i = 0; i < created.size(); ++i)
+    if (used[i]) {
+      k.paramValues.push_back(created[i].first);
+      k.params.push_back(created[i].second);
+    }
+  for (const Value *v : grp.outputs) {
+    auto it = env.find(v);
+    TESSEL_CHECK(it != env.end() && it->second.defined(), "kernel ", symbol, ": output '",
+                 v->name(), "' was not produced by the lowering of its node");
+    te::Tensor t = it->second;
+    bool dup = std::any_of(k.outputs.begin(), k.outputs.end(),
+                           [&](const te::Tensor &o) { return o.same_as(t); });
+    if (t.isPlaceholder() || dup) {
+      // The output is an input (Identity, a view) or another output: copy it.
+      te::Tensor src = t;
+      t = te::compute(
+          src.shape(), [src](const std::vector<loop::Var> &ix) {
+            std::vector<loop::Expr> e(ix.begin(), ix.end());
+            return src.access(e);
+          },
+          symbol + "_copy_" + sanitize(v->name()));
+      k.extra.push_back(t);
+      if (src.isPlaceholder()) {
+        bool listed = std::any_of(k.params.begin(), k.params.end(),
+                                  [&](const te::Tensor &p) { return p.same_as(src); });
+        if (!listed)
+          for (auto &[cv, ct] : created)
+            if (ct.same_as(src)) {
+              k.paramValues.push_back(cv);
+              k.params.push_back(ct);
+            }
+      }
+    }
+    k.outputValues.push_back(v);
+    k.outputs.push_back(t);
+  }
+  return k;
+}
+
+} // namespace
+
+void parseInputShapeSpec(const std::string &spec, CompileOptions &opts) {
+  size_t eq = spec.find('=');
+  TESSEL_CHECK(eq != std::string::npos && eq > 0 && eq + 1 < spec.size(), "--input-shape '", spec,
+               "': expected NAME=D0xD1x... (e.g. input=1x3x224x224)");
+  std::vector<int64_t> dims;
+  std::string rest = spec.substr(eq + 1);
+  size_t pos = 0;
+  while (pos <= rest.size()) {
+    size_t x = rest.find('x', pos);
+    std::string d = rest.substr(pos, x == std::string::npos ? std::string::npos : x - pos);
+    TESSEL_CHECK(!d.empty() && d.size() < 12 &&
+                     std::all_of(d.begin(), d.end(), [](char c) { return std::isdigit(uint8_t(c)); }),
+                 "--input-shape '", spec, "': dim '", d, "' is not a non-negative integer");
+    dims.push_back(std::stoll(d));
+    if (x == std::string::npos)
+      break;
+    pos = x + 1;
+  }
+  opts.inputShapes[spec.substr(0, eq)] = dims;
+}
+
+void CompiledModel::write(const std::string &path) const {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary);
+    TESSEL_CHECK(f.good(), "cannot write '", path, "'");
+    f.write(reinterpret_cast<const char *>(artifact.data()), std::streamsize(artifact.size()));
+    TESSEL_CHECK(f.good(), "cannot write '", path, "'");
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  TESSEL_CHECK(!ec, "cannot write '", path, "': ", ec.message());
+}
+
+CompiledModel compileModel(Graph &g, const CompileOptions &opts) {
+  CompiledModel cm;
+  auto t0 = Clock::now();
+  TESSEL_CHECK(opts.optLevel >= 0 && opts.optLevel <= 3, "-O", opts.optLevel,
+               ": expected an optimization level 0..3");
+  prepareGraph(g, opts);
+  FuseOptions fo;
+  fo.maxGroupSize = opts.maxGroupSize;
+  FusionPlan plan = fuseOps(g, fo);
+  cm.numNodes = plan.numNodes;
+  auto t1 = Clock::now();
+  cm.secondsGraph = seconds(t0, t1);
+
+  codegen::Target target = codegen::Target::byName(opts.target);
+  TESSEL_CHECK(target.kind() == codegen::TargetKind::Host || opts.target == "host",
+               "--target ", opts.target, ": only the host target is supported by tessel compile");
+  codegen::CodeGenOptions cg;
+  cg.optLevel = opts.codegenOptLevel;
+  codegen::EmitOptions emit; // buffers: 1-byte alignment promised (the runtime does not stage)
+  compiler::ScheduleConfig sc;
+  sc.parallel = opts.parallel;
+  sc.vectorize = opts.vectorize;
+  sc.vectorLanesF32 = target.hasFeature("avx512f") ? 16 : target.hasFeature("avx") ? 8 : 4;
+
+  TempDir tmp;
+  std::vector<std::string> objects;
+  std::vector<KernelTE> kernels;
+  std::unordered_map<const Value *, int64_t> producedBy; // value -> kernel index
+  std::unordered_map<const Value *, int64_t> lastUse;
+  for (const FusionGroup &grp : plan.groups) {
+    size_t idx = cm.kernels.size();
+    std::string symbol = kernelName(idx, grp);
+    KernelTE k;
+    try {
+      k = lowerGroup(grp, symbol);
+    } catch (const Error &e) {
+      fail("kernel ", symbol, ": ", e.what());
+    }
+    std::vector<te::Tensor> args = k.params;
+    args.insert(args.end(), k.outputs.begin(), k.outputs.end());
+    // The default schedule; if a construct of it cannot be lowered or emitted, retry with plain
+    // loops (and say so in the kernel's schedule line) rather than fail the whole model.
+    std::string desc;
+    std::unique_ptr<llvm::LLVMContext> ctx;
+    std::unique_ptr<llvm::Module> mod;
+    double lowerSecs = 0;
+    for (int attempt = 0; attempt < 2 && !mod; ++attempt) {
+      compiler::ScheduleConfig c = sc;
+      if (attempt == 1)
+        c.parallel = c.vectorize = false;
+      try {
+        auto ta = Clock::now();
+        te::Schedule s = te::create_schedule(k.outputs);
+        desc = compiler::applyDefaultSchedule(s, c);
+        loop::LoweredFunc f = te::lower(s, args, symbol);
+        f = loop::lowerPipeline(f);
+        auto tb = Clock::now();
+        lowerSecs += seconds(ta, tb);
+        ctx = std::make_unique<llvm::LLVMContext>();
+        mod = codegen::emitLLVM(f, *ctx, target, cg, emit);
+      } catch (const Error &e) {
+        if (attempt == 1)
+          fail("kernel ", symbol, ": ", e.what());
+        if (opts.verbose)
+          std::cerr << "kernel " << symbol << ": default schedule failed (" << e.what()
+                    << "); retrying with plain loops\n";
+        desc = "plain loops (default schedule failed)";
+      }
+    }
+    cm.secondsLower += lowerSecs;
+    auto tc = Clock::now();
+    std::string obj = tmp.path + "/" + symbol + ".o";
+    codegen::writeObjectFile(*mod, target, obj, cg);
+    objects.push_back(obj);
+    cm.secondsLLVM += seconds(tc, Clock::now());
+
+    CompiledKernel ck;
+    ck.symbol = symbol;
+    for (const Node *n : grp.nodes)
+      ck.nodes.push_back(fusionNodeLabel(*n));
+    for (const Value *v : k.paramValues) {
+      ck.args.push_back(v->name());
+      lastUse[v] = int64_t(idx);
+    }
+    for (const Value *v : k.outputValues) {
+      ck.args.push_back(v->name());
+      producedBy[v] = int64_t(idx);
+    }
+    ck.schedule = desc;
+    cm.kernels.push_back(std::move(ck));
+    kernels.push_back(std::move(k));
+  }
+
+  auto tk = Clock::now();
+  std::string so = tmp.path + "/kernels.so";
+  codegen::linkSharedLibrary(objects, so);
+  cm.secondsLink = seconds(tk, Clock::now());
+
+  // The artifact.
+  artifact::Writer w;
+  w.setTarget(target.triple(), target.cpu(), requiredFeatures(target));
+  if (!opts.sourceHash.empty())
+    w.setSourceHash(opts.sourceHash);
+  w.setExtra("opt_level", std::to_string(opts.optLevel));
+  w.setExtra("num_kernels", std::to_string(cm.kernels.size()));
+  std::unordered_map<const Value *, uint32_t> inputIdx, outputIdx, weightIdx, arenaIdx;
+  for (const Value *v : g.inputs)
+    if (!v->isConstant())
+      inputIdx[v] = w.addInput(v->name(), v->type.dtype, staticDims(*v, "input"));
+  for (const Value *v : g.outputs)
+    outputIdx[v] = w.addOutput(v->name(), v->type.dtype, staticDims(*v, "output"));
+  std::vector<Slice> slices;
+  for (auto &[v, first] : producedBy) {
+    if (outputIdx.count(v))
+      continue;
+    auto it = lastUse.find(v);
+    slices.push_back({v, byteSizeOf(*v), first, it == lastUse.end() ? first : it->second});
+  }
+  std::sort(slices.begin(), slices.end(),
+            [&](const Slice &a, const Slice &b) { return a.first != b.first ? a.first < b.first
+                                                                              : a.value->name() < b.value->name(); });
+  cm.arenaBytes = planSlices(slices);
+  for (const Slice &s : slices)
+    arenaIdx[s.value] = w.addArenaSlice(s.value->name(), uint64_t(s.offset), uint64_t(s.bytes));
+  w.setArenaSize(uint64_t(cm.arenaBytes));
+  for (size_t i = 0; i < kernels.size(); ++i) {
+    std::vector<runtime::StepArg> args;
+    auto argOf = [&](const Value *v) -> runtime::StepArg {
+      if (auto it = inputIdx.find(v); it != inputIdx.end())
+        return artifact::Writer::input(it->second);
+      if (auto it = outputIdx.find(v); it != outputIdx.end())
+        return artifact::Writer::output(it->second);
+      if (auto it = arenaIdx.find(v); it != arenaIdx.end())
+        return artifact::Writer::arena(it->second);
+      if (v->isConstant()) {
+        auto it = weightIdx.find(v);
+        if (it == weightIdx.end()) {
+          it = weightIdx
+                   .emplace(v, w.addWeight(v->name(), v->type.dtype, v->constant.shape(),
+                                           v->constant.raw(), v->constant.nbytes()))
+                   .first;
+          cm.weightBytes += int64_t(v->constant.nbytes());
+        }
+        return artifact::Writer::weight(it->second);
+      }
+      fail("kernel ", cm.kernels[i].symbol, " reads '", v->name(),
+           "', which is no input, output, weight or earlier kernel's result");
+    };
+    for (const Value *v : kernels[i].paramValues)
+      args.push_back(argOf(v));
+    for (const Value *v : kernels[i].outputValues)
+      args.push_back(argOf(v));
+    w.addStep(cm.kernels[i].symbol, std::move(args));
+  }
+  w.setCodeFromFile(so);
+  cm.codeBytes = size_t(fs::file_size(so));
+  cm.artifact = w.finish();
+  cm.secondsTotal = seconds(t0, Clock::now());
+  return cm;
+}
+
+} // namespace tessel

@@ -1,0 +1,135 @@
+//===- Schedule.cpp - default schedules of a fused kernel -----------------===//
+//
+// See Schedule.h. Correctness first: simple splits, no tiling. Extents are static (the
+// compiler requires static shapes).
+//
+//===----------------------------------------------------------------------===//
+#include "Schedule.h"
+
+#include "tessel/Support/DType.h"
+
+#include <sstream>
+
+namespace tessel::compiler {
+
+namespace {
+
+int64_t constExtent(const te::IterVar &iv) {
+  const int64_t *e = loop::asConstInt(iv.dom().extent);
+  return e ? *e : -1;
+}
+
+/// Fuses the leading `count` axes of `axes` into one; returns it.
+te::IterVar fuseLeading(te::Stage &st, const std::vector<te::IterVar> &axes, size_t count) {
+  te::IterVar f = axes[0];
+  for (size_t i = 1; i < count; ++i)
+    f = st.fuse(f, axes[i]);
+  return f;
+}
+
+} // namespace
+
+std::string applyDefaultSchedule(te::Schedule &s, const ScheduleConfig &config) {
+  int inlined = 0, roots = 0, parallel = 0, vectorized = 0;
+  // Copy: scheduling does not add stages, but be safe against reallocation.
+  std::vector<te::Stage> stages = s.stages();
+  for (te::Stage st : stages) {
+    const te::Tensor &t = st->tensor;
+    if (t.isPlaceholder())
+      continue;
+    bool isReduce = st->reduce.has_value();
+    if (!st->isOutput && !isReduce) {
+      st.compute_inline();
+      ++inlined;
+      continue;
+    }
+    ++roots;
+    std::vector<te::IterVar> data;
+    int64_t outElems = 1, reduceWork = 1;
+    for (const te::IterVar &iv : st->rootIterVars) {
+      int64_t e = constExtent(iv);
+      if (e < 0)
+        e = 1 << 10; // not constant: count as large
+      if (iv.isReduce())
+        reduceWork *= e;
+      else {
+        data.push_back(iv);
+        outElems *= e;
+      }
+    }
+    if (data.empty())
+      continue;
+    size_t rank = data.size();
+    int64_t inner = constExtent(data.back());
+    int64_t lanes = 0;
+    if (t.dtype() == DType::f32)
+      lanes = config.vectorLanesF32;
+    else if (t.dtype() == DType::f64)
+      lanes = config.vectorLanesF32 / 2;
+    bool vec = config.vectorize && !isReduce && lanes >= 2 && inner >= lanes;
+    // Reductions: vectorize the innermost data axis inside the reduction loops
+    // ([outer data, xo, reduce..., xi]): each reduction step updates `lanes` outputs at once.
+    bool vecReduce = config.vectorize && config.vectorizeReductions && isReduce && lanes >= 2 &&
+                     inner >= lanes;
+    if (vecReduce) {
+      auto [xo, xi] = st.split(data.back(), lanes);
+      std::vector<te::IterVar> order(data.begin(), data.end() - 1);
+      order.push_back(xo);
+      for (const te::IterVar &iv : st->rootIterVars)
+        if (iv.isReduce())
+          order.push_back(iv);
+      order.push_back(xi);
+      st.reorder(order);
+      st.vectorize(xi);
+      ++vectorized;
+      te::IterVar outer;
+      int64_t outerExtent;
+      if (rank >= 2) {
+        outer = fuseLeading(st, data, rank - 1);
+        outerExtent = outElems / inner;
+      } else {
+        outer = xo;
+        outerExtent = (inner + lanes - 1) / lanes;
+      }
+      if (config.parallel && outerExtent >= 2 && outElems * reduceWork >= config.minParallelWork) {
+        st.parallel(outer);
+        ++parallel;
+      }
+      continue;
+    }
+
+    // The loop that may run in parallel: the fused outer data axes (all but the innermost when
+    // the innermost is vectorized or rank > 1), else the outer part of the innermost split.
+    te::IterVar outer;
+    int64_t outerExtent = 1;
+    if (vec) {
+      auto [xo, xi] = st.split(data.back(), lanes);
+      st.vectorize(xi);
+      ++vectorized;
+      if (rank >= 2) {
+        outer = fuseLeading(st, data, rank - 1);
+        outerExtent = outElems / inner;
+      } else {
+        outer = xo;
+        outerExtent = (inner + lanes - 1) / lanes;
+      }
+    } else if (rank >= 2 && !isReduce) {
+      outer = fuseLeading(st, data, rank - 1);
+      outerExtent = outElems / std::max<int64_t>(inner, 1);
+    } else {
+      // Reductions: the data axes are the leading leaves (the reduction axes follow them).
+      outer = fuseLeading(st, data, rank);
+      outerExtent = outElems;
+    }
+    if (config.parallel && outerExtent >= 2 && outElems * reduceWork >= config.minParallelWork) {
+      st.parallel(outer);
+      ++parallel;
+    }
+  }
+  std::ostringstream os;
+  os << "inline " << inlined << ", root " << roots << ", parallel " << parallel << ", vectorized "
+     << vectorized;
+  return os.str();
+}
+
+} // namespace tessel::compiler

@@ -1,0 +1,152 @@
+//===- CompileTest.cpp - tessel::compileModel end to end -----------------===//
+//
+// Compiles small graphs (text IR) into .tsl bytes, loads them with the runtime
+// (Model::loadFromMemory: the same code `tessel run OUT.tsl` runs) and compares every output
+// with the reference interpreter. The five shared models are covered by the ctest entries
+// model.NAME.compiled (test/models/compile-model.sh).
+//
+//===----------------------------------------------------------------------===//
+#include "tessel/Compiler/Compile.h"
+#include "tessel/Graph/Text.h"
+#include "tessel/Interp/Interpreter.h"
+#include "tessel/Support/Error.h"
+#include "tessel/runtime/Model.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+using namespace tessel;
+
+namespace {
+
+/// Compiles `text` at `optLevel`, runs the artifact on random inputs, compares with the
+/// interpreter on the uncompiled graph. Returns the compiled model for further checks.
+CompiledModel compileAndCheck(const std::string &text, int optLevel, CompileOptions opts = {}) {
+  auto ref = parseGraph(text, "test");
+  auto g = parseGraph(text, "test");
+  opts.optLevel = optLevel;
+  CompiledModel cm = compileModel(*g, opts);
+  runtime::Model m = runtime::Model::loadFromMemory(cm.artifact.data(), cm.artifact.size());
+
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> u(-1, 1);
+  std::map<std::string, Object> refIn;
+  std::vector<runtime::HostTensor> ins;
+  for (const runtime::TensorDesc &d : m.inputs()) {
+    runtime::HostTensor h(d);
+    float *p = h.data<float>();
+    for (size_t i = 0; i < h.bytes.size() / 4; ++i)
+      p[i] = u(rng);
+    Tensor t(DType::f32, d.shape);
+    std::memcpy(t.raw(), p, h.bytes.size());
+    refIn[d.name] = Object(t);
+    ins.push_back(std::move(h));
+  }
+  Interpreter interp(*ref);
+  auto want = interp.run(refIn);
+  auto got = m.run(ins);
+  EXPECT_EQ(got.size(), ref->outputs.size());
+  for (const runtime::HostTensor &h : got) {
+    const Tensor &w = want.at(h.desc.name).tensor;
+    EXPECT_EQ(uint64_t(w.nbytes()), h.bytes.size()) << h.desc.name;
+    if (uint64_t(w.nbytes()) != h.bytes.size())
+      continue;
+    const float *gp = h.data<float>();
+    const float *wp = w.data<float>();
+    for (int64_t i = 0; i < w.numel(); ++i)
+      EXPECT_NEAR(gp[i], wp[i], 1e-4 + 1e-4 * std::fabs(wp[i])) << h.desc.name << "[" << i << "]";
+  }
+  return cm;
+}
+
+const char *kResidual = R"(
+graph @residual(%x: f32[1,4,9,9]) opset {"": 17} {
+  %w: f32[4,4,3,3] = dense<0.125>
+  %b: f32[1,4,1,1] = dense<0.25>
+  %res = Conv(%x, %w) {name = "conv_a", pads = [1, 1, 1, 1]}
+  %c = Conv(%res, %w) {name = "conv_b", pads = [1, 1, 1, 1]}
+  %a = Add(%c, %res) {name = "add"}
+  %ab = Add(%a, %b) {name = "bias"}
+  %r = Relu(%ab) {name = "relu"}
+  return %r
+}
+)";
+
+} // namespace
+
+TEST(Compile, ResidualBlockMatchesInterpreter) {
+  for (int level : {0, 3}) {
+    CompiledModel cm = compileAndCheck(kResidual, level);
+    ASSERT_EQ(cm.kernels.size(), 2u);
+    EXPECT_EQ(cm.kernels[0].symbol, "k0_conv_f32");
+    EXPECT_EQ(cm.kernels[1].symbol.rfind("k1_conv_add", 0), 0u) << cm.kernels[1].symbol;
+    // %res crosses kernels: it lives in the arena (4*9*9 floats, 64-byte aligned).
+    EXPECT_GE(cm.arenaBytes, 4 * 81 * 4);
+  }
+}
+
+TEST(Compile, PlainLoopsMatchInterpreter) {
+  CompileOptions o;
+  o.parallel = o.vectorize = false;
+  compileAndCheck(kResidual, 0, o);
+}
+
+TEST(Compile, SeveralOutputsAndViews) {
+  // A graph output that is a view of the input (a copy kernel), an output also read by a later
+  // kernel, a softmax (two reductions in one kernel) and a vector tail (37 columns).
+  compileAndCheck(R"(
+graph @outs(%x: f32[3,37]) opset {"": 17} {
+  %shape: i64[2] = dense<[37, 3]>
+  %v = Reshape(%x, %shape)
+  %e = Exp(%x)
+  %s = Softmax(%e) {axis = 1}
+  %m = ReduceMax(%s) {axes = [1], keepdims = 1}
+  %y = Sub(%s, %m)
+  return %v, %s, %y
+}
+)",
+                  0);
+}
+
+TEST(Compile, SymbolicInputNeedsInputShape) {
+  const char *text = R"(
+graph @sym(%x: f32[N,20]) opset {"": 17} {
+  %y = Relu(%x)
+  return %y
+}
+)";
+  auto g = parseGraph(text, "test");
+  try {
+    compileModel(*g, {});
+    FAIL() << "expected an error";
+  } catch (const Error &e) {
+    EXPECT_NE(std::string(e.what()).find("input 'x'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("--input-shape"), std::string::npos) << e.what();
+  }
+  CompileOptions o;
+  parseInputShapeSpec("x=5x20", o);
+  compileAndCheck(text, 3, o);
+  EXPECT_THROW(parseInputShapeSpec("x=5xa", o), Error);
+  EXPECT_THROW(parseInputShapeSpec("=5", o), Error);
+}
+
+TEST(Compile, OpWithoutLoweringIsAnErrorNamingIt) {
+  auto g = parseGraph(R"(
+graph @nz(%x: f32[4]) opset {"": 17} {
+  %y = NonZero(%x) {name = "nz1"}
+  return %y
+}
+)",
+                      "test");
+  try {
+    compileModel(*g, {});
+    FAIL() << "expected an error";
+  } catch (const Error &e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("nz1"), std::string::npos) << m;
+    EXPECT_NE(m.find("NonZero"), std::string::npos) << m;
+  }
+}
