@@ -44,3 +44,17 @@ bench-gemm: deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS) --target gemm-peers gemm-interleaved
 	OPENBLAS_CORETYPE=SkylakeX $(BUILD)/bin/gemm-peers $(BENCH_ARGS)
 	OPENBLAS_CORETYPE=SkylakeX $(BUILD)/bin/gemm-interleaved $(BENCH_INTERLEAVED_ARGS)
+
+# tessel (compiled artifacts) against ONNX Runtime and PyTorch on the five shared models at 1
+# and 2 threads, engines interleaved, with the oneDNN GEMM peak of the same run (bench/README.md,
+# "Models against ONNX Runtime and PyTorch"). Writes bench/results.md and bench/results.svg and
+# ends with: geomean ORT/tessel threads=1 R1 threads=2 R2 min R_MIN
+# BENCH_COMPARE_ARGS passes options (--rounds N --runs N --threads 1,2 --models DIR --quick).
+.PHONY: bench deps-bench
+deps-bench:
+	./scripts/install-deps.sh --bench
+
+bench: deps-bench $(BUILD)/build.ninja
+	cmake -S . -B $(BUILD) >/dev/null  # finds OpenBLAS/oneDNN installed after the first configure
+	cmake --build $(BUILD) -j $(JOBS) --target tessel TesselRuntime gemm-interleaved gemm-peers
+	./bench/compare --build-dir $(BUILD) $(BENCH_COMPARE_ARGS)

@@ -186,6 +186,10 @@ public:
     }
     return d;
   }
+  void skip(uint64_t n) {
+    need(n, "bytes");
+    pos_ += n;
+  }
   void expectEnd() const {
     if (left() != 0)
       error(concat(left(), " unexpected trailing bytes at the end of the section"));
@@ -317,6 +321,89 @@ MemoryPlan decodeMemoryPlan(ByteReader r) {
   return p;
 }
 
+std::vector<FallbackNode> decodeFallbacks(ByteReader r, const uint8_t *sectionData) {
+  std::vector<FallbackNode> nodes;
+  uint32_t n = r.count("fallback node count", 24);
+  for (uint32_t i = 0; i < n; ++i) {
+    FallbackNode f;
+    f.name = r.str("fallback node name");
+    uint64_t at = r.fileOffset();
+    f.opType = r.str("fallback op type");
+    if (f.opType.empty())
+      fail(r.what(), " at byte ", at, ": fallback node ", i, " ('", f.name,
+           "') has an empty op type");
+    uint32_t nin = r.count("fallback input count", 12);
+    for (uint32_t k = 0; k < nin; ++k)
+      f.inputs.push_back(r.tensor("fallback input"));
+    uint32_t nout = r.count("fallback output count", 12);
+    for (uint32_t k = 0; k < nout; ++k)
+      f.outputs.push_back(r.tensor("fallback output"));
+    at = r.fileOffset();
+    uint64_t size = r.u64("fallback payload size");
+    if (size > r.left())
+      fail(r.what(), " at byte ", at, ": fallback node ", i, " ('", f.name, "') payload of ",
+           size, " bytes, but only ", r.left(), " are left in the section");
+    f.payload = sectionData + r.pos();
+    f.payloadSize = size;
+    r.skip(size);
+    nodes.push_back(std::move(f));
+  }
+  r.expectEnd();
+  return nodes;
+}
+
+/// Fallback steps ("$fallback.<i>"): each fallback node is run by exactly one step, whose
+/// arguments are buffers that match the node's inputs, then its outputs.
+void checkFallbackSteps(ArtifactContents &c, const std::string &what) {
+  std::vector<int> uses(c.fallbacks.size(), 0);
+  for (size_t i = 0; i < c.steps.size(); ++i) {
+    Step &s = c.steps[i];
+    if (s.symbol.rfind(kFallbackSymbolPrefix, 0) != 0)
+      continue;
+    std::string digits = s.symbol.substr(kFallbackSymbolPrefix.size());
+    bool ok = !digits.empty() && digits.size() < 10 &&
+              std::all_of(digits.begin(), digits.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+    uint64_t index = ok ? std::stoull(digits) : 0;
+    if (!ok || index >= c.fallbacks.size())
+      fail(what, ": execution plan step ", i, " calls '", s.symbol, "', but the artifact has ",
+           c.fallbacks.size(), " fallback node", c.fallbacks.size() == 1 ? "" : "s",
+           " ($fallback.0 .. $fallback.N-1)");
+    const FallbackNode &f = c.fallbacks[index];
+    if (uses[index]++)
+      fail(what, ": fallback node ", index, " ('", f.name, "') is run by two steps");
+    if (s.args.size() != f.inputs.size() + f.outputs.size())
+      fail(what, ": execution plan step ", i, " (", s.symbol, ", node '", f.name, "') has ",
+           s.args.size(), " arguments, expected ", f.inputs.size(), " inputs + ",
+           f.outputs.size(), " outputs");
+    for (size_t a = 0; a < s.args.size(); ++a) {
+      bool isOut = a >= f.inputs.size();
+      const TensorDesc &want = isOut ? f.outputs[a - f.inputs.size()] : f.inputs[a];
+      const StepArg &arg = s.args[a];
+      const TensorDesc *have = nullptr;
+      uint64_t haveBytes = 0;
+      switch (arg.kind) {
+      case ArgKind::Input: have = isOut ? nullptr : &c.metadata.inputs[size_t(arg.value)]; break;
+      case ArgKind::Output: have = &c.metadata.outputs[size_t(arg.value)]; break;
+      case ArgKind::Weight: have = isOut ? nullptr : &c.weights[size_t(arg.value)].desc; break;
+      case ArgKind::Arena: haveBytes = c.memoryPlan.slices[size_t(arg.value)].size; break;
+      case ArgKind::Scalar: break;
+      }
+      bool fits = have ? have->dtype == want.dtype && have->shape == want.shape
+                       : arg.kind == ArgKind::Arena && haveBytes == byteSize(want);
+      if (!fits)
+        fail(what, ": execution plan step ", i, " (", s.symbol, ", node '", f.name,
+             "') argument ", a, " is ", argKindName(arg.kind), " ", arg.value,
+             have ? " (" + describe(*have) + ")" : std::string(), ", which cannot hold the node's ",
+             isOut ? "output " : "input ", describe(want));
+    }
+    s.fallback = int64_t(index);
+  }
+  for (size_t k = 0; k < uses.size(); ++k)
+    if (!uses[k])
+      fail(what, ": fallback node ", k, " ('", c.fallbacks[k].name,
+           "') is run by no step of the execution plan");
+}
+
 bool validSymbol(const std::string &s) {
   if (s.empty())
     return false;
@@ -374,6 +461,7 @@ const char *sectionKindName(SectionKind kind) {
   case SectionKind::Weights: return "weights";
   case SectionKind::MemoryPlan: return "memory plan";
   case SectionKind::ExecutionPlan: return "execution plan";
+  case SectionKind::Fallback: return "fallback";
   }
   return "unknown";
 }
@@ -435,7 +523,10 @@ std::string describe(const TensorDesc &desc) {
 }
 
 std::vector<uint8_t> encodeArtifact(const ArtifactContents &c) {
-  std::array<ByteWriter, kNumSectionKinds> sec;
+  std::array<ByteWriter, kMaxSectionKinds> sec;
+  // The fallback section is written only when there are fallback nodes, so an artifact without
+  // them is byte for byte what a runtime that predates the section reads.
+  const uint32_t nSections = c.fallbacks.empty() ? kNumSectionKinds : kMaxSectionKinds;
 
   ByteWriter &meta = sec[0];
   const Metadata &m = c.metadata;
@@ -505,25 +596,41 @@ std::vector<uint8_t> encodeArtifact(const ArtifactContents &c) {
     }
   }
 
+  ByteWriter &fb = sec[5];
+  fb.count(c.fallbacks.size(), "fallback nodes");
+  for (const FallbackNode &f : c.fallbacks) {
+    fb.str(f.name);
+    fb.str(f.opType);
+    fb.count(f.inputs.size(), "fallback inputs");
+    for (const TensorDesc &t : f.inputs)
+      fb.tensor(t);
+    fb.count(f.outputs.size(), "fallback outputs");
+    for (const TensorDesc &t : f.outputs)
+      fb.tensor(t);
+    fb.u64(f.payloadSize);
+    if (f.payloadSize)
+      fb.bytes.insert(fb.bytes.end(), f.payload, f.payload + f.payloadSize);
+  }
+
   // Layout: header, table, then the sections in kind order, each at a multiple of 64.
-  uint64_t offsets[kNumSectionKinds];
-  uint64_t pos = alignUp(kHeaderSize + kNumSectionKinds * kSectionEntrySize, kArtifactAlignment);
-  for (uint32_t i = 0; i < kNumSectionKinds; ++i) {
+  uint64_t offsets[kMaxSectionKinds];
+  uint64_t pos = alignUp(kHeaderSize + nSections * kSectionEntrySize, kArtifactAlignment);
+  for (uint32_t i = 0; i < nSections; ++i) {
     offsets[i] = pos;
     pos = alignUp(pos + sec[i].bytes.size(), kArtifactAlignment);
   }
-  uint64_t total = offsets[kNumSectionKinds - 1] + sec[kNumSectionKinds - 1].bytes.size();
+  uint64_t total = offsets[nSections - 1] + sec[nSections - 1].bytes.size();
 
   ByteWriter out;
   out.bytes.insert(out.bytes.end(), kArtifactMagic, kArtifactMagic + 8);
   out.u32(kArtifactVersion);
   out.u32(kEndianMark);
   out.u64(total);
-  out.u32(kNumSectionKinds);
+  out.u32(nSections);
   out.u32(uint32_t(kHeaderSize));
   out.u64(0); // header checksum, patched below
   out.bytes.resize(kHeaderSize, 0);
-  for (uint32_t i = 0; i < kNumSectionKinds; ++i) {
+  for (uint32_t i = 0; i < nSections; ++i) {
     out.u32(i + 1);
     out.u32(0);
     out.u64(offsets[i]);
@@ -533,7 +640,7 @@ std::vector<uint8_t> encodeArtifact(const ArtifactContents &c) {
   uint64_t headerSum = fnv1a64(out.bytes.data(), out.bytes.size());
   for (int i = 0; i < 8; ++i)
     out.bytes[32 + i] = uint8_t(headerSum >> (8 * i));
-  for (uint32_t i = 0; i < kNumSectionKinds; ++i) {
+  for (uint32_t i = 0; i < nSections; ++i) {
     out.bytes.resize(offsets[i], 0);
     out.bytes.insert(out.bytes.end(), sec[i].bytes.begin(), sec[i].bytes.end());
   }
@@ -566,8 +673,9 @@ ArtifactContents parseArtifact(const uint8_t *data, size_t size, std::string_vie
     fail(what, ": the header says the file is ", total, " bytes but it is ", size,
          total > size ? " (truncated)" : " (extra bytes at the end)");
   uint32_t nSections = h.u32("section count");
-  if (nSections != kNumSectionKinds)
-    fail(what, ": header byte 24: section count ", nSections, ", expected ", kNumSectionKinds);
+  if (nSections != kNumSectionKinds && nSections != kMaxSectionKinds)
+    fail(what, ": header byte 24: section count ", nSections, ", expected ", kNumSectionKinds,
+         " (or ", kMaxSectionKinds, " with the optional fallback section)");
   uint32_t headerSize = h.u32("header size");
   if (headerSize != kHeaderSize)
     fail(what, ": header byte 28: header size ", headerSize, ", expected ", kHeaderSize);
@@ -589,8 +697,8 @@ ArtifactContents parseArtifact(const uint8_t *data, size_t size, std::string_vie
            got, std::dec, "): the header or section table is corrupted");
   }
 
-  std::array<SectionEntry, kNumSectionKinds> entries{};
-  std::array<bool, kNumSectionKinds> seen{};
+  std::array<SectionEntry, kMaxSectionKinds> entries{};
+  std::array<bool, kMaxSectionKinds> seen{};
   ByteReader t(data + kHeaderSize, tableEnd - kHeaderSize, kHeaderSize, what + ": section table");
   for (uint32_t i = 0; i < nSections; ++i) {
     uint64_t at = t.fileOffset();
@@ -600,9 +708,9 @@ ArtifactContents parseArtifact(const uint8_t *data, size_t size, std::string_vie
     e.offset = t.u64("section offset");
     e.size = t.u64("section size");
     e.checksum = t.u64("section checksum");
-    if (kind < 1 || kind > kNumSectionKinds)
+    if (kind < 1 || kind > kMaxSectionKinds)
       fail(what, ": section table entry ", i, " at byte ", at, ": kind ", kind,
-           ", expected 1..5 (metadata, code, weights, memory plan, execution plan)");
+           ", expected 1..6 (metadata, code, weights, memory plan, execution plan, fallback)");
     e.kind = SectionKind(kind);
     const char *name = sectionKindName(e.kind);
     if (seen[kind - 1])
@@ -616,9 +724,17 @@ ArtifactContents parseArtifact(const uint8_t *data, size_t size, std::string_vie
       fail(what, ": the ", name, " section offset ", e.offset, " is not a multiple of 64");
     entries[kind - 1] = e;
   }
-  for (uint32_t i = 0; i < kNumSectionKinds; ++i)
-    for (uint32_t j = i + 1; j < kNumSectionKinds; ++j) {
-      const SectionEntry &a = entries[i], &b = entries[j];
+  for (uint32_t k = 1; k <= kNumSectionKinds; ++k)
+    if (!seen[k - 1])
+      fail(what, ": the ", sectionKindName(SectionKind(k)),
+           " section is missing from the section table");
+  std::vector<SectionEntry> present;
+  for (uint32_t k = 0; k < kMaxSectionKinds; ++k)
+    if (seen[k])
+      present.push_back(entries[k]);
+  for (size_t i = 0; i < present.size(); ++i)
+    for (size_t j = i + 1; j < present.size(); ++j) {
+      const SectionEntry &a = present[i], &b = present[j];
       if (a.size && b.size && a.offset < b.offset + b.size && b.offset < a.offset + a.size)
         fail(what, ": the ", sectionKindName(a.kind), " section [", a.offset, ", +", a.size,
              ") overlaps the ", sectionKindName(b.kind), " section [", b.offset, ", +", b.size,
@@ -626,7 +742,7 @@ ArtifactContents parseArtifact(const uint8_t *data, size_t size, std::string_vie
     }
   // Padding between and after sections is zero, so that no byte of the file goes unchecked.
   {
-    std::array<SectionEntry, kNumSectionKinds> sorted = entries;
+    std::vector<SectionEntry> sorted = present;
     std::sort(sorted.begin(), sorted.end(),
               [](const SectionEntry &a, const SectionEntry &b) { return a.offset < b.offset; });
     uint64_t pos = tableEnd;
@@ -643,7 +759,7 @@ ArtifactContents parseArtifact(const uint8_t *data, size_t size, std::string_vie
     }
     checkZero(pos, size);
   }
-  for (const SectionEntry &e : entries) {
+  for (const SectionEntry &e : present) {
     uint64_t got = fnv1a64(data + e.offset, e.size);
     if (got != e.checksum)
       fail(what, ": the ", sectionKindName(e.kind), " section (bytes ", e.offset, "..",
@@ -665,10 +781,17 @@ ArtifactContents parseArtifact(const uint8_t *data, size_t size, std::string_vie
   decodeWeights(reader(SectionKind::Weights), data + weights.offset, weights.size,
                 weights.offset, c);
   c.memoryPlan = decodeMemoryPlan(reader(SectionKind::MemoryPlan));
+  if (seen[uint32_t(SectionKind::Fallback) - 1]) {
+    const SectionEntry &fe = entries[uint32_t(SectionKind::Fallback) - 1];
+    c.fallbacks = decodeFallbacks(reader(SectionKind::Fallback), data + fe.offset);
+  }
   c.steps = decodeExecutionPlan(reader(SectionKind::ExecutionPlan), c);
-  if (!c.steps.empty() && c.codeSize == 0)
-    fail(what, ": the execution plan has ", c.steps.size(),
-         " steps but the code section is empty");
+  checkFallbackSteps(c, what);
+  size_t kernelSteps = size_t(std::count_if(c.steps.begin(), c.steps.end(),
+                                            [](const Step &s) { return s.fallback < 0; }));
+  if (kernelSteps && c.codeSize == 0)
+    fail(what, ": the execution plan has ", kernelSteps,
+         " kernel steps but the code section is empty");
   return c;
 }
 

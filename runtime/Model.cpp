@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -98,9 +99,11 @@ struct Model::Impl {
   uint64_t fileSize = 0;
   ArtifactContents contents;
   void *library = nullptr;
-  std::vector<KernelFn> kernels; // per step
+  std::vector<KernelFn> kernels; // per step (nullptr for a fallback step)
+  std::vector<FallbackKernel> fallbackKernels; // per fallback node
   std::map<std::string, std::string, std::less<>> info;
   size_t totalArgs = 0;
+  std::vector<double> kernelFlops; // per step; empty when the artifact has no "kernel_flops"
 
   mutable std::mutex poolMutex;
   mutable std::vector<AlignedBytes> arenaPool;
@@ -113,6 +116,15 @@ struct Model::Impl {
   void init();
   void checkHost() const;
   void loadCode();
+  void prepareFallbacks();
+  void callStep(size_t s, void **args) const {
+    const Step &step = contents.steps[s];
+    if (step.fallback >= 0)
+      fallbackKernels[size_t(step.fallback)](args);
+    else
+      kernels[s](args);
+  }
+  void parseKernelFlops();
   AlignedBytes takeArena() const;
   void giveArena(AlignedBytes arena) const;
 };
@@ -138,9 +150,52 @@ void Model::Impl::checkHost() const {
          join(m.cpuFeatures), "); recompile the model for this machine");
 }
 
-void Model::Impl::loadCode() {
-  if (contents.steps.empty())
+static std::mutex &fallbackMutex() {
+  static std::mutex m;
+  return m;
+}
+static FallbackHandler &fallbackHandler() {
+  static FallbackHandler h;
+  return h;
+}
+
+void Model::Impl::prepareFallbacks() {
+  if (contents.fallbacks.empty())
     return;
+  FallbackHandler handler;
+  {
+    std::lock_guard<std::mutex> lock(fallbackMutex());
+    handler = fallbackHandler();
+  }
+  if (!handler) {
+    std::string names;
+    for (const FallbackNode &f : contents.fallbacks)
+      names += (names.empty() ? "" : ", ") + f.name + " (" + f.opType + ")";
+    fail(what, ": the model runs ", contents.fallbacks.size(), " node",
+         contents.fallbacks.size() == 1 ? "" : "s", " through the interpreter fallback (",
+         names, "), but this process registered no fallback handler; run it with the tessel "
+         "tool, or compile the model without --allow-interpreter-fallback");
+  }
+  for (const FallbackNode &f : contents.fallbacks) {
+    FallbackKernel k;
+    try {
+      k = handler(f);
+    } catch (const std::exception &e) {
+      fail(what, ": fallback node '", f.name, "' (", f.opType, "): ", e.what());
+    }
+    TESSEL_CHECK(bool(k), what, ": the fallback handler gave no kernel for node '", f.name,
+                 "' (", f.opType, ")");
+    fallbackKernels.push_back(std::move(k));
+  }
+}
+
+void Model::Impl::loadCode() {
+  bool anyKernel = std::any_of(contents.steps.begin(), contents.steps.end(),
+                               [](const Step &s) { return s.fallback < 0; });
+  if (!anyKernel) {
+    kernels.assign(contents.steps.size(), nullptr);
+    return;
+  }
   const uint8_t *code = contents.code;
   if (contents.codeSize < 4 || std::memcmp(code, "\x7f" "ELF", 4) != 0)
     fail(what, ": the code section is not an ELF shared object (it starts with ",
@@ -161,6 +216,10 @@ void Model::Impl::loadCode() {
     fail(what, ": cannot load the code section as a shared object: ", dlErr);
   for (size_t i = 0; i < contents.steps.size(); ++i) {
     const Step &s = contents.steps[i];
+    if (s.fallback >= 0) {
+      kernels.push_back(nullptr);
+      continue;
+    }
     dlerror();
     void *sym = dlsym(library, s.symbol.c_str());
     if (!sym)
@@ -173,6 +232,7 @@ void Model::Impl::loadCode() {
 void Model::Impl::init() {
   contents = parseArtifact(file.get(), fileSize, what);
   checkHost();
+  prepareFallbacks();
   loadCode();
   for (const Step &s : contents.steps)
     totalArgs += s.args.size();
@@ -188,6 +248,30 @@ void Model::Impl::init() {
   info["num_steps"] = std::to_string(contents.steps.size());
   for (const auto &[k, v] : m.extra)
     info.emplace(k, v);
+  parseKernelFlops();
+}
+
+void Model::Impl::parseKernelFlops() {
+  auto it = info.find("kernel_flops");
+  if (it == info.end())
+    return;
+  const std::string &text = it->second;
+  size_t pos = 0;
+  while (pos <= text.size() && !text.empty()) {
+    size_t comma = std::min(text.find(',', pos), text.size());
+    std::string item = text.substr(pos, comma - pos);
+    char *end = nullptr;
+    errno = 0;
+    double v = item.empty() ? -1 : std::strtod(item.c_str(), &end);
+    TESSEL_CHECK(!item.empty() && errno == 0 && end == item.c_str() + item.size() && v >= 0,
+                 what, ": metadata 'kernel_flops' item ", kernelFlops.size(), " is '", item,
+                 "', expected a non-negative number");
+    kernelFlops.push_back(v);
+    pos = comma + 1;
+  }
+  TESSEL_CHECK(kernelFlops.size() == contents.steps.size(), what, ": metadata 'kernel_flops' has ",
+               kernelFlops.size(), " numbers, expected one per execution-plan step (",
+               contents.steps.size(), ")");
 }
 
 AlignedBytes Model::Impl::takeArena() const {
@@ -205,6 +289,16 @@ AlignedBytes Model::Impl::takeArena() const {
 void Model::Impl::giveArena(AlignedBytes arena) const {
   std::lock_guard<std::mutex> lock(poolMutex);
   arenaPool.push_back(std::move(arena));
+}
+
+void setFallbackHandler(FallbackHandler handler) {
+  std::lock_guard<std::mutex> lock(fallbackMutex());
+  fallbackHandler() = std::move(handler);
+}
+
+bool hasFallbackHandler() {
+  std::lock_guard<std::mutex> lock(fallbackMutex());
+  return bool(fallbackHandler());
 }
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -266,6 +360,8 @@ const std::vector<TensorDesc> &Model::outputs() const {
 const Metadata &Model::metadata() const { return impl_->contents.metadata; }
 const ArtifactContents &Model::contents() const { return impl_->contents; }
 
+const std::vector<double> &Model::kernelFlops() const { return impl_->kernelFlops; }
+
 const std::string *Model::info(std::string_view key) const {
   auto it = impl_->info.find(key);
   return it == impl_->info.end() ? nullptr : &it->second;
@@ -326,6 +422,12 @@ bool overlaps(const TensorArg *a, const TensorArg *b) {
 
 void Model::run(const TensorArg *inputs, size_t numInputs, const TensorArg *outputs,
                 size_t numOutputs) const {
+  run(inputs, numInputs, outputs, numOutputs, nullptr);
+}
+
+void Model::run(const TensorArg *inputs, size_t numInputs, const TensorArg *outputs,
+                size_t numOutputs, RunProfile *profile) const {
+  using ProfileClock = std::chrono::steady_clock;
   const Impl &m = *impl_;
   const Metadata &meta = m.contents.metadata;
   std::vector<const TensorArg *> in = bind(meta.inputs, inputs, numInputs, "input", m.what);
@@ -363,6 +465,8 @@ void Model::run(const TensorArg *inputs, size_t numInputs, const TensorArg *outp
     }
   }
 
+  if (profile)
+    profile->stepNanoseconds.assign(m.contents.steps.size(), 0);
   AlignedBytes arena = m.takeArena();
   std::vector<void *> args(std::max<size_t>(m.totalArgs, 1));
   size_t next = 0;
@@ -385,7 +489,14 @@ void Model::run(const TensorArg *inputs, size_t numInputs, const TensorArg *outp
       }
       args[next++] = p;
     }
-    m.kernels[s](stepArgs);
+    if (!profile) {
+      m.callStep(s, stepArgs);
+      continue;
+    }
+    ProfileClock::time_point t0 = ProfileClock::now();
+    m.callStep(s, stepArgs);
+    profile->stepNanoseconds[s] = uint64_t(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(ProfileClock::now() - t0).count());
   }
   m.giveArena(std::move(arena));
   for (const auto &[i, p] : copyBack)
@@ -393,6 +504,11 @@ void Model::run(const TensorArg *inputs, size_t numInputs, const TensorArg *outp
 }
 
 std::vector<HostTensor> Model::run(const std::vector<HostTensor> &inputs) const {
+  return run(inputs, nullptr);
+}
+
+std::vector<HostTensor> Model::run(const std::vector<HostTensor> &inputs,
+                                   RunProfile *profile) const {
   std::vector<TensorArg> in;
   for (const HostTensor &t : inputs)
     in.push_back({t.desc.name, t.desc.dtype, t.desc.shape.data(), t.desc.shape.size(),
@@ -404,7 +520,7 @@ std::vector<HostTensor> Model::run(const std::vector<HostTensor> &inputs) const 
   for (HostTensor &t : results)
     out.push_back({t.desc.name, t.desc.dtype, t.desc.shape.data(), t.desc.shape.size(),
                    t.bytes.data(), t.bytes.size()});
-  run(in.data(), in.size(), out.data(), out.size());
+  run(in.data(), in.size(), out.data(), out.size(), profile);
   return results;
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs every dependency tessel needs, with apt-get only. Idempotent: packages already
-# present are skipped, and nothing runs apt-get when all are there.
+# Installs every dependency tessel needs, with apt-get only (plus npm for ONNX Runtime).
+# Idempotent: packages already present are skipped, and nothing runs apt-get when all are there.
+# Usage: scripts/install-deps.sh [--bench]
 set -euo pipefail
 
 PKGS=(
@@ -14,6 +15,15 @@ PKGS=(
   libcli11-dev nlohmann-json3-dev                 # CLI, JSON
   python3 python3-numpy python3-onnx              # test helpers (malformed model corpus, checker)
 )
+
+# `--bench` (make bench): PyTorch too, for bench/compare (TorchScript of the shared models; the
+# torchvision definitions of resnet18 and mobilenet_v2). Left out otherwise: it is large.
+for arg in "$@"; do
+  case "$arg" in
+    --bench) PKGS+=(python3-torch python3-torchvision) ;;
+    *) echo "install-deps: unknown option '$arg' (expected --bench)" >&2; exit 2 ;;
+  esac
+done
 
 # ONNX Runtime for side-by-side checks and benchmarks: npm onnxruntime-node into .deps/ort (its
 # CPU library ships in the package; ONNXRUNTIME_NODE_INSTALL=skip stops a GPU download).

@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "RuntimeTestUtils.h"
 #include "tessel/Artifact/Writer.h"
 #include "tessel/CodeGen/AOT.h"
 #include "tessel/TE/Build.h"
@@ -387,29 +388,10 @@ TEST(Artifact, EightThreadsAtOnceGiveBitwiseIdenticalResults) {
     xs.push_back(randomInput(100 + i));
     want.push_back(m.run({xs.back()}));
   }
-  std::vector<int> mismatches(kThreads, 0);
-  std::vector<std::string> errors(kThreads);
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t)
-    threads.emplace_back([&, t] {
-      try {
-        for (int r = 0; r < kRuns; ++r) {
-          int i = (t + r) % kInputs;
-          std::vector<HostTensor> got = m.run({xs[i]});
-          for (size_t o = 0; o < got.size(); ++o)
-            if (got[o].bytes != want[i][o].bytes)
-              ++mismatches[t];
-        }
-      } catch (const std::exception &e) {
-        errors[t] = e.what();
-      }
-    });
-  for (std::thread &th : threads)
-    th.join();
-  for (int t = 0; t < kThreads; ++t) {
-    EXPECT_EQ(errors[t], "") << "thread " << t;
-    EXPECT_EQ(mismatches[t], 0) << "thread " << t;
-  }
+  std::vector<std::vector<HostTensor>> in;
+  for (const HostTensor &x : xs)
+    in.push_back({x});
+  tessel::test::expectThreadsBitwiseEqual(m, in, want, kThreads, kRuns);
 }
 
 /// The whole path: a scheduled tensor expression compiled ahead of time by tessel's own code

@@ -160,8 +160,27 @@ void Writer::addStep(std::string symbol, std::vector<runtime::StepArg> args) {
   steps_.push_back({std::move(symbol), std::move(args)});
 }
 
+uint32_t Writer::addFallbackStep(std::string name, std::string opType,
+                                 std::vector<runtime::TensorDesc> inputs,
+                                 std::vector<runtime::TensorDesc> outputs,
+                                 std::vector<uint8_t> payload, std::vector<runtime::StepArg> args) {
+  TESSEL_CHECK(args.size() == inputs.size() + outputs.size(), "artifact writer: fallback node '",
+               name, "' has ", args.size(), " step arguments for ", inputs.size(), " inputs and ",
+               outputs.size(), " outputs");
+  uint32_t index = uint32_t(fallbacks_.size());
+  metadata_.fallbackNodes.push_back(name + " (" + opType + ")");
+  fallbacks_.push_back({std::move(name), std::move(opType), std::move(inputs), std::move(outputs),
+                        std::move(payload)});
+  steps_.push_back({std::string(runtime::kFallbackSymbolPrefix) + std::to_string(index),
+                    std::move(args)});
+  return index;
+}
+
 std::vector<uint8_t> Writer::finish() const {
   runtime::ArtifactContents c;
+  for (const PendingFallback &f : fallbacks_)
+    c.fallbacks.push_back({f.name, f.opType, f.inputs, f.outputs, f.payload.data(),
+                           f.payload.size()});
   c.metadata = metadata_;
   c.weights = weights_;
   c.memoryPlan = memoryPlan_;

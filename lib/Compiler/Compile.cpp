@@ -6,7 +6,10 @@
 //
 //===----------------------------------------------------------------------===//
 #include "tessel/Compiler/Compile.h"
+#include "tessel/Compiler/Flops.h"
+#include "tessel/Compiler/InterpreterFallback.h"
 
+#include "PackWeights.h"
 #include "Schedule.h"
 
 #include "tessel/Artifact/Writer.h"
@@ -19,6 +22,7 @@
 #include "tessel/Graph/Transforms.h"
 #include "tessel/Loop/Pass.h"
 #include "tessel/Support/Error.h"
+#include "tessel/TE/Gemm.h"
 #include "tessel/TE/Lower.h"
 
 #include <llvm/IR/LLVMContext.h>
@@ -166,13 +170,19 @@ void prepareGraph(Graph &g, const CompileOptions &opts) {
   }
   if (opts.optLevel > 0)
     optimizeGraph(g, opts.optLevel);
+  // Convolutions in the blocked NCHW[x]c layout with packed weights (docs/compile.md,
+  // "Convolution"): after optimizeGraph, whose BatchNorm folding and Pad folding it relies on.
+  codegen::Target layoutTarget = codegen::Target::byName(opts.target);
+  if (opts.optLevel >= 2 && opts.vectorize &&
+      (layoutTarget.hasFeature("avx512f") || layoutTarget.hasFeature("avx2")))
+    runPasses(g, {"transform-layout"});
   inferShapes(g);
   for (const auto &n : g.nodes()) {
-    TESSEL_CHECK(hasLowering(*n), n->describe(), ": op ", n->domain.empty() ? "" : n->domain + ".",
-                 n->opType,
+    TESSEL_CHECK(hasLowering(*n) || opts.allowInterpreterFallback, n->describe(), ": op ",
+                 n->domain.empty() ? "" : n->domain + ".", n->opType,
                  " has no lowering to tensor expressions, so the model cannot be compiled "
-                 "(docs/lowering.md lists the ops that have one; falling back to the interpreter "
-                 "is not implemented yet)");
+                 "(docs/lowering.md lists the ops that have one; --allow-interpreter-fallback "
+                 "runs such nodes in the reference interpreter)");
     for (const Value *o : n->outputs())
       if (o)
         staticDims(*o, "value");
@@ -231,8 +241,45 @@ int64_t planSlices(std::vector<Slice> &slices) {
   return arena;
 }
 
+/// With --allow-interpreter-fallback: a group that holds a node with no lowering is split into
+/// one group per node (in order, so the plan stays topological), and each such node becomes a
+/// fallback step of its own.
+void splitFallbackGroups(FusionPlan &plan) {
+  std::vector<FusionGroup> groups;
+  for (FusionGroup &grp : plan.groups) {
+    bool needed = std::any_of(grp.nodes.begin(), grp.nodes.end(),
+                              [](const Node *n) { return !hasLowering(*n); });
+    if (!needed) {
+      groups.push_back(std::move(grp));
+      continue;
+    }
+    const Graph *g = grp.nodes.front()->graph();
+    for (const Node *n : grp.nodes) {
+      FusionGroup one;
+      one.pattern = OpPattern::Opaque;
+      one.master = n;
+      one.nodes = {n};
+      for (const Value *v : n->inputs())
+        if (v && std::find(one.inputs.begin(), one.inputs.end(), v) == one.inputs.end())
+          one.inputs.push_back(v);
+      for (const Value *v : n->outputs()) {
+        if (!v)
+          continue;
+        bool isOutput = std::find(g->outputs.begin(), g->outputs.end(), v) != g->outputs.end();
+        if (isOutput || !v->uses().empty())
+          one.outputs.push_back(v);
+      }
+      groups.push_back(std::move(one));
+    }
+  }
+  for (size_t i = 0; i < groups.size(); ++i)
+    groups[i].id = int64_t(i);
+  plan.groups = std::move(groups);
+}
+
 /// One kernel's TE: the placeholders it reads (group inputs) and the tensors it writes.
 struct KernelTE {
+  const Node *fallback = nullptr; // a node run by the interpreter fallback, not a kernel
   std::vector<const Value *> paramValues; // used group inputs, in order of first use
   std::vector<te::Tensor> params;
   std::vector<const Value *> outputValues;
@@ -360,9 +407,14 @@ CompiledModel compileModel(Graph &g, const CompileOptions &opts) {
   TESSEL_CHECK(opts.optLevel >= 0 && opts.optLevel <= 3, "-O", opts.optLevel,
                ": expected an optimization level 0..3");
   prepareGraph(g, opts);
+  // Constant GEMM weights in the layout the kernels read (docs/compile.md, "Dense, ...").
+  if (opts.vectorize)
+    compiler::packDenseWeights(g);
   FuseOptions fo;
   fo.maxGroupSize = opts.maxGroupSize;
   FusionPlan plan = fuseOps(g, fo);
+  if (opts.allowInterpreterFallback)
+    splitFallbackGroups(plan);
   cm.numNodes = plan.numNodes;
   auto t1 = Clock::now();
   cm.secondsGraph = seconds(t0, t1);
@@ -383,8 +435,42 @@ CompiledModel compileModel(Graph &g, const CompileOptions &opts) {
   std::vector<KernelTE> kernels;
   std::unordered_map<const Value *, int64_t> producedBy; // value -> kernel index
   std::unordered_map<const Value *, int64_t> lastUse;
+  size_t numFallbacks = 0;
+  // A kernel's args: its parameters, then its outputs (the execution plan's order).
+  auto recordArgs = [&](const KernelTE &k, CompiledKernel &ck, size_t idx) {
+    for (const Value *v : k.paramValues) {
+      ck.args.push_back(v->name());
+      lastUse[v] = int64_t(idx);
+    }
+    for (const Value *v : k.outputValues) {
+      ck.args.push_back(v->name());
+      producedBy[v] = int64_t(idx);
+    }
+  };
   for (const FusionGroup &grp : plan.groups) {
     size_t idx = cm.kernels.size();
+    if (grp.nodes.size() == 1 && !hasLowering(*grp.nodes[0])) {
+      // An interpreter fallback step: its non-constant inputs and its outputs are its args
+      // (constant inputs travel inside the serialized node).
+      KernelTE k;
+      k.fallback = grp.nodes[0];
+      for (const Value *v : grp.inputs)
+        if (!v->isConstant()) {
+          staticDims(*v, "value");
+          k.paramValues.push_back(v);
+        }
+      k.outputValues = grp.outputs;
+      CompiledKernel ck;
+      ck.symbol = std::string(runtime::kFallbackSymbolPrefix) + std::to_string(numFallbacks++);
+      ck.nodes.push_back(fusionNodeLabel(*k.fallback));
+      ck.flops = nodeFlops(*k.fallback).value_or(0);
+      recordArgs(k, ck, idx);
+      ck.schedule = "interpreter fallback (op has no lowering)";
+      cm.fallbackNodes.push_back(k.fallback->describe());
+      cm.kernels.push_back(std::move(ck));
+      kernels.push_back(std::move(k));
+      continue;
+    }
     std::string symbol = kernelName(idx, grp);
     KernelTE k;
     try {
@@ -409,7 +495,8 @@ CompiledModel compileModel(Graph &g, const CompileOptions &opts) {
         te::Schedule s = te::create_schedule(k.outputs);
         desc = compiler::applyDefaultSchedule(s, c);
         loop::LoweredFunc f = te::lower(s, args, symbol);
-        f = loop::lowerPipeline(f);
+        // a * b + c -> fma (what -ffp-contract=on does): the contractions' inner step.
+        f = loop::lowerPipeline(te::contractMultiplyAdd(f));
         auto tb = Clock::now();
         lowerSecs += seconds(ta, tb);
         ctx = std::make_unique<llvm::LLVMContext>();
@@ -432,16 +519,11 @@ CompiledModel compileModel(Graph &g, const CompileOptions &opts) {
 
     CompiledKernel ck;
     ck.symbol = symbol;
-    for (const Node *n : grp.nodes)
+    for (const Node *n : grp.nodes) {
       ck.nodes.push_back(fusionNodeLabel(*n));
-    for (const Value *v : k.paramValues) {
-      ck.args.push_back(v->name());
-      lastUse[v] = int64_t(idx);
+      ck.flops += nodeFlops(*n).value_or(0);
     }
-    for (const Value *v : k.outputValues) {
-      ck.args.push_back(v->name());
-      producedBy[v] = int64_t(idx);
-    }
+    recordArgs(k, ck, idx);
     ck.schedule = desc;
     cm.kernels.push_back(std::move(ck));
     kernels.push_back(std::move(k));
@@ -449,7 +531,8 @@ CompiledModel compileModel(Graph &g, const CompileOptions &opts) {
 
   auto tk = Clock::now();
   std::string so = tmp.path + "/kernels.so";
-  codegen::linkSharedLibrary(objects, so);
+  if (!objects.empty()) // every node may have fallen back: then there is no code
+    codegen::linkSharedLibrary(objects, so);
   cm.secondsLink = seconds(tk, Clock::now());
 
   // The artifact.
@@ -506,10 +589,33 @@ CompiledModel compileModel(Graph &g, const CompileOptions &opts) {
       args.push_back(argOf(v));
     for (const Value *v : kernels[i].outputValues)
       args.push_back(argOf(v));
+    if (const Node *n = kernels[i].fallback) {
+      auto desc = [](const Value *v) {
+        return runtime::TensorDesc{v->name(), artifact::toElemType(v->type.dtype),
+                                   staticDims(*v, "value")};
+      };
+      std::vector<runtime::TensorDesc> ins, outs;
+      for (const Value *v : kernels[i].paramValues)
+        ins.push_back(desc(v));
+      for (const Value *v : kernels[i].outputValues)
+        outs.push_back(desc(v));
+      w.addFallbackStep(n->name, (n->domain.empty() ? "" : n->domain + ".") + n->opType,
+                        std::move(ins), std::move(outs),
+                        serializeFallbackNode(*n, kernels[i].paramValues, kernels[i].outputValues),
+                        std::move(args));
+      continue;
+    }
     w.addStep(cm.kernels[i].symbol, std::move(args));
   }
-  w.setCodeFromFile(so);
-  cm.codeBytes = size_t(fs::file_size(so));
+  // One FLOP count per step, for `tessel bench --profile` (Model::kernelFlops).
+  std::string flops;
+  for (const CompiledKernel &k : cm.kernels)
+    flops += (flops.empty() ? "" : ",") + std::to_string(k.flops);
+  w.setExtra("kernel_flops", flops);
+  if (!objects.empty()) {
+    w.setCodeFromFile(so);
+    cm.codeBytes = size_t(fs::file_size(so));
+  }
   cm.artifact = w.finish();
   cm.secondsTotal = seconds(t0, Clock::now());
   return cm;

@@ -5,9 +5,12 @@
 //
 //===----------------------------------------------------------------------===//
 #include "Schedule.h"
+#include "ScheduleConv.h"
+#include "ScheduleDense.h"
 
 #include "tessel/Support/DType.h"
 
+#include <algorithm>
 #include <sstream>
 
 namespace tessel::compiler {
@@ -31,11 +34,17 @@ te::IterVar fuseLeading(te::Stage &st, const std::vector<te::IterVar> &axes, siz
 
 std::string applyDefaultSchedule(te::Schedule &s, const ScheduleConfig &config) {
   int inlined = 0, roots = 0, parallel = 0, vectorized = 0;
-  // Copy: scheduling does not add stages, but be safe against reallocation.
+  std::string denseDesc; // ", dense 8x32 packedB parallel" per contraction
+  // Blocked convolutions first (ScheduleConv.h): they schedule their epilogue and padding too.
+  std::string convDesc;
+  std::vector<te::Stage> convStages = scheduleBlockedConvs(s, config, convDesc);
+  // Copy: the contraction schedule adds cache stages (computed at their reader, scheduled
+  // there), which this loop must not visit.
   std::vector<te::Stage> stages = s.stages();
   for (te::Stage st : stages) {
     const te::Tensor &t = st->tensor;
-    if (t.isPlaceholder())
+    if (t.isPlaceholder() ||
+        std::any_of(convStages.begin(), convStages.end(), [&](const te::Stage &c) { return c.same_as(st); }))
       continue;
     bool isReduce = st->reduce.has_value();
     if (!st->isOutput && !isReduce) {
@@ -59,6 +68,13 @@ std::string applyDefaultSchedule(te::Schedule &s, const ScheduleConfig &config) 
     }
     if (data.empty())
       continue;
+    std::string dense;
+    if (isReduce && config.denseContractions && scheduleContraction(s, st, config, dense)) {
+      denseDesc += ", " + dense;
+      parallel += dense.find("parallel") != std::string::npos;
+      ++vectorized;
+      continue;
+    }
     size_t rank = data.size();
     int64_t inner = constExtent(data.back());
     int64_t lanes = 0;
@@ -129,6 +145,8 @@ std::string applyDefaultSchedule(te::Schedule &s, const ScheduleConfig &config) 
   std::ostringstream os;
   os << "inline " << inlined << ", root " << roots << ", parallel " << parallel << ", vectorized "
      << vectorized;
+  os << denseDesc;
+  os << convDesc;
   return os.str();
 }
 

@@ -23,6 +23,9 @@ struct ScheduleConfig {
   /// Reductions too: the innermost data axis, split by the vector width, moves inside the
   /// reduction loops and is vectorized.
   bool vectorizeReductions = true;
+  /// MatMul/Gemm-like reductions get the register-tiled contraction schedule
+  /// (ScheduleDense.h) where it applies.
+  bool denseContractions = true;
   /// Lanes of a vector of 32-bit floats on the target (16 with AVX-512, 8 with AVX2, 4 SSE).
   int64_t vectorLanesF32 = 8;
   /// A root stage runs its outer loop in parallel when it does at least this many inner

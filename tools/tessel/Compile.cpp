@@ -6,10 +6,12 @@
 // JIT path runs exactly the code an artifact would.
 //
 //===----------------------------------------------------------------------===//
+#include "CliUtil.h"
 #include "Commands.h"
 
 #include "tessel/Artifact/Writer.h"
 #include "tessel/Compiler/Compile.h"
+#include "tessel/Compiler/InterpreterFallback.h"
 #include "tessel/Frontend/ONNX.h"
 #include "tessel/Support/Error.h"
 #include "tessel/Support/Npy.h"
@@ -41,6 +43,7 @@ CompileOptions makeOptions(const CompileCommandOptions &o, const std::string &mo
   c.verbose = o.verbose;
   c.parallel = !o.noParallel;
   c.vectorize = !o.noVectorize;
+  c.allowInterpreterFallback = o.allowInterpreterFallback;
   return c;
 }
 
@@ -48,26 +51,6 @@ CompiledModel compileFile(const CompileCommandOptions &o, const std::string &mod
   CompileOptions c = makeOptions(o, model);
   Model m = loadOnnx(model);
   return compileModel(*m.graph, c);
-}
-
-DType dtypeOf(runtime::ElemType e) {
-  for (DType d : {DType::f32, DType::f64, DType::f16, DType::bf16, DType::i8, DType::i16,
-                  DType::i32, DType::i64, DType::u8, DType::u16, DType::u32, DType::u64,
-                  DType::boolean}) {
-    try {
-      if (artifact::toElemType(d) == e)
-        return d;
-    } catch (const Error &) {
-    }
-  }
-  fail("element type ", runtime::elemTypeName(uint32_t(e)), " has no tessel dtype");
-}
-
-std::string shapeStr(const std::vector<int64_t> &s) {
-  std::string r = "[";
-  for (size_t i = 0; i < s.size(); ++i)
-    r += (i ? "," : "") + std::to_string(s[i]);
-  return r + "]";
 }
 
 std::string fileName(const std::string &name) {
@@ -80,64 +63,9 @@ std::string fileName(const std::string &name) {
   return s;
 }
 
-Tensor randomTensor(DType dt, const std::vector<int64_t> &shape, std::mt19937 &rng) {
-  Tensor r(dt, shape);
-  std::uniform_real_distribution<float> uf(-1.f, 1.f);
-  std::uniform_int_distribution<int> ui(0, 9);
-  dispatchNumeric(dt, [&](auto z) {
-    using T = decltype(z);
-    T *p = r.data<T>();
-    for (int64_t i = 0; i < r.numel(); ++i) {
-      if constexpr (std::is_same_v<T, bool>)
-        p[i] = ui(rng) & 1;
-      else if constexpr (std::is_integral_v<T>)
-        p[i] = T(ui(rng));
-      else
-        p[i] = T(uf(rng));
-    }
-  });
-  return r;
-}
-
 int runLoaded(const runtime::Model &model, const std::vector<std::string> &inputSpecs,
               const std::string &outDir, unsigned seed, const std::string &how) {
-  std::map<std::string, Tensor> given;
-  for (auto &spec : inputSpecs) {
-    size_t eq = spec.find('=');
-    TESSEL_CHECK(eq != std::string::npos && eq > 0, "--input '", spec, "': expected NAME=FILE.npy");
-    std::string name = spec.substr(0, eq), file = spec.substr(eq + 1);
-    bool known = false;
-    std::string names;
-    for (auto &d : model.inputs()) {
-      known |= d.name == name;
-      names += (names.empty() ? "" : ", ") + d.name;
-    }
-    TESSEL_CHECK(known, "--input '", spec, "': the model has no input '", name,
-                 "'; its inputs are: ", names);
-    TESSEL_CHECK(!(file.size() > 3 && file.substr(file.size() - 3) == ".pb"), "--input '", spec,
-                 "': a compiled model takes .npy inputs");
-    given[name] = readNpy(file);
-  }
-  std::mt19937 rng(seed);
-  std::vector<runtime::HostTensor> inputs;
-  for (auto &d : model.inputs()) {
-    DType dt = dtypeOf(d.dtype);
-    Tensor t;
-    if (auto it = given.find(d.name); it != given.end()) {
-      t = it->second;
-      TESSEL_CHECK(t.shape() == d.shape, "input '", d.name, "': the file has shape ",
-                   shapeStr(t.shape()), ", the compiled model expects ", shapeStr(d.shape));
-      if (t.dtype() != dt)
-        fail("input '", d.name, "': the file holds ", dtypeName(t.dtype()),
-             ", the compiled model expects ", dtypeName(dt));
-    } else {
-      t = randomTensor(dt, d.shape, rng);
-      std::cout << "input " << d.name << ": random " << t.typeString() << "\n";
-    }
-    runtime::HostTensor h(d);
-    std::memcpy(h.bytes.data(), t.raw(), h.bytes.size());
-    inputs.push_back(std::move(h));
-  }
+  std::vector<runtime::HostTensor> inputs = compiledInputs(model, inputSpecs, seed);
   auto t0 = Clock::now();
   std::vector<runtime::HostTensor> outs = model.run(inputs);
   auto t1 = Clock::now();
@@ -188,6 +116,13 @@ int runCompile(const std::string &model, const std::string &output,
         std::cout << (i ? ", " : "") << k.nodes[i];
       std::cout << "): " << k.schedule << "\n";
     }
+  if (!cm.fallbackNodes.empty()) {
+    std::cout << "interpreter fallback: " << cm.fallbackNodes.size() << " node"
+              << (cm.fallbackNodes.size() == 1 ? "" : "s") << ":";
+    for (size_t i = 0; i < cm.fallbackNodes.size(); ++i)
+      std::cout << (i ? ", " : " ") << cm.fallbackNodes[i];
+    std::cout << "\n";
+  }
   std::cout << "artifact: " << output << ", " << cm.artifact.size() << " bytes (code "
             << cm.codeBytes << ", weights " << cm.weightBytes << ", arena " << cm.arenaBytes
             << ")\n";
@@ -200,6 +135,8 @@ int runCompile(const std::string &model, const std::string &output,
 int runCompiled(const std::string &model, const std::vector<std::string> &inputs,
                 const std::string &outDir, unsigned seed, bool jit,
                 const CompileCommandOptions &o) {
+  // Artifacts compiled with --allow-interpreter-fallback run their fallback nodes here.
+  registerInterpreterFallback();
   if (jit) {
     auto t0 = Clock::now();
     CompiledModel cm = compileFile(o, model);

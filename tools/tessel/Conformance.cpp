@@ -9,9 +9,12 @@
 //===----------------------------------------------------------------------===//
 #include "Commands.h"
 
+#include "tessel/Compiler/Compile.h"
+#include "tessel/Compiler/InterpreterFallback.h"
 #include "tessel/Frontend/ONNX.h"
 #include "tessel/Graph/Transforms.h"
 #include "tessel/Interp/Interpreter.h"
+#include "tessel/runtime/Model.h"
 
 #include <algorithm>
 #include <cmath>
@@ -21,6 +24,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <poll.h>
 #include <regex>
 #include <set>
@@ -133,6 +137,106 @@ std::vector<std::string> sortedFiles(const fs::path &dir, const std::string &pre
   return r;
 }
 
+std::string shapeKey(const std::vector<Object> &inputs) {
+  std::string k;
+  for (const Object &o : inputs)
+    k += o.tensor.shapeString() + ";";
+  return k;
+}
+
+/// --mode compiled: compiles the model in this process (compileModel, then the runtime loads
+/// the artifact's bytes, as `tessel run --jit` does) with its symbolic input dims fixed from the
+/// test data, runs it on each data set and compares like the interpreter path. What the
+/// compiler cannot handle (no lowering, a shape the data cannot fix, a dtype) is a skip whose
+/// reason starts with "not compiled: "; a wrong value or a runtime error is a failure.
+std::pair<Status, std::string> runCompiledTest(const fs::path &model,
+                                               const std::vector<fs::path> &sets,
+                                               const Graph &g, const ConformanceOptions &opts) {
+  auto req = requiredInputs(g);
+  std::string compiledFor;
+  std::optional<runtime::Model> loaded;
+  for (auto &set : sets) {
+    auto inFiles = sortedFiles(set, "input_");
+    auto outFiles = sortedFiles(set, "output_");
+    TESSEL_CHECK(inFiles.size() <= req.size(), set.string(), ": ", inFiles.size(),
+                 " input files for ", req.size(), " model inputs");
+    TESSEL_CHECK(outFiles.size() == g.outputs.size(), set.string(), ": ", outFiles.size(),
+                 " output files for ", g.outputs.size(), " model outputs");
+    if (inFiles.size() < req.size())
+      return {Status::Skip, "not compiled: optional input '" + req[inFiles.size()]->name() +
+                                "' is left out of the test data (a compiled model takes every input)"};
+    std::vector<Object> inputs;
+    for (size_t i = 0; i < inFiles.size(); ++i) {
+      inputs.push_back(readOnnxValueFile(inFiles[i], &req[i]->type));
+      if (!inputs.back().isTensor())
+        return {Status::Skip, "not compiled: input '" + req[i]->name() +
+                                  "' is a sequence or optional; compiled models take tensors"};
+    }
+    for (size_t i = 0; i < g.outputs.size(); ++i)
+      if (!g.outputs[i]->type.isTensor())
+        return {Status::Skip, "not compiled: output '" + g.outputs[i]->name() + "' has type " +
+                                  g.outputs[i]->type.str() + "; compiled models produce tensors"};
+    // One compile per distinct set of input shapes (data sets usually share them).
+    if (!loaded || compiledFor != shapeKey(inputs)) {
+      Model fresh = loadOnnx(model.string());
+      CompileOptions c;
+      c.optLevel = opts.optLevel;
+      c.codegenOptLevel = unsigned(opts.codegenOptLevel);
+      c.allowInterpreterFallback = opts.allowInterpreterFallback;
+      for (size_t i = 0; i < req.size(); ++i)
+        if (!req[i]->type.shape.isStatic())
+          c.inputShapes[req[i]->name()] = inputs[i].tensor.shape();
+      CompiledModel cm;
+      try {
+        cm = compileModel(*fresh.graph, c);
+      } catch (const Error &e) {
+        std::string msg = e.what(), prefix = model.string() + ": ";
+        if (msg.rfind(prefix, 0) == 0)
+          msg = msg.substr(prefix.size());
+        return {Status::Skip, "not compiled: " + msg};
+      }
+      loaded.reset();
+      loaded.emplace(runtime::Model::loadFromMemory(cm.artifact.data(), cm.artifact.size(),
+                                                    model.string()));
+      compiledFor = shapeKey(inputs);
+    }
+    const runtime::Model &rm = *loaded;
+    std::vector<runtime::HostTensor> hin;
+    for (const runtime::TensorDesc &d : rm.inputs()) {
+      size_t i = 0;
+      while (i < req.size() && req[i]->name() != d.name)
+        ++i;
+      TESSEL_CHECK(i < req.size(), "the compiled model's input '", d.name,
+                   "' is not an input of the model");
+      const Tensor &t = inputs[i].tensor;
+      DType want = DType(uint32_t(d.dtype));
+      if (t.dtype() != want || t.shape() != d.shape)
+        return {Status::Fail, set.filename().string() + " input '" + d.name + "' is " +
+                                  t.typeString() + ", the compiled model expects " +
+                                  Tensor(want, d.shape).typeString()};
+      runtime::HostTensor h(d);
+      if (!h.bytes.empty())
+        std::memcpy(h.bytes.data(), t.raw(), h.bytes.size());
+      hin.push_back(std::move(h));
+    }
+    std::vector<runtime::HostTensor> hout = rm.run(hin);
+    for (size_t i = 0; i < outFiles.size(); ++i) {
+      const std::string &name = g.outputs[i]->name();
+      auto it = std::find_if(hout.begin(), hout.end(),
+                             [&](const runtime::HostTensor &h) { return h.desc.name == name; });
+      TESSEL_CHECK(it != hout.end(), "the compiled model has no output '", name, "'");
+      Tensor got(DType(uint32_t(it->desc.dtype)), it->desc.shape);
+      if (!it->bytes.empty())
+        std::memcpy(got.raw(), it->bytes.data(), it->bytes.size());
+      Object want = readOnnxValueFile(outFiles[i], &g.outputs[i]->type);
+      std::string why = compareObject(Object(std::move(got)), want, opts.rtol, opts.atol);
+      if (!why.empty())
+        return {Status::Fail, set.filename().string() + " output '" + name + "' (compiled): " + why};
+    }
+  }
+  return {Status::Pass, ""};
+}
+
 /// Runs one test folder in this process. Returns {status, reason}.
 std::pair<Status, std::string> runTest(const fs::path &dir, const ConformanceOptions &opts) {
   fs::path model = dir / "model.onnx";
@@ -154,6 +258,8 @@ std::pair<Status, std::string> runTest(const fs::path &dir, const ConformanceOpt
       return {Status::Skip, "training op (ai.onnx.preview.training) is out of scope"};
     return {Status::Fail, msg};
   }
+  if (opts.mode == "compiled")
+    return runCompiledTest(model, sets, *m.graph, opts);
   // With --opt-level, the unoptimized graph is the reference too: optimization must give the
   // interpreter's -O0 answer within rtol 1e-4, not just pass the test's tolerance.
   Model ref;
@@ -307,6 +413,10 @@ void runAll(std::vector<Result> &results, const std::vector<fs::path> &dirs,
 } // namespace
 
 int runConformance(const ConformanceOptions &opts) {
+  TESSEL_CHECK(opts.mode == "interp" || opts.mode == "compiled", "--mode ", opts.mode,
+               ": expected interp or compiled");
+  if (opts.mode == "compiled" && opts.allowInterpreterFallback)
+    registerInterpreterFallback();
   std::regex filter(opts.filter.empty() ? std::string(".*") : opts.filter);
   std::vector<Result> results;
   std::vector<fs::path> testDirs;
@@ -341,7 +451,10 @@ int runConformance(const ConformanceOptions &opts) {
   if (!opts.report.empty()) {
     std::ofstream out(opts.report);
     TESSEL_CHECK(out.good(), opts.report, ": cannot write the report");
-    out << "# ONNX conformance (reference interpreter)\n\n"
+    out << (opts.mode == "compiled" ? "# ONNX conformance (compiled: tessel compile -O"
+                                       + std::to_string(opts.optLevel) + ", LLVM -O" +
+                                       std::to_string(opts.codegenOptLevel) + ")\n\n"
+                                 : std::string("# ONNX conformance (reference interpreter)\n\n"))
         << "Generated by `tessel conformance --report`; rtol " << opts.rtol << ", atol " << opts.atol
         << ".\n\n";
     for (auto &s : suites) {

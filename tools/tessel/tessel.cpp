@@ -1,4 +1,5 @@
 //===- tessel.cpp - the tessel command line -------------------------------===//
+#include "CliUtil.h"
 #include "Commands.h"
 
 #include "tessel/Frontend/ONNX.h"
@@ -29,22 +30,7 @@ Tensor randomTensor(const Value &v, std::mt19937 &rng) {
   std::vector<int64_t> shape;
   for (auto &d : t.shape.dims)
     shape.push_back(d.isStatic() ? d.value : 1);
-  Tensor r(t.dtype, shape);
-  std::uniform_real_distribution<float> uf(-1.f, 1.f);
-  std::uniform_int_distribution<int> ui(0, 9);
-  dispatchNumeric(t.dtype, [&](auto z) {
-    using T = decltype(z);
-    T *p = r.data<T>();
-    for (int64_t i = 0; i < r.numel(); ++i) {
-      if constexpr (std::is_same_v<T, bool>)
-        p[i] = ui(rng) & 1;
-      else if constexpr (std::is_integral_v<T>)
-        p[i] = T(ui(rng));
-      else
-        p[i] = T(uf(rng));
-    }
-  });
-  return r;
+  return cli::randomTensor(t.dtype, shape, rng);
 }
 
 std::string fileName(const std::string &name) {
@@ -216,34 +202,18 @@ int cmdAccuracy(const std::string &modelPath, const std::string &imagesPath,
   TESSEL_CHECK(checkedNumel(shape, 1, "input") == per, "one image has ", per,
                " elements but the model input ", in.str(), " needs ", checkedNumel(shape, 1, "input"));
   Interpreter interp(g);
-  int64_t correct = 0;
-  double ms = 0;
+  cli::AccuracyTally tally;
+  tally.printPredictions = printPredictions;
   for (int64_t i = 0; i < n; ++i) {
     Tensor x(images.dtype(), shape);
     std::memcpy(x.raw(), static_cast<const char *>(images.raw()) + i * per * dtypeSize(images.dtype()),
                 x.nbytes());
     auto t0 = std::chrono::steady_clock::now();
     auto out = interp.run({{req[0]->name(), Object(x)}});
-    ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    const Tensor &y = out[g.outputs[0]->name()].tensor;
-    int64_t best = 0;
-    for (int64_t k = 1; k < y.numel(); ++k)
-      if (y.getDouble(k) > y.getDouble(best))
-        best = k;
-    int64_t label = labels.getInt64(i);
-    correct += best == label;
-    if (printPredictions)
-      std::cout << "image " << i << ": predicted " << best << ", label " << label
-                << (best == label ? "" : "  <- wrong") << "\n";
+    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    tally.add(out[g.outputs[0]->name()].tensor, labels.getInt64(i), ms);
   }
-  double acc = n ? double(correct) / double(n) : 0;
-  std::cout << "accuracy: " << correct << "/" << n << " = " << acc * 100 << "%\n";
-  std::cout << "latency: " << ms / double(std::max<int64_t>(n, 1)) << " ms per image (reference interpreter)\n";
-  if (acc < minAccuracy) {
-    std::cout << "accuracy below the required " << minAccuracy * 100 << "%\n";
-    return 1;
-  }
-  return 0;
+  return tally.report("reference interpreter", minAccuracy);
 }
 
 } // namespace
@@ -266,6 +236,9 @@ int main(int argc, char **argv) {
       ->check(CLI::Range(0, 3));
   bool runJit = false;
   run->add_flag("--jit", runJit, "Compile the model in memory (as tessel compile -O3) and run that");
+  cli::CompileCommandOptions runCompOpts;
+  run->add_flag("--allow-interpreter-fallback", runCompOpts.allowInterpreterFallback,
+                "With --jit: run nodes whose op has no lowering in the reference interpreter");
 
   auto *comp = app.add_subcommand("compile", "Compile a model into one .tsl artifact (docs/compile.md)");
   std::string compOut;
@@ -279,6 +252,8 @@ int main(int argc, char **argv) {
   comp->add_flag("-v,--verbose", compOpts.verbose, "One line per kernel: nodes and schedule");
   comp->add_flag("--no-parallel", compOpts.noParallel, "Generate no parallel loops");
   comp->add_flag("--no-vectorize", compOpts.noVectorize, "Generate no vector loops");
+  comp->add_flag("--allow-interpreter-fallback", compOpts.allowInterpreterFallback,
+                 "Run nodes whose op has no lowering in the reference interpreter (listed in the artifact)");
 
   auto *conf = app.add_subcommand("conformance", "Run ONNX backend test folders");
   cli::ConformanceOptions copts;
@@ -290,8 +265,14 @@ int main(int argc, char **argv) {
                    "Fail when a test not on this list fails, or a test on it passes");
   conf->add_option("-j,--jobs", copts.jobs, "Tests run at once");
   conf->add_option("--timeout", copts.timeoutSeconds, "Seconds per test");
-  conf->add_option("--opt-level", copts.optLevel,
-                   "Optimize each model at this level (0-3) before interpreting it")
+  auto *confOpt = conf->add_option("--opt-level", copts.optLevel,
+                   "Optimize each model at this level (0-3) before interpreting it (compiled mode: default 3)")
+      ->check(CLI::Range(0, 3));
+  conf->add_option("--mode", copts.mode, "interp (reference interpreter) or compiled (tessel compile + runtime)")
+      ->check(CLI::IsMember({"interp", "compiled"}));
+  conf->add_flag("--allow-interpreter-fallback", copts.allowInterpreterFallback,
+                 "Compiled mode: run nodes whose op has no lowering in the reference interpreter");
+  conf->add_option("--codegen-opt-level", copts.codegenOptLevel, "Compiled mode: LLVM level 0-3 (default 3)")
       ->check(CLI::Range(0, 3));
 
   auto *opt = app.add_subcommand("optimize", "Optimize a model's graph and write it as ONNX");
@@ -344,21 +325,38 @@ int main(int argc, char **argv) {
   acc->add_option("--labels", labels, "N integer labels (.npy)")->required();
   acc->add_flag("--print-predictions", printPredictions);
   acc->add_option("--min-accuracy", minAccuracy, "Exit 1 below this accuracy (0..1)");
+  bool accJit = false;
+  acc->add_flag("--jit", accJit, "Compile the .onnx in memory and classify through the runtime");
+
+  auto *bench = app.add_subcommand("bench", "Latency statistics of a model (docs/compile.md)");
+  cli::BenchOptions bopts;
+  bench->add_option("model", bopts.model, ".tsl artifact, or .onnx (compiled in memory)")->required();
+  bench->add_option("--threads", bopts.threads, "Runtime threads (default: TESSEL_NUM_THREADS or all cores)");
+  bench->add_option("--runs", bopts.runs, "Timed runs (default 0: about 2 s worth, 10..10000)");
+  bench->add_option("--warmup", bopts.warmup, "Untimed runs first (default 3)");
+  bench->add_option("--input,-i", bopts.inputs, "NAME=FILE.npy; seeded random values for the others");
+  bench->add_option("--seed", bopts.seed, "Seed for random inputs");
+  bench->add_option("--input-shape", bopts.inputShapes, "NAME=D0xD1x...: fix an .onnx input's symbolic dims");
+  bench->add_flag("--interp", bopts.interp, "Benchmark the reference interpreter on the .onnx");
+  bench->add_flag("--profile", bopts.profile, "Time per kernel, share of total, GFLOP/s");
 
   auto *version = app.add_subcommand("version", "Print tessel's and LLVM's versions and the host CPU");
 
   CLI11_PARSE(app, argc, argv);
   try {
     if (run->parsed() && (runJit || cli::isArtifactPath(model)))
-      return cli::runCompiled(model, inputs, outDir, seed, runJit, cli::CompileCommandOptions{});
+      return cli::runCompiled(model, inputs, outDir, seed, runJit, runCompOpts);
     if (run->parsed())
       return cmdRun(model, inputs, outDir, seed, runOpt);
     if (comp->parsed())
       return cli::runCompile(model, compOut, compOpts);
     if (version->parsed())
       return cli::printVersion();
-    if (conf->parsed())
+    if (conf->parsed()) {
+      if (copts.mode == "compiled" && confOpt->count() == 0)
+        copts.optLevel = 3;
       return cli::runConformance(copts);
+    }
     if (opt->parsed()) {
       for (auto &p : printAfter)
         if (!findGraphPass(p)) {
@@ -376,6 +374,10 @@ int main(int argc, char **argv) {
       return cmdOps(markdown);
     if (cmp->parsed())
       return cmdCompare(gotPath, wantPath, rtol, atol);
+    if (bench->parsed())
+      return cli::runBench(bopts);
+    if (acc->parsed() && (accJit || cli::isArtifactPath(model)))
+      return cli::runCompiledAccuracy(model, images, labels, printPredictions, minAccuracy);
     if (acc->parsed())
       return cmdAccuracy(model, images, labels, printPredictions, minAccuracy);
   } catch (const std::exception &e) {

@@ -85,6 +85,16 @@ public:
   /// One kernel call `symbol(args)`; steps run in the order they are added.
   void addStep(std::string symbol, std::vector<runtime::StepArg> args);
 
+  /// A step that runs graph node `name` (op `opType`) through the process's fallback handler
+  /// (runtime/Model.h): `payload` is the node serialized for the handler, `args` its input
+  /// buffers then its output buffers, with the types `inputs` / `outputs`. Also lists
+  /// "name (opType)" in the metadata's fallback nodes. Returns the fallback node's index; the
+  /// step's symbol is "$fallback.<index>".
+  uint32_t addFallbackStep(std::string name, std::string opType,
+                           std::vector<runtime::TensorDesc> inputs,
+                           std::vector<runtime::TensorDesc> outputs, std::vector<uint8_t> payload,
+                           std::vector<runtime::StepArg> args);
+
   /// The file's bytes. Error (from the validator) if the artifact is inconsistent.
   std::vector<uint8_t> finish() const;
   /// finish() written to `path` (through a temporary file renamed into place). Error naming
@@ -100,6 +110,12 @@ private:
   bool arenaSizeSet_ = false;
   std::vector<runtime::Step> steps_;
   std::vector<uint8_t> code_;
+  struct PendingFallback {
+    std::string name, opType;
+    std::vector<runtime::TensorDesc> inputs, outputs;
+    std::vector<uint8_t> payload;
+  };
+  std::vector<PendingFallback> fallbacks_;
 };
 
 } // namespace tessel::artifact

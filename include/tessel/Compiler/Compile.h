@@ -47,6 +47,9 @@ struct CompileOptions {
   int64_t maxGroupSize = 256;
   /// Prints per-kernel progress to stderr.
   bool verbose = false;
+  /// A node whose op has no lowering runs in the reference interpreter (a fallback step of the
+  /// execution plan; the artifact lists it in its metadata) instead of failing the compile.
+  bool allowInterpreterFallback = false;
 };
 
 /// One generated kernel: `void symbol(void **args)`.
@@ -55,12 +58,16 @@ struct CompiledKernel {
   std::vector<std::string> nodes;  ///< the graph nodes it computes (fusionNodeLabel)
   std::vector<std::string> args;   ///< value names, in the kernel's parameter order
   std::string schedule;            ///< a one-line description of the schedule applied
+  int64_t flops = 0;               ///< FLOPs of its nodes (Flops.h; unmodelled nodes count 0)
 };
 
 struct CompiledModel {
   /// The .tsl file's bytes (validated by the runtime's parser before it is returned).
   std::vector<uint8_t> artifact;
   std::vector<CompiledKernel> kernels;
+  /// Nodes run by the interpreter fallback ("node 'x' (Op)"); empty without
+  /// allowInterpreterFallback. Their kernels[] entries have symbol "$fallback.<i>".
+  std::vector<std::string> fallbackNodes;
   int64_t numNodes = 0;
   int64_t arenaBytes = 0;
   int64_t weightBytes = 0;

@@ -34,6 +34,7 @@ bool foldBatchNorm(Graph &g, PassStats &stats);              // fold-batchnorm
 bool fuseMatMulAdd(Graph &g, PassStats &stats);              // matmul-add-to-gemm
 bool foldPadIntoConvPool(Graph &g, PassStats &stats);        // fold-pad
 bool sinkTransposes(Graph &g, PassStats &stats);             // sink-transpose
+bool transformLayout(Graph &g, PassStats &stats);            // transform-layout
 
 struct PassInfo {
   const char *name;        // the name used by --passes / --print-after

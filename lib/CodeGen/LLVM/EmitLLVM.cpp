@@ -108,6 +108,43 @@ llvm::Intrinsic::ID mathIntrinsic(const std::string &name) {
   return it == table.end() ? llvm::Intrinsic::not_intrinsic : it->second;
 }
 
+/// exp(x) for f32 scalars or vectors as straight-line code (Cephes' expf): n = round(x log2 e),
+/// r = x - n ln 2 (ln 2 in two parts, so r is exact), exp(r) by a degree-6 polynomial on
+/// |r| <= ln2 / 2, then times 2^n built from exponent bits, in two factors 2^(n/2) and
+/// 2^(n - n/2) so that results near overflow and subnormal results come out right. Within
+/// about 1 ulp of the correctly rounded result over the normal range (unittests/
+/// CodeGenVectorMathTest.cpp checks many values against std::exp); +-inf and NaN as libm.
+/// The back end would otherwise call expf once per lane of a vector.
+llvm::Value *emitExpF32(llvm::IRBuilder<> &b, llvm::Value *x) {
+  llvm::Type *ft = x->getType();
+  llvm::Type *it = llvm::Type::getInt32Ty(b.getContext());
+  if (auto *vt = llvm::dyn_cast<llvm::VectorType>(ft))
+    it = llvm::VectorType::get(it, vt->getElementCount());
+  auto c = [&](double v) { return llvm::ConstantFP::get(ft, v); };
+  auto ci = [&](int64_t v) { return llvm::ConstantInt::get(it, uint64_t(v), true); };
+  // Beyond these bounds the result is inf (overflow) or 0 (underflow) anyway.
+  llvm::Value *xc = b.CreateBinaryIntrinsic(llvm::Intrinsic::minnum, x, c(88.8));
+  xc = b.CreateBinaryIntrinsic(llvm::Intrinsic::maxnum, xc, c(-104.0));
+  llvm::Value *n = b.CreateUnaryIntrinsic(llvm::Intrinsic::roundeven,
+                                          b.CreateFMul(xc, c(1.44269504088896341)));
+  llvm::Value *r = b.CreateFSub(xc, b.CreateFMul(n, c(0.693359375)));
+  r = b.CreateFSub(r, b.CreateFMul(n, c(-2.12194440e-4)));
+  llvm::Value *p = c(1.9875691500E-4);
+  for (double k : {1.3981999507E-3, 8.3334519073E-3, 4.1665795894E-2, 1.6666665459E-1,
+                   5.0000001201E-1})
+    p = b.CreateFAdd(b.CreateFMul(p, r), c(k));
+  llvm::Value *y = b.CreateFAdd(b.CreateFAdd(b.CreateFMul(p, b.CreateFMul(r, r)), r), c(1.0));
+  llvm::Value *ni = b.CreateFPToSI(n, it);
+  llvm::Value *n1 = b.CreateAShr(ni, ci(1));
+  llvm::Value *n2 = b.CreateSub(ni, n1);
+  auto pow2 = [&](llvm::Value *e) {
+    return b.CreateBitCast(b.CreateShl(b.CreateAdd(e, ci(127)), ci(23)), ft);
+  };
+  llvm::Value *res = b.CreateFMul(b.CreateFMul(y, pow2(n1)), pow2(n2));
+  // NaN in, NaN out (minnum/maxnum dropped it).
+  return b.CreateSelect(b.CreateFCmpUNO(x, x), x, res);
+}
+
 /// Self-referencing loop ID with the given properties (llvm.loop.* metadata).
 llvm::MDNode *loopMetadata(llvm::LLVMContext &ctx, const std::vector<llvm::Metadata *> &props) {
   std::vector<llvm::Metadata *> ops = {nullptr};
@@ -402,8 +439,12 @@ llvm::Value *FunctionEmitter::emitCall(const loop::CallNode *call) {
   if (name == "rsqrt") // 1 / sqrt(x)
     return b_.CreateFDiv(llvm::ConstantFP::get(type, 1.0),
                          b_.CreateUnaryIntrinsic(llvm::Intrinsic::sqrt, args[0]));
+  const bool f32 = t.dtype == DType::f32;
+  if (name == "exp" && f32)
+    return emitExpF32(b_, args[0]);
   if (name == "sigmoid") { // 1 / (1 + exp(-x))
-    llvm::Value *e = b_.CreateUnaryIntrinsic(llvm::Intrinsic::exp, b_.CreateFNeg(args[0]));
+    llvm::Value *e = f32 ? emitExpF32(b_, b_.CreateFNeg(args[0]))
+                         : b_.CreateUnaryIntrinsic(llvm::Intrinsic::exp, b_.CreateFNeg(args[0]));
     llvm::Value *one = llvm::ConstantFP::get(type, 1.0);
     return b_.CreateFDiv(one, b_.CreateFAdd(one, e));
   }

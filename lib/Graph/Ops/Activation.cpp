@@ -161,10 +161,23 @@ void attachActivationLowerings(OpRegistry &r) {
   }));
   // PRelu: slope broadcasts (unidirectionally) to X
   r.setLower("PRelu", [](LowerContext &ctx) {
-    lowering::lowerBroadcast(ctx, [&](const std::vector<Expr> &v) {
-      Expr zero = loop::makeZero(v[0].type());
-      return loop::select(v[0] < zero, v[0] * v[1], v[0]);
-    });
+    auto prelu = [](const Expr &x, const Expr &slope) {
+      Expr zero = loop::makeZero(x.type());
+      return loop::select(x < zero, x * slope, x);
+    };
+    // Before opset 7 a 1-D slope of C values is per channel (axis 1), as preluKernel reads it.
+    std::vector<int64_t> xs = ctx.inputShape(0), ss = ctx.inputShape(1);
+    const Graph *g = ctx.node().graph();
+    if (g && g->opsetVersion("") < 7 && ss.size() == 1 && ss[0] > 1 && xs.size() >= 2 &&
+        ss[0] == xs[1]) {
+      te::Tensor x = ctx.input(0), slope = ctx.input(1);
+      ctx.setOutput(0, ctx.compute(lowering::shapeExprs(xs), [&](std::vector<loop::Var> iv) {
+        std::vector<Expr> xi(iv.begin(), iv.end());
+        return prelu(x.access(xi), slope.access({Expr(iv[1])}));
+      }));
+      return;
+    }
+    lowering::lowerBroadcast(ctx, [&](const std::vector<Expr> &v) { return prelu(v[0], v[1]); });
   });
 }
 

@@ -822,12 +822,44 @@ void lowerSoftmax(LowerContext &ctx, SM mode) {
   te::Tensor X = ctx.input(0);
   std::vector<Expr> ks = lowering::shapeExprs(keptShape(xs, mask));
   std::vector<te::IterVar> r1 = reduceAxesOf(xs, mask), r2 = reduceAxesOf(xs, mask);
-  te::Tensor M = ctx.compute(ks, [&](std::vector<Var> iv) {
-    return te::max(X.access(keptIndex(mask, iv, r1)), r1);
-  }, "max");
-  te::Tensor S = ctx.compute(ks, [&](std::vector<Var> iv) {
-    return te::sum(loop::exp(X.access(keptIndex(mask, iv, r2)) - M.access(toKept(mask, iv))), r2);
-  }, "sum");
+  te::Tensor M, S;
+  // Over the innermost axis only, with a length that is a multiple of kRowLanes: the max and
+  // the sum in two stages each (as the innermost-axis reductions of Reduction.cpp), so that a
+  // row is read with contiguous vector loads into kRowLanes partial results, reduced after.
+  constexpr int64_t kRowLanes = 16;
+  bool rowWise = std::count(mask.begin(), mask.end(), 1) == 1 && mask[size_t(r - 1)] &&
+                 xs.back() % kRowLanes == 0 && xs.back() >= 2 * kRowLanes;
+  if (rowWise) {
+    std::vector<int64_t> ps = xs;
+    ps.back() = kRowLanes;
+    auto row = [&](const std::vector<Var> &iv, Expr last) {
+      std::vector<Expr> idx(iv.begin(), iv.end() - 1);
+      idx.push_back(last);
+      return idx;
+    };
+    te::IterVar ko1 = te::reduce_axis({0, xs.back() / kRowLanes}, "ko");
+    te::IterVar ko2 = te::reduce_axis({0, xs.back() / kRowLanes}, "ko");
+    te::IterVar l1 = te::reduce_axis({0, kRowLanes}, "l"), l2 = te::reduce_axis({0, kRowLanes}, "l");
+    te::Tensor Mp = ctx.compute(lowering::shapeExprs(ps), [&](std::vector<Var> iv) {
+      return te::max(X.access(row(iv, Expr(ko1) * kRowLanes + iv.back())), {ko1});
+    }, "max_partial");
+    M = ctx.compute(ks, [&](std::vector<Var> iv) { return te::max(Mp.access(row(iv, l1)), {l1}); },
+                    "max");
+    te::Tensor Sp = ctx.compute(lowering::shapeExprs(ps), [&](std::vector<Var> iv) {
+      return te::sum(loop::exp(X.access(row(iv, Expr(ko2) * kRowLanes + iv.back())) -
+                               M.access(row(iv, Expr(int64_t(0))))),
+                     {ko2});
+    }, "sum_partial");
+    S = ctx.compute(ks, [&](std::vector<Var> iv) { return te::sum(Sp.access(row(iv, l2)), {l2}); },
+                    "sum");
+  } else {
+    M = ctx.compute(ks, [&](std::vector<Var> iv) {
+      return te::max(X.access(keptIndex(mask, iv, r1)), r1);
+    }, "max");
+    S = ctx.compute(ks, [&](std::vector<Var> iv) {
+      return te::sum(loop::exp(X.access(keptIndex(mask, iv, r2)) - M.access(toKept(mask, iv))), r2);
+    }, "sum");
+  }
   ctx.setOutput(0, ctx.compute(lowering::shapeExprs(xs), [&](std::vector<Var> iv) {
     Expr x = X.access(std::vector<Expr>(iv.begin(), iv.end())), m = M.access(toKept(mask, iv));
     Expr s = S.access(toKept(mask, iv));

@@ -28,7 +28,8 @@ namespace tessel {
   X(Sequence)                                                                                      \
   X(Signal)                                                                                        \
   X(Text)                                                                                          \
-  X(Random)
+  X(Random)                                                                                        \
+  X(Layout)
 #define TESSEL_DECLARE_FAMILY(F) void register##F##Ops(OpRegistry &r);
 TESSEL_OP_FAMILIES(TESSEL_DECLARE_FAMILY)
 #undef TESSEL_DECLARE_FAMILY

@@ -589,7 +589,8 @@ void kernelTopK(KernelContext &ctx) {
 } // namespace
 
 // --- lowerings of the Reduction ops
-// Reductions are one TE reduction over the reduced axes (te::sum/max/min/prod), with an
+// Reductions are one TE reduction over the reduced axes (te::sum/max/min/prod; two stages, a
+// vector of partial results then their reduction, for float rows over the innermost axis), with an
 // elementwise epilogue where the op needs one (Mean, L2, LogSum, LogSumExp). ArgMax/ArgMin are
 // two reductions: the extreme value, then the first (or last) index that holds it.
 namespace {
@@ -658,15 +659,60 @@ void lowerReduce(LowerContext &ctx, RK kind) {
     }
   };
   bool epilogue = kind == RK::Mean || kind == RK::L2 || kind == RK::LogSum || kind == RK::LogSumExp;
-  te::Tensor R = ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
-    Expr s = source(iv);
-    switch (kind) {
-    case RK::Max: return te::max(s, red);
-    case RK::Min: return te::min(s, red);
-    case RK::Prod: return te::prod(s, red);
-    default: return te::sum(s, red);
-    }
-  }, epilogue ? "acc" : "");
+  // A float reduction over the innermost axis only (LayerNorm's means, ...), of a length that
+  // is a multiple of kRowLanes: two stages, so that the row is read with contiguous vector
+  // loads. `partial[outer, l]` reduces x[outer, ko * kRowLanes + l] over ko (its innermost data
+  // axis l is what the default schedule vectorizes, inside the ko loop: kRowLanes independent
+  // accumulators), then the kRowLanes partials are reduced. One reduction over the row instead
+  // would vectorize across rows (a gather per step, the row length apart).
+  constexpr int64_t kRowLanes = 16;
+  const int64_t rank = int64_t(xs.size());
+  bool rowWise = isFloat(dt) && kind != RK::Prod && red.size() == 1 && mask[size_t(rank - 1)] &&
+                 xs.back() % kRowLanes == 0 && xs.back() >= 2 * kRowLanes;
+  te::Tensor R;
+  if (rowWise) {
+    std::vector<int64_t> ps(xs.begin(), xs.end() - 1);
+    ps.push_back(kRowLanes);
+    te::IterVar ko = te::reduce_axis({0, xs.back() / kRowLanes}, "ko");
+    te::Tensor P = ctx.compute(lowering::shapeExprs(ps), [&](std::vector<Var> iv) {
+      std::vector<Expr> idx(iv.begin(), iv.end() - 1);
+      idx.push_back(Expr(ko) * kRowLanes + iv.back());
+      Expr x = X.access(idx);
+      switch (kind) {
+      case RK::L1: x = loop::abs(x); break;
+      case RK::L2:
+      case RK::SumSquare: x = x * x; break;
+      case RK::LogSumExp: x = loop::exp(x); break;
+      default: break;
+      }
+      switch (kind) {
+      case RK::Max: return te::max(x, {ko});
+      case RK::Min: return te::min(x, {ko});
+      default: return te::sum(x, {ko});
+      }
+    }, "partial");
+    te::IterVar l = te::reduce_axis({0, kRowLanes}, "l");
+    R = ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+      std::vector<Expr> idx(iv.begin(), iv.begin() + (rank - 1));
+      idx.push_back(l);
+      Expr x = P.access(idx);
+      switch (kind) {
+      case RK::Max: return te::max(x, {l});
+      case RK::Min: return te::min(x, {l});
+      default: return te::sum(x, {l});
+      }
+    }, epilogue ? "acc" : "");
+  } else {
+    R = ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+      Expr s = source(iv);
+      switch (kind) {
+      case RK::Max: return te::max(s, red);
+      case RK::Min: return te::min(s, red);
+      case RK::Prod: return te::prod(s, red);
+      default: return te::sum(s, red);
+      }
+    }, epilogue ? "acc" : "");
+  }
   if (!epilogue) {
     ctx.setOutput(0, R);
     return;

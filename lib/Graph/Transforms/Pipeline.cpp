@@ -18,6 +18,8 @@ const std::vector<PassInfo> &allGraphPasses() {
       {"matmul-add-to-gemm", "rewrite MatMul + Add (bias) into Gemm", fuseMatMulAdd},
       {"fold-pad", "fold a constant zero Pad into the following Conv or pool", foldPadIntoConvPool},
       {"sink-transpose", "cancel and sink Transposes through elementwise ops", sinkTransposes},
+      // Not in the default pipelines: compileModel runs it when the target has AVX-512/AVX2.
+      {"transform-layout", "2-D convs in the blocked NCHW[x]c layout, weights packed, layout changes hoisted", transformLayout},
   };
   return passes;
 }

@@ -47,8 +47,14 @@ enum class SectionKind : uint32_t {
   Weights = 3,
   MemoryPlan = 4,
   ExecutionPlan = 5,
+  /// Optional: nodes that run through the interpreter fallback (a file without fallback steps
+  /// has no such section, so files written before it existed still load).
+  Fallback = 6,
 };
+/// The sections every artifact has (kinds 1..5).
 inline constexpr uint32_t kNumSectionKinds = 5;
+/// The most sections a file may have: the required ones plus the optional fallback section.
+inline constexpr uint32_t kMaxSectionKinds = 6;
 TESSEL_RUNTIME_EXPORT const char *sectionKindName(SectionKind kind);
 
 /// Element types, with tessel::DType's numbering (include/tessel/Support/DType.h) so that the
@@ -140,10 +146,29 @@ struct StepArg {
 };
 
 /// One kernel call: `void symbol(void **args)`, args[i] the buffer (or the i64 scalar's
-/// address) that args[i] names.
+/// address) that args[i] names. A step whose symbol is "$fallback.<i>" runs fallback node i
+/// (FallbackNode) instead: its args are that node's inputs, then its outputs.
 struct Step {
   std::string symbol;
   std::vector<StepArg> args;
+  /// Set by parseArtifact: the fallback node index of a "$fallback.<i>" step, else -1.
+  int64_t fallback = -1;
+};
+/// The symbol prefix of a fallback step.
+inline constexpr std::string_view kFallbackSymbolPrefix = "$fallback.";
+
+/// A graph node the compiler could not lower, run at run time by the process's fallback
+/// handler (Model.h setFallbackHandler; the tessel tool registers the reference interpreter).
+/// The runtime treats `payload` as opaque bytes: tessel's handler stores the node as a one-node
+/// ONNX model whose constant inputs are initializers and whose graph inputs and outputs are, in
+/// order, the tensors `inputs` and `outputs` describe.
+struct FallbackNode {
+  std::string name;   // the node's name
+  std::string opType; // "Op", or "domain.Op" outside the default domain
+  std::vector<TensorDesc> inputs;
+  std::vector<TensorDesc> outputs;
+  const uint8_t *payload = nullptr;
+  uint64_t payloadSize = 0;
 };
 
 /// Everything an artifact says, with the code and weight bytes by reference.
@@ -158,6 +183,8 @@ struct ArtifactContents {
   /// The weight data (weights[i] is at weightData + weights[i].offset).
   const uint8_t *weightData = nullptr;
   uint64_t weightDataSize = 0;
+  /// The fallback section's nodes (payloads by reference); empty when the file has none.
+  std::vector<FallbackNode> fallbacks;
 };
 
 /// Decodes and checks an artifact held in memory (see the top of this file). The pointers in

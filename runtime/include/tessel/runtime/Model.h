@@ -36,12 +36,26 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace tessel::runtime {
+
+/// Runs one fallback node: `args` holds the data pointers of its inputs, then of its outputs,
+/// in the order and with the types of FallbackNode::inputs / outputs. Called from Model::run,
+/// possibly from several threads at once; reports failure by throwing (tessel::Error).
+using FallbackKernel = std::function<void(void *const *args)>;
+/// Prepares a fallback node when a model that has one is loaded (it may parse the payload once)
+/// and returns its kernel; throws to reject the node.
+using FallbackHandler = std::function<FallbackKernel(const FallbackNode &node)>;
+/// Sets the process-wide fallback handler (an empty one removes it); models loaded afterwards
+/// use it. Without a handler, loading an artifact that has fallback nodes fails naming them.
+/// The tessel tool registers the reference interpreter (tessel/Compiler/InterpreterFallback.h).
+TESSEL_RUNTIME_EXPORT void setFallbackHandler(FallbackHandler handler);
+TESSEL_RUNTIME_EXPORT bool hasFallbackHandler();
 
 /// A caller's buffer bound to a model input or output by name (borrowed, not owned).
 struct TensorArg {
@@ -62,6 +76,15 @@ struct HostTensor {
   explicit HostTensor(TensorDesc d) : desc(std::move(d)), bytes(byteSize(desc)) {}
   template <class T> T *data() { return reinterpret_cast<T *>(bytes.data()); }
   template <class T> const T *data() const { return reinterpret_cast<const T *>(bytes.data()); }
+};
+
+/// Per-step wall-clock times of one run, filled by run(..., profile) when profile is non-null
+/// (`tessel bench --profile`). Profiling is off unless asked for: a run without a profile does
+/// no timing at all.
+struct RunProfile {
+  /// stepNanoseconds[i]: the time of execution-plan step i (contents().steps[i]), measured on
+  /// the calling thread around the kernel call (parallel chunks included).
+  std::vector<uint64_t> stepNanoseconds;
 };
 
 class TESSEL_RUNTIME_EXPORT Model {
@@ -94,6 +117,16 @@ public:
            size_t numOutputs) const;
   /// Runs the model on `inputs` (bound by name) and returns the outputs in the model's order.
   std::vector<HostTensor> run(const std::vector<HostTensor> &inputs) const;
+  /// Both overloads with a per-step profile (resized to the number of steps and overwritten).
+  void run(const TensorArg *inputs, size_t numInputs, const TensorArg *outputs,
+           size_t numOutputs, RunProfile *profile) const;
+  std::vector<HostTensor> run(const std::vector<HostTensor> &inputs, RunProfile *profile) const;
+
+  /// The arithmetic cost of each execution-plan step in floating-point operations, as the
+  /// compiler counted it (metadata key "kernel_flops": one number per step, comma-separated;
+  /// 0 for a step whose cost was not modelled). Empty when the artifact does not record it;
+  /// load() rejects a "kernel_flops" that does not hold one number per step.
+  const std::vector<double> &kernelFlops() const;
 
 private:
   struct Impl;

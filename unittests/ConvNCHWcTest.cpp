@@ -1,0 +1,294 @@
+//===- ConvNCHWcTest.cpp - blocked convolution: ops, pass, lowering, schedule ---===//
+//
+// The NCHW[x]c path (docs/compile.md, "Convolution"): the transform-layout pass rewrites Convs
+// into tessel::ToBlocked / ConvNCHWc / FromBlocked with packed weights; the rewritten graph must
+// give the original's values in the reference interpreter (the layout ops' reference kernels),
+// and compiled (the TE lowerings under the blocked-conv schedule, run through the runtime). Odd
+// sizes on purpose: 3 input channels (block 3), stride 2, asymmetric pads, dilation, output
+// widths that no register tile divides evenly (13, a prime: reg_n 13; 31: reg_n 1), channel
+// counts 16 does not divide (24: block 8), depthwise convs, epilogues (bias, ReLU, residual Add,
+// per-channel Mul) and pools inside the blocked trunk.
+//
+//===----------------------------------------------------------------------===//
+#include "tessel/Compiler/Compile.h"
+#include "tessel/Graph/Lowering.h"
+#include "tessel/Graph/OpRegistry.h"
+#include "tessel/Graph/Text.h"
+#include "tessel/Graph/Transforms.h"
+#include "tessel/Interp/Interpreter.h"
+#include "tessel/TE/Build.h"
+#include "tessel/TE/Schedule.h"
+#include "tessel/runtime/Model.h"
+#include "tessel/runtime/ThreadPool.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <sstream>
+
+using namespace tessel;
+
+namespace {
+
+/// A tensor literal with values from a fixed seed (weights must not be uniform: a wrong packing
+/// order would go unnoticed with a splat).
+std::string randomLiteral(const std::vector<int64_t> &shape, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-0.5f, 0.5f);
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  std::ostringstream os;
+  os << "hex<\"";
+  for (int64_t i = 0; i < n; ++i) {
+    float f = u(rng);
+    uint32_t bits;
+    std::memcpy(&bits, &f, 4);
+    for (int b = 0; b < 4; ++b) {
+      char buf[3];
+      std::snprintf(buf, sizeof buf, "%02x", unsigned((bits >> (8 * b)) & 0xff));
+      os << buf;
+    }
+  }
+  os << "\">";
+  return os.str();
+}
+
+std::string dims(const std::vector<int64_t> &s) {
+  std::string r = "f32[";
+  for (size_t i = 0; i < s.size(); ++i)
+    r += (i ? "," : "") + std::to_string(s[i]);
+  return r + "]";
+}
+
+std::map<std::string, Object> randomInputs(const Graph &g, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-1, 1);
+  std::map<std::string, Object> in;
+  for (const Value *v : g.inputs) {
+    if (v->isConstant())
+      continue;
+    Tensor t(DType::f32, v->type.shape.staticDims());
+    float *p = t.data<float>();
+    for (int64_t i = 0; i < t.numel(); ++i)
+      p[i] = u(rng);
+    in[v->name()] = Object(t);
+  }
+  return in;
+}
+
+void expectClose(const Tensor &got, const Tensor &want, const std::string &what) {
+  ASSERT_EQ(got.shape(), want.shape()) << what;
+  const float *g = got.data<float>(), *w = want.data<float>();
+  int bad = 0;
+  for (int64_t i = 0; i < want.numel() && bad < 5; ++i)
+    if (!(std::fabs(g[i] - w[i]) <= 1e-4 + 1e-4 * std::fabs(w[i]))) {
+      ADD_FAILURE() << what << "[" << i << "]: got " << g[i] << ", want " << w[i];
+      ++bad;
+    }
+}
+
+int countOps(const Graph &g, const std::string &domain, const std::string &op) {
+  int n = 0;
+  for (const auto &node : g.nodes())
+    n += node->domain == domain && node->opType == op;
+  return n;
+}
+
+/// The graph before and after transform-layout in the interpreter, and compiled (-O3, which runs
+/// the pass on AVX-512/AVX2 hosts) through the runtime at 1 and 2 threads.
+void checkEverywhere(const std::string &text, int expectConvs) {
+  auto ref = parseGraph(text, "test");
+  std::map<std::string, Object> in = randomInputs(*ref, 11);
+  Interpreter refInterp(*ref);
+  auto want = refInterp.run(in);
+
+  auto blocked = parseGraph(text, "test");
+  inferShapes(*blocked);
+  PassStats stats;
+  ASSERT_TRUE(transformLayout(*blocked, stats));
+  inferShapes(*blocked);
+  EXPECT_EQ(countOps(*blocked, "tessel", "ConvNCHWc"), expectConvs);
+  EXPECT_EQ(countOps(*blocked, "", "Conv"), 0);
+  Interpreter blockedInterp(*blocked);
+  auto got = blockedInterp.run(in);
+  for (const Value *o : ref->outputs)
+    expectClose(got.at(o->name()).tensor, want.at(o->name()).tensor, "interpreter " + o->name());
+
+  auto g = parseGraph(text, "test");
+  CompileOptions opts;
+  opts.optLevel = 3;
+  CompiledModel cm = compileModel(*g, opts);
+  runtime::Model m = runtime::Model::loadFromMemory(cm.artifact.data(), cm.artifact.size());
+  const int savedThreads = runtime::ThreadPool::global().numThreads();
+  for (int threads : {1, 2}) {
+    runtime::ThreadPool::global().setNumThreads(threads);
+    std::vector<runtime::HostTensor> ins;
+    for (const runtime::TensorDesc &d : m.inputs()) {
+      runtime::HostTensor h(d);
+      std::memcpy(h.bytes.data(), in.at(d.name).tensor.raw(), h.bytes.size());
+      ins.push_back(std::move(h));
+    }
+    auto outs = m.run(ins);
+    for (const runtime::HostTensor &h : outs) {
+      Tensor t(DType::f32, h.desc.shape);
+      std::memcpy(t.raw(), h.bytes.data(), h.bytes.size());
+      expectClose(t, want.at(h.desc.name).tensor,
+                  "compiled (" + std::to_string(threads) + " threads) " + h.desc.name);
+    }
+  }
+  runtime::ThreadPool::global().setNumThreads(savedThreads);
+}
+
+/// One Conv (+ bias + ReLU) of the given geometry.
+std::string convGraph(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OC, int64_t K,
+                      int64_t stride, const std::string &pads, int64_t dil, int64_t group,
+                      bool bias) {
+  std::vector<int64_t> ws{OC, C / group, K, K};
+  std::ostringstream os;
+  os << "graph @g(%x: " << dims({N, C, H, W}) << ") opset {\"\": 17} {\n";
+  os << "  %w: " << dims(ws) << " = " << randomLiteral(ws, 3) << "\n";
+  if (bias)
+    os << "  %b: " << dims({OC}) << " = " << randomLiteral({OC}, 5) << "\n";
+  os << "  %c = Conv(%x, %w" << (bias ? ", %b" : "") << ") {dilations = [" << dil << ", " << dil
+     << "], group = " << group << ", kernel_shape = [" << K << ", " << K << "], pads = " << pads
+     << ", strides = [" << stride << ", " << stride << "]}\n";
+  os << "  %y = Relu(%c)\n  return %y\n}\n";
+  return os.str();
+}
+
+} // namespace
+
+TEST(ConvNCHWc, FirstLayerThreeChannelsStride2Padded) {
+  // ic_bn = 3, oc_bn = 16, stride 2, 7x7 kernel: resnet18's first layer in small.
+  checkEverywhere(convGraph(1, 3, 29, 29, 32, 7, 2, "[3, 3, 3, 3]", 1, 1, true), 1);
+}
+
+TEST(ConvNCHWc, OddWidthsAndTails) {
+  // OW = 13 (reg_n 13), OW = 31 (prime > 28: reg_n 1), asymmetric pads, dilation 2, OC 24
+  // (block 8), no bias.
+  checkEverywhere(convGraph(1, 16, 13, 13, 16, 3, 1, "[1, 1, 1, 1]", 1, 1, true), 1);
+  checkEverywhere(convGraph(1, 16, 9, 31, 16, 1, 1, "[0, 0, 0, 0]", 1, 1, false), 1);
+  checkEverywhere(convGraph(2, 16, 11, 10, 24, 3, 1, "[2, 0, 1, 1]", 2, 1, false), 1);
+}
+
+TEST(ConvNCHWc, NarrowOutputTwoChannelBlocksPerTile) {
+  // 7x7 output (reg_n 7): two output-channel blocks per register tile.
+  checkEverywhere(convGraph(1, 32, 7, 7, 64, 3, 1, "[1, 1, 1, 1]", 1, 1, true), 1);
+}
+
+TEST(ConvNCHWc, Depthwise) {
+  checkEverywhere(convGraph(1, 32, 15, 15, 32, 3, 2, "[1, 1, 1, 1]", 1, 32, true), 1);
+  checkEverywhere(convGraph(1, 16, 14, 14, 16, 3, 1, "[1, 1, 1, 1]", 1, 16, false), 1);
+}
+
+TEST(ConvNCHWc, BlockedTrunkWithResidualPoolsAndPerChannelConstants) {
+  std::ostringstream os;
+  os << "graph @trunk(%x: f32[1,3,20,20]) opset {\"\": 17} {\n"
+     << "  %w1: f32[16,3,3,3] = " << randomLiteral({16, 3, 3, 3}, 1) << "\n"
+     << "  %b1: f32[16] = " << randomLiteral({16}, 2) << "\n"
+     << "  %w2: f32[16,16,3,3] = " << randomLiteral({16, 16, 3, 3}, 3) << "\n"
+     << "  %wd: f32[16,1,3,3] = " << randomLiteral({16, 1, 3, 3}, 4) << "\n"
+     << "  %s: f32[16,1,1] = " << randomLiteral({16, 1, 1}, 5) << "\n"
+     << "  %lo: f32[] = dense<0.0>\n  %hi: f32[] = dense<0.2>\n"
+     << "  %c1 = Conv(%x, %w1, %b1) {kernel_shape = [3, 3], pads = [1, 1, 1, 1], strides = [2, 2]}\n"
+     << "  %r1 = Relu(%c1)\n"
+     << "  %c2 = Conv(%r1, %w2) {kernel_shape = [3, 3], pads = [1, 1, 1, 1]}\n"
+     << "  %a = Add(%c2, %r1)\n  %r2 = Relu(%a)\n"
+     << "  %p = MaxPool(%r2) {kernel_shape = [3, 3], pads = [1, 1, 1, 1], strides = [2, 2]}\n"
+     << "  %d = Conv(%p, %wd) {group = 16, kernel_shape = [3, 3], pads = [1, 1, 1, 1]}\n"
+     << "  %cl = Clip(%d, %lo, %hi)\n  %m = Mul(%cl, %s)\n"
+     << "  %g = GlobalAveragePool(%m)\n  %y = Flatten(%g)\n  return %y\n}\n";
+  checkEverywhere(os.str(), 3);
+  // One ToBlocked at the start, one FromBlocked before Flatten.
+  auto g = parseGraph(os.str(), "test");
+  inferShapes(*g);
+  PassStats stats;
+  ASSERT_TRUE(transformLayout(*g, stats));
+  EXPECT_EQ(countOps(*g, "tessel", "ToBlocked"), 1);
+  EXPECT_EQ(countOps(*g, "tessel", "FromBlocked"), 1);
+}
+
+/// The single node of `text` lowered alone (default TE schedule, no pass) against its reference
+/// kernel in the interpreter.
+void checkLoweringOfOneNode(const char *text) {
+  auto g = parseGraph(text, "test");
+  inferShapes(*g);
+  std::map<std::string, Object> in = randomInputs(*g, 5);
+  Interpreter interp(*g);
+  auto want = interp.run(in);
+  const Node &n = *g->nodes().front();
+  LoweredNode ln = lowerNode(n);
+  auto f = build(te::create_schedule(ln.definedOutputs()), ln.args());
+  std::vector<Tensor> bufs;
+  for (const Value *v : n.inputs())
+    bufs.push_back(in.at(v->name()).tensor.clone());
+  bufs.push_back(Tensor(DType::f32, n.output(0)->type.shape.staticDims()));
+  std::vector<RuntimeArg> args;
+  for (Tensor &t : bufs)
+    args.push_back(RuntimeArg(t.raw()));
+  f.call(args);
+  expectClose(bufs.back(), want.at("y").tensor, "lowered " + n.opType);
+}
+
+TEST(ConvNCHWc, LoweringsMatchReferenceKernels) {
+  checkLoweringOfOneNode(R"(
+graph @g(%x: f32[1,2,9,7,3], %w: f32[2,2,3,3,3,8], %b: f32[2,8]) opset {"": 17, "tessel": 1} {
+  %y = tessel::ConvNCHWc(%x, %w, %b) {kernel_shape = [3, 3], pads = [1, 2, 0, 1], strides = [2, 1], dilations = [1, 2]}
+  return %y
+}
+)");
+  checkLoweringOfOneNode(R"(
+graph @g(%x: f32[1,2,9,7,16], %w: f32[2,1,3,3,1,16]) opset {"": 17, "tessel": 1} {
+  %y = tessel::ConvNCHWc(%x, %w) {group = 32, kernel_shape = [3, 3], pads = [1, 1, 1, 1], strides = [2, 2]}
+  return %y
+}
+)");
+  checkLoweringOfOneNode(R"(
+graph @g(%x: f32[2,3,11,10,16]) opset {"": 17, "tessel": 1} {
+  %y = tessel::MaxPoolNCHWc(%x) {kernel_shape = [3, 2], pads = [1, 0, 2, 1], strides = [2, 2]}
+  return %y
+}
+)");
+  checkLoweringOfOneNode(R"(
+graph @g(%x: f32[1,8,5,5]) opset {"": 17, "tessel": 1} {
+  %y = tessel::ToBlocked(%x) {block = 4}
+  return %y
+}
+)");
+  checkLoweringOfOneNode(R"(
+graph @g(%x: f32[1,2,5,3,4]) opset {"": 17, "tessel": 1} {
+  %y = tessel::FromBlocked(%x)
+  return %y
+}
+)");
+}
+
+TEST(ConvNCHWc, PoolsThatStayOnnxPools) {
+  // AveragePool and a dilated MaxPool as 3-D pools with kernel [kh, kw, 1].
+  std::ostringstream os;
+  os << "graph @pools(%x: f32[1,3,10,10]) opset {\"\": 17} {\n"
+     << "  %w: f32[8,3,3,3] = " << randomLiteral({8, 3, 3, 3}, 9) << "\n"
+     << "  %c = Conv(%x, %w)\n"
+     << "  %a = AveragePool(%c) {kernel_shape = [2, 2], pads = [1, 0, 0, 1], strides = [2, 2]}\n"
+     << "  %y = MaxPool(%a) {dilations = [2, 2], kernel_shape = [2, 2]}\n  return %y\n}\n";
+  checkEverywhere(os.str(), 1);
+}
+
+TEST(ConvNCHWc, ShapeErrorsNameTheProblem) {
+  const char *text = R"(
+graph @g(%x: f32[1,2,9,7,4], %w: f32[2,2,3,3,3,8]) opset {"": 17, "tessel": 1} {
+  %y = tessel::ConvNCHWc(%x, %w) {kernel_shape = [3, 3]}
+  return %y
+}
+)";
+  try {
+    auto g = parseGraph(text, "test");
+    inferShapes(*g);
+    FAIL() << "expected an error";
+  } catch (const Error &e) {
+    EXPECT_NE(std::string(e.what()).find("do not match the input"), std::string::npos) << e.what();
+  }
+}

@@ -1,0 +1,164 @@
+//===- InterpreterFallbackTest.cpp - --allow-interpreter-fallback ---------===//
+//
+// A node whose op has no lowering (CumSum) is a compile error naming the node and the op
+// without the option; with it, the node becomes a fallback step (the optional fallback section
+// of the artifact), the model runs through the runtime with the interpreter registered as the
+// fallback handler and matches the interpreter; without a handler, loading fails naming the
+// node (C API too). Artifacts without fallback nodes keep the 5-section layout.
+//
+//===----------------------------------------------------------------------===//
+#include "tessel/Compiler/Compile.h"
+#include "tessel/Compiler/InterpreterFallback.h"
+#include "tessel/Graph/Lowering.h"
+#include "tessel/Graph/Text.h"
+#include "tessel/Interp/Interpreter.h"
+#include "tessel/Support/Error.h"
+#include "tessel/runtime/Model.h"
+#include "tessel/runtime/tessel.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <thread>
+
+using namespace tessel;
+
+namespace {
+
+// relu(cumsum(x * 2, axis 1)) + x: CumSum sits between two kernels and reads an arena value.
+const char *kCumSum = R"(
+graph @fallback(%x: f32[3,5]) opset {"": 17} {
+  %two: f32[] = dense<2.0>
+  %ax: i64[] = dense<1>
+  %m = Mul(%x, %two) {name = "mul"}
+  %c = CumSum(%m, %ax) {name = "cumsum"}
+  %r = Relu(%c) {name = "relu"}
+  %y = Add(%r, %x) {name = "add"}
+  return %y
+}
+)";
+
+std::string errorOf(const std::function<void()> &f) {
+  try {
+    f();
+  } catch (const Error &e) {
+    return e.what();
+  }
+  return "";
+}
+
+CompiledModel compileText(const char *text, bool fallback) {
+  auto g = parseGraph(text, "test");
+  CompileOptions o;
+  o.allowInterpreterFallback = fallback;
+  return compileModel(*g, o);
+}
+
+} // namespace
+
+TEST(InterpreterFallback, CumSumHasNoLowering) {
+  auto g = parseGraph(kCumSum, "test");
+  for (const auto &n : g->nodes())
+    EXPECT_EQ(hasLowering(*n), n->opType != "CumSum") << n->opType;
+}
+
+TEST(InterpreterFallback, WithoutTheOptionTheCompileFailsNamingNodeAndOp) {
+  std::string err = errorOf([] { compileText(kCumSum, false); });
+  EXPECT_NE(err.find("node 'cumsum' (CumSum)"), std::string::npos) << err;
+  EXPECT_NE(err.find("has no lowering"), std::string::npos) << err;
+  EXPECT_NE(err.find("--allow-interpreter-fallback"), std::string::npos) << err;
+}
+
+TEST(InterpreterFallback, CompiledModelMatchesTheInterpreter) {
+  registerInterpreterFallback();
+  CompiledModel cm = compileText(kCumSum, true);
+  ASSERT_EQ(cm.fallbackNodes.size(), 1u);
+  EXPECT_NE(cm.fallbackNodes[0].find("node 'cumsum' (CumSum)"), std::string::npos)
+      << cm.fallbackNodes[0];
+  runtime::Model m = runtime::Model::loadFromMemory(cm.artifact.data(), cm.artifact.size());
+  ASSERT_NE(m.info("fallback_nodes"), nullptr);
+  EXPECT_EQ(*m.info("fallback_nodes"), "cumsum (CumSum)");
+  ASSERT_EQ(m.contents().fallbacks.size(), 1u);
+  EXPECT_EQ(m.contents().fallbacks[0].opType, "CumSum");
+
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> u(-1, 1);
+  runtime::HostTensor x(m.inputs()[0]);
+  Tensor xt(DType::f32, {3, 5});
+  for (int i = 0; i < 15; ++i)
+    x.data<float>()[i] = xt.data<float>()[i] = u(rng);
+  auto ref = parseGraph(kCumSum, "test");
+  auto want = Interpreter(*ref).run({{"x", Object(xt)}}).at("y").tensor;
+  // Several runs, and from two threads at once: the fallback kernel is reentrant.
+  for (int rep = 0; rep < 2; ++rep) {
+    std::vector<runtime::HostTensor> a, b;
+    std::thread t([&] { a = m.run({x}); });
+    b = m.run({x});
+    t.join();
+    for (auto *got : {&a, &b}) {
+      ASSERT_EQ(got->size(), 1u);
+      for (int i = 0; i < 15; ++i)
+        EXPECT_NEAR((*got)[0].data<float>()[i], want.data<float>()[i], 1e-5) << i;
+    }
+  }
+}
+
+TEST(InterpreterFallback, LoadingWithoutAHandlerFailsNamingTheNodes) {
+  CompiledModel cm = compileText(kCumSum, true);
+  runtime::setFallbackHandler({});
+  EXPECT_FALSE(runtime::hasFallbackHandler());
+  std::string err = errorOf(
+      [&] { runtime::Model::loadFromMemory(cm.artifact.data(), cm.artifact.size(), "fb.tsl"); });
+  EXPECT_NE(err.find("cumsum (CumSum)"), std::string::npos) << err;
+  EXPECT_NE(err.find("no fallback handler"), std::string::npos) << err;
+  tessel_model *cm2 = nullptr;
+  EXPECT_EQ(tessel_load_from_memory(cm.artifact.data(), cm.artifact.size(), &cm2), -1);
+  std::string cerr = tessel_last_error();
+  EXPECT_NE(cerr.find("cumsum (CumSum)"), std::string::npos) << cerr;
+  registerInterpreterFallback();
+  EXPECT_TRUE(runtime::hasFallbackHandler());
+}
+
+TEST(InterpreterFallback, SectionCountFiveWithoutFallbackSixWith) {
+  auto sectionCount = [](const std::vector<uint8_t> &b) {
+    uint32_t v = 0;
+    std::memcpy(&v, b.data() + 24, 4);
+    return v;
+  };
+  const char *plain = R"(
+graph @plain(%x: f32[4]) opset {"": 17} {
+  %r = Relu(%x) {name = "relu"}
+  return %r
+}
+)";
+  EXPECT_EQ(sectionCount(compileText(plain, true).artifact), runtime::kNumSectionKinds);
+  EXPECT_EQ(sectionCount(compileText(kCumSum, true).artifact), runtime::kMaxSectionKinds);
+}
+
+// Regression (conformance pytorch-converted/test_PReLU_*_multiparam compiled): before opset 7
+// a 1-D slope of C values is per channel (axis 1), not numpy-broadcast against the last axis.
+TEST(CompiledLowering, PReluOpset6SlopeIsPerChannel) {
+  const char *text = R"(
+graph @prelu(%x: f32[2,3,4]) opset {"": 6} {
+  %s: f32[3] = dense<[0.25, -0.5, 2.0]>
+  %y = PRelu(%x, %s) {name = "prelu"}
+  return %y
+}
+)";
+  auto g = parseGraph(text, "test");
+  CompiledModel cm = compileModel(*g, {});
+  runtime::Model m = runtime::Model::loadFromMemory(cm.artifact.data(), cm.artifact.size());
+  runtime::HostTensor x(m.inputs()[0]);
+  Tensor xt(DType::f32, {2, 3, 4});
+  for (int i = 0; i < 24; ++i)
+    x.data<float>()[i] = xt.data<float>()[i] = float(i % 7) - 3.5f;
+  auto ref = parseGraph(text, "test");
+  Tensor want = Interpreter(*ref).run({{"x", Object(xt)}}).at("y").tensor;
+  auto got = m.run({x});
+  ASSERT_EQ(got.size(), 1u);
+  for (int i = 0; i < 24; ++i)
+    EXPECT_FLOAT_EQ(got[0].data<float>()[i], want.data<float>()[i]) << i;
+}
