@@ -36,10 +36,9 @@ class Tensor(ctypes.Structure):
 
 
 def open_runtime(path):
-    # RTLD_GLOBAL: the code section of an artifact (a shared object the runtime loads) calls
-    # tessel_parallel_for, which it finds among the process's global symbols, as in a program
-    # linked with -ltessel_runtime.
-    lib = ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+    # ctypes' default RTLD_LOCAL: the runtime makes its own symbols global before it loads an
+    # artifact's code (which calls tessel_parallel_for), so a plain CDLL is enough.
+    lib = ctypes.CDLL(path)
     lib.tessel_load.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
     lib.tessel_load.restype = ctypes.c_int
     lib.tessel_free.argtypes = [ctypes.c_void_p]

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "tessel/runtime/Model.h"
+#include "tessel/runtime/ThreadPool.h"
 
 #include "tessel/Support/Error.h"
 
@@ -84,6 +85,21 @@ int writeCodeFile(const uint8_t *code, uint64_t size, const std::string &what, s
   return fd;
 }
 
+/// The code section calls tessel_parallel_for, which dlopen resolves among the process's
+/// global symbols. A program linked with libtessel_runtime has them there; a host that loaded
+/// the runtime with dlopen(RTLD_LOCAL) (Python's ctypes, a plugin) does not, so promote the
+/// library holding this code to RTLD_GLOBAL (RTLD_NOLOAD: only if it is loaded, which it is).
+void makeRuntimeSymbolsGlobal() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    Dl_info info;
+    if (!dladdr(reinterpret_cast<void *>(&tessel_parallel_for), &info) || !info.dli_fname)
+      return;
+    if (void *self = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_GLOBAL))
+      dlclose(self); // the promotion stays; the reference count is back where it was
+  });
+}
+
 std::string join(const std::vector<std::string> &v) {
   std::string s;
   for (size_t i = 0; i < v.size(); ++i)
@@ -108,9 +124,16 @@ struct Model::Impl {
   mutable std::mutex poolMutex;
   mutable std::vector<AlignedBytes> arenaPool;
 
+  // The code file stays open while the library is loaded: dlopen knows a library by its path,
+  // and "/proc/self/fd/N" of a closed descriptor would be reused by the next model's code
+  // file, which dlopen would then answer with this (already loaded) library.
+  int codeFd = -1;
+
   ~Impl() {
     if (library)
       dlclose(library);
+    if (codeFd >= 0)
+      ::close(codeFd);
   }
 
   void init();
@@ -200,6 +223,7 @@ void Model::Impl::loadCode() {
   if (contents.codeSize < 4 || std::memcmp(code, "\x7f" "ELF", 4) != 0)
     fail(what, ": the code section is not an ELF shared object (it starts with ",
          contents.codeSize >= 4 ? "other bytes" : "fewer than 4 bytes", ")");
+  makeRuntimeSymbolsGlobal();
   std::string path, unlinkPath;
   int fd = writeCodeFile(code, contents.codeSize, what, path, unlinkPath);
   dlerror();
@@ -209,7 +233,10 @@ void Model::Impl::loadCode() {
     const char *e = dlerror();
     dlErr = e ? e : "unknown dlopen error";
   }
-  ::close(fd);
+  if (library && unlinkPath.empty())
+    codeFd = fd; // a memfd: keep it (and its /proc/self/fd path) while the library lives
+  else
+    ::close(fd);
   if (!unlinkPath.empty())
     ::unlink(unlinkPath.c_str());
   if (!library)

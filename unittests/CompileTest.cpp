@@ -119,3 +119,32 @@ graph @nz(%x: f32[4]) opset {"": 17} {
     EXPECT_NE(m.find("NonZero"), std::string::npos) << m;
   }
 }
+
+// Two artifacts whose kernels have the same symbol names, loaded at once: each must run its own
+// code (a reused dlopen path once gave the second model the first one's library).
+TEST(Compile, TwoModelsLoadedAtOnceRunTheirOwnCode) {
+  auto compileText = [](const char *op) {
+    std::string text = std::string(R"(
+graph @g(%x: f32[64]) opset {"": 17} {
+  %y = )") + op + R"((%x) {name = "k"}
+  return %y
+}
+)";
+    auto g = parseGraph(text, "test");
+    return compileModel(*g, {}).artifact;
+  };
+  std::vector<uint8_t> a = compileText("Relu"), b = compileText("Neg");
+  runtime::Model ma = runtime::Model::loadFromMemory(a.data(), a.size());
+  runtime::Model mb = runtime::Model::loadFromMemory(b.data(), b.size());
+  runtime::HostTensor x(ma.inputs()[0]);
+  for (int i = 0; i < 64; ++i)
+    x.data<float>()[i] = float(i) - 32.f;
+  const float *ya = nullptr, *yb = nullptr;
+  auto ra = ma.run({x}), rb = mb.run({x});
+  ya = ra[0].data<float>();
+  yb = rb[0].data<float>();
+  for (int i = 0; i < 64; ++i) {
+    EXPECT_EQ(ya[i], std::max(0.f, float(i) - 32.f)) << i;
+    EXPECT_EQ(yb[i], 32.f - float(i)) << i;
+  }
+}

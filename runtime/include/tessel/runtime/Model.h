@@ -9,8 +9,9 @@
 // (parseArtifact), that the target triple's architecture is this machine's, that this CPU has
 // every feature the code needs (a missing one is named), then writes the code section to a
 // private in-memory file (memfd_create; a deleted temp file where that is missing), dlopens it
-// with RTLD_NOW | RTLD_LOCAL (its `tessel_parallel_for` resolves to libtessel_runtime.so, which
-// the process links) and resolves every kernel symbol of the execution plan (a missing one is
+// with RTLD_NOW | RTLD_LOCAL (its `tessel_parallel_for` resolves to libtessel_runtime.so,
+// which is made RTLD_GLOBAL first when the host loaded it RTLD_LOCAL, as Python's ctypes does;
+// the memfd stays open while the model lives, so each model's code has its own path) and resolves every kernel symbol of the execution plan (a missing one is
 // named). Errors are tessel::Error; nothing aborts.
 //
 // Kernel ABI: `void kernel(void **args)`, args[i] the data pointer of a buffer (input, output,
