@@ -153,28 +153,34 @@ void printProfile(const runtime::Model &model, const std::vector<runtime::HostTe
   }
   struct Row {
     size_t step;
-    double ms;
+    double ms, meanMs;
   };
   std::vector<Row> rows;
-  double total = 0, totalFlops = 0;
+  double total = 0, totalMean = 0, totalFlops = 0;
   for (size_t s = 0; s < steps.size(); ++s) {
-    rows.push_back({s, median(perStep[s])});
+    double mean = std::accumulate(perStep[s].begin(), perStep[s].end(), 0.0) /
+                  double(std::max<size_t>(perStep[s].size(), 1));
+    rows.push_back({s, median(perStep[s]), mean});
     total += rows.back().ms;
+    totalMean += mean;
     totalFlops += flops.empty() ? 0 : flops[s];
   }
   std::stable_sort(rows.begin(), rows.end(), [](const Row &a, const Row &b) { return a.ms > b.ms; });
   std::cout << "profile: " << steps.size() << " kernels, median of " << runs
-            << " profiled runs each; kernels total " << fixed(total, 4) << " ms";
+            << " profiled runs each; kernels total " << fixed(total, 4) << " ms (sum of means "
+            << fixed(totalMean, 4) << " ms)";
   if (totalFlops > 0 && total > 0)
     std::cout << ", " << fixed(totalFlops / 1e6, 3) << " MFLOP, "
               << fixed(totalFlops / (total * 1e6), 2) << " GFLOP/s";
   std::cout << "\n";
   std::cout << "  " << std::left << std::setw(5) << "step" << std::right << std::setw(11)
-            << "ms" << std::setw(8) << "share" << std::setw(11) << "MFLOP" << std::setw(10)
+            << "ms" << std::setw(11) << "mean ms" << std::setw(8) << "share" << std::setw(11)
+            << "MFLOP" << std::setw(10)
             << "GFLOP/s" << "  kernel\n";
   for (const Row &r : rows) {
     std::cout << "  " << std::left << std::setw(5) << r.step << std::right << std::setw(11)
-              << fixed(r.ms, 4) << std::setw(7) << fixed(total > 0 ? 100 * r.ms / total : 0, 1)
+              << fixed(r.ms, 4) << std::setw(11) << fixed(r.meanMs, 4) << std::setw(7)
+              << fixed(total > 0 ? 100 * r.ms / total : 0, 1)
               << "%";
     if (flops.empty())
       std::cout << std::setw(11) << "-" << std::setw(10) << "-";
