@@ -24,7 +24,7 @@ o=$("$TESSEL" bench "$out/digits.tsl" --threads 2 --runs 20 --warmup 2 --profile
 printf '%s\n' "$o"
 check "$o" compiled 2 20
 printf '%s\n' "$o" | grep '^profile: ' >/dev/null || { echo "FAIL: no profile table"; exit 1; }
-printf '%s\n' "$o" | grep -E '^  [0-9]+ +[0-9.]+ +[0-9.]+% +[0-9.]+ +[0-9.-]+  k[0-9]+_' >/dev/null \
+printf '%s\n' "$o" | grep -E '^  [0-9]+ +[0-9.]+ +[0-9.]+ +[0-9.]+% +[0-9.]+ +[0-9.-]+  k[0-9]+_' >/dev/null \
   || { echo "FAIL: no kernel rows in the profile"; exit 1; }
 o=$("$TESSEL" bench "$model" --threads 1 --runs 5)
 check "$o" compiled 1 5
