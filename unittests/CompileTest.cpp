@@ -148,3 +148,25 @@ graph @g(%x: f32[64]) opset {"": 17} {
     EXPECT_EQ(yb[i], 32.f - float(i)) << i;
   }
 }
+
+// Outputs that constant folding turns into constants (Shape of a static input) still come out
+// of the artifact, under their own names, next to a computed output.
+TEST(Compile, OutputFoldedToAConstant) {
+  CompiledModel cm = compileAndCheck(R"(
+graph @shape(%x: f32[2,3,5]) opset {"": 17} {
+  %s = Shape(%x) {name = "shape"}
+  %y = Relu(%x) {name = "relu"}
+  return %s, %y
+}
+)",
+                                     3);
+  runtime::Model m = runtime::Model::loadFromMemory(cm.artifact.data(), cm.artifact.size());
+  ASSERT_EQ(m.outputs().size(), 2u);
+  EXPECT_EQ(m.outputs()[0].name, "s");
+  runtime::HostTensor x(m.inputs()[0]);
+  auto out = m.run({x});
+  const int64_t *s = out[0].data<int64_t>();
+  EXPECT_EQ(s[0], 2);
+  EXPECT_EQ(s[1], 3);
+  EXPECT_EQ(s[2], 5);
+}

@@ -3,7 +3,8 @@
 // compileAndCheck: the end-to-end check the compiler tests share. It compiles a text-IR graph
 // with tessel::compileModel, loads the .tsl bytes with the runtime (Model::loadFromMemory, the
 // code `tessel run OUT.tsl` runs), runs it on seeded random inputs and compares every output
-// with the reference interpreter run on the uncompiled graph (1e-4 absolute + 1e-4 relative).
+// with the reference interpreter run on the uncompiled graph (1e-4 absolute + 1e-4 relative for f32,
+// exact for other dtypes).
 //
 //===----------------------------------------------------------------------===//
 
@@ -60,6 +61,10 @@ inline CompiledModel compileAndCheck(const std::string &text, int optLevel = 3,
     EXPECT_EQ(uint64_t(w.nbytes()), h.bytes.size()) << h.desc.name;
     if (uint64_t(w.nbytes()) != h.bytes.size())
       continue;
+    if (w.dtype() != DType::f32) { // integers, bools: exact
+      EXPECT_EQ(std::memcmp(w.raw(), h.bytes.data(), h.bytes.size()), 0) << h.desc.name;
+      continue;
+    }
     const float *gp = h.data<float>();
     const float *wp = w.data<float>();
     for (int64_t i = 0; i < w.numel(); ++i)

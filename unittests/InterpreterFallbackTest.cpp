@@ -106,6 +106,36 @@ TEST(InterpreterFallback, CompiledModelMatchesTheInterpreter) {
   }
 }
 
+// An op that has a lowering, on a node its lowering rejects (Cast lowers all dtypes but
+// f16/bf16): without the option the compile fails with the lowering's reason, with it the
+// node falls back while the rest compiles.
+TEST(InterpreterFallback, NodeTheLoweringRejectsFallsBack) {
+  const char *text = R"(
+graph @bf16(%x: f32[4,6]) opset {"": 17} {
+  %b = Cast(%x) {name = "to_bf16", to = 16}
+  %f = Cast(%b) {name = "to_f32", to = 1}
+  %y = Relu(%f) {name = "relu"}
+  return %y
+}
+)";
+  std::string err = errorOf([&] { compileText(text, false); });
+  EXPECT_NE(err.find("node 'to_bf16' (Cast)"), std::string::npos) << err;
+  registerInterpreterFallback();
+  CompiledModel cm = compileText(text, true);
+  ASSERT_EQ(cm.fallbackNodes.size(), 2u);
+  EXPECT_NE(cm.fallbackNodes[0].find("node 'to_bf16' (Cast)"), std::string::npos);
+  runtime::Model m = runtime::Model::loadFromMemory(cm.artifact.data(), cm.artifact.size());
+  runtime::HostTensor x(m.inputs()[0]);
+  Tensor xt(DType::f32, {4, 6});
+  for (int i = 0; i < 24; ++i)
+    x.data<float>()[i] = xt.data<float>()[i] = 0.37f * float(i) - 3.1f;
+  auto ref = parseGraph(text, "test");
+  auto want = Interpreter(*ref).run({{"x", Object(xt)}}).at("y").tensor;
+  auto out = m.run({x});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(std::memcmp(out[0].bytes.data(), want.raw(), 24 * 4), 0);
+}
+
 TEST(InterpreterFallback, LoadingWithoutAHandlerFailsNamingTheNodes) {
   CompiledModel cm = compileText(kCumSum, true);
   runtime::setFallbackHandler({});

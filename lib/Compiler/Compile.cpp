@@ -176,6 +176,18 @@ void prepareGraph(Graph &g, const CompileOptions &opts) {
   if (opts.optLevel >= 2 && opts.vectorize &&
       (layoutTarget.hasFeature("avx512f") || layoutTarget.hasFeature("avx2")))
     runPasses(g, {"transform-layout"});
+  // An output that folding turned into a constant (Shape or Size of a static input, a
+  // Constant node) is computed by a copy kernel: the constant keeps its bytes under another
+  // name, and an Identity node produces the output under the output's name.
+  for (size_t i = 0; i < g.outputs.size(); ++i) {
+    Value *o = g.outputs[i];
+    if (o->producer() || !o->isConstant() ||
+        std::find(g.inputs.begin(), g.inputs.end(), o) != g.inputs.end())
+      continue;
+    std::string name = o->name();
+    g.renameValue(o, g.uniqueName(name + ".const"));
+    g.outputs[i] = g.appendNode("Identity", {o}, {name}, g.uniqueName(name + ".copy"))->output(0);
+  }
   inferShapes(g);
   for (const auto &n : g.nodes()) {
     TESSEL_CHECK(hasLowering(*n) || opts.allowInterpreterFallback, n->describe(), ": op ",
@@ -241,14 +253,33 @@ int64_t planSlices(std::vector<Slice> &slices) {
   return arena;
 }
 
-/// With --allow-interpreter-fallback: a group that holds a node with no lowering is split into
-/// one group per node (in order, so the plan stays topological), and each such node becomes a
-/// fallback step of its own.
-void splitFallbackGroups(FusionPlan &plan) {
+/// With --allow-interpreter-fallback: the nodes that run in the interpreter. Those whose op has
+/// no lowering, and those whose lowering rejects this node (a Slice whose starts are computed,
+/// say: the lowering needs constants), tried one node at a time.
+std::unordered_set<const Node *> fallbackNodes(const Graph &g) {
+  std::unordered_set<const Node *> out;
+  for (const auto &n : g.nodes()) {
+    if (!hasLowering(*n)) {
+      out.insert(n.get());
+      continue;
+    }
+    try {
+      lowerNode(*n);
+    } catch (const Error &) {
+      out.insert(n.get());
+    }
+  }
+  return out;
+}
+
+/// With --allow-interpreter-fallback: a group that holds a fallback node is split into one group
+/// per node (in order, so the plan stays topological), and each fallback node becomes a step of
+/// its own.
+void splitFallbackGroups(FusionPlan &plan, const std::unordered_set<const Node *> &fallback) {
   std::vector<FusionGroup> groups;
   for (FusionGroup &grp : plan.groups) {
     bool needed = std::any_of(grp.nodes.begin(), grp.nodes.end(),
-                              [](const Node *n) { return !hasLowering(*n); });
+                              [&](const Node *n) { return fallback.count(n) > 0; });
     if (!needed) {
       groups.push_back(std::move(grp));
       continue;
@@ -413,8 +444,11 @@ CompiledModel compileModel(Graph &g, const CompileOptions &opts) {
   FuseOptions fo;
   fo.maxGroupSize = opts.maxGroupSize;
   FusionPlan plan = fuseOps(g, fo);
-  if (opts.allowInterpreterFallback)
-    splitFallbackGroups(plan);
+  std::unordered_set<const Node *> fallback;
+  if (opts.allowInterpreterFallback) {
+    fallback = fallbackNodes(g);
+    splitFallbackGroups(plan, fallback);
+  }
   cm.numNodes = plan.numNodes;
   auto t1 = Clock::now();
   cm.secondsGraph = seconds(t0, t1);
@@ -449,7 +483,7 @@ CompiledModel compileModel(Graph &g, const CompileOptions &opts) {
   };
   for (const FusionGroup &grp : plan.groups) {
     size_t idx = cm.kernels.size();
-    if (grp.nodes.size() == 1 && !hasLowering(*grp.nodes[0])) {
+    if (grp.nodes.size() == 1 && fallback.count(grp.nodes[0])) {
       // An interpreter fallback step: its non-constant inputs and its outputs are its args
       // (constant inputs travel inside the serialized node).
       KernelTE k;
