@@ -2,9 +2,13 @@
 //
 // One job at a time: the caller publishes the job under mutex_ and bumps generation_; workers
 // that spin see the new generation at once, sleeping ones are woken through workCv_ (only when
-// some sleep, so the fast path makes no system call). Each worker runs its one static chunk
-// and decrements pending_; the caller runs chunk 0, spins a little, then sleeps on doneCv_
-// until pending_ reaches 0.
+// some sleep, so the fast path makes no system call). Chunk c is worker c's, but whoever
+// claims it first runs it (claimed_[c]: the last job generation that claimed it, raised by a
+// compare-exchange): the caller runs chunk 0, then every chunk whose worker has not started it
+// yet (a worker still asleep or descheduled by the OS, which would otherwise cost the loop a
+// wake-up or a scheduler tick), then spins a little and sleeps on doneCv_ until pending_ (the
+// chunks other than 0 not yet finished) reaches 0. Who runs a chunk never changes its range
+// or its index, so results stay bitwise the same.
 //
 //===----------------------------------------------------------------------===//
 
@@ -122,6 +126,9 @@ bool ThreadPool::insideParallelRegion() { return tlsInsideRegion; }
 void ThreadPool::startWorkers(int numThreads) {
   numThreads_.store(numThreads, std::memory_order_relaxed);
   errors_.assign(numThreads, nullptr);
+  claimed_.reset(new std::atomic<uint64_t>[numThreads]);
+  for (int i = 0; i < numThreads; ++i)
+    claimed_[i].store(generation_.load(std::memory_order_relaxed), std::memory_order_relaxed);
   stop_ = false;
   uint64_t generation = generation_.load(std::memory_order_relaxed);
   workers_.reserve(numThreads - 1);
@@ -176,8 +183,8 @@ void ThreadPool::workerLoop(int index, uint64_t seen) {
       seen = generation_.load(std::memory_order_relaxed);
       job = job_;
     }
-    if (index >= job.chunks)
-      continue; // a loop with fewer chunks than threads: not this worker's
+    if (index >= job.chunks || !claim(index, job.generation))
+      continue; // not this worker's (fewer chunks than threads), or the caller took it
     runChunk(job, index);
     if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       // The caller checks pending_ under mutex_ before it sleeps: taking the lock here means
@@ -186,6 +193,15 @@ void ThreadPool::workerLoop(int index, uint64_t seen) {
       doneCv_.notify_one();
     }
   }
+}
+
+bool ThreadPool::claim(int index, uint64_t generation) {
+  uint64_t seen = claimed_[index].load(std::memory_order_relaxed);
+  // >= : already claimed for this job, or the claimant holds a job that has since finished.
+  while (seen < generation)
+    if (claimed_[index].compare_exchange_weak(seen, generation, std::memory_order_acq_rel))
+      return true;
+  return false;
 }
 
 void ThreadPool::runChunk(const Job &job, int index) {
@@ -240,16 +256,22 @@ void ThreadPool::runParallel(int64_t n, int threads, ChunkFn fn, void *ctx) {
   bool wake;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    job_ = job;
     std::fill(errors_.begin(), errors_.begin() + chunks, nullptr);
     pending_.store(chunks - 1, std::memory_order_relaxed);
-    generation_.fetch_add(1, std::memory_order_release);
+    job.generation = generation_.load(std::memory_order_relaxed) + 1;
+    job_ = job;
+    generation_.store(job.generation, std::memory_order_release);
     wake = sleepers_ > 0;
   }
   if (wake)
     workCv_.notify_all();
 
   runChunk(job, 0);
+  for (int c = 1; c < chunks; ++c)
+    if (claim(c, job.generation)) {
+      runChunk(job, c);
+      pending_.fetch_sub(1, std::memory_order_acq_rel);
+    }
 
   auto done = [&] { return pending_.load(std::memory_order_acquire) == 0; };
   if (!spinFor(spinMicroseconds_, done)) {

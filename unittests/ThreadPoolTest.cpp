@@ -112,12 +112,45 @@ TEST(ThreadPool, PartitionAndFloatResultsAreReproducible) {
   }
 }
 
+// Chunk 0 runs on the caller; a worker that is awake takes its own chunk (here chunk 0 waits,
+// up to 10 s, for the other two to start, so the caller does not take them over).
 TEST(ThreadPool, ChunksRunOnDistinctThreadsAndChunkZeroOnTheCaller) {
   ThreadPool pool(3);
   std::vector<std::thread::id> ids(3);
-  pool.parallelFor(3000, [&](int64_t, int64_t, int t) { ids[t] = std::this_thread::get_id(); });
+  std::atomic<int> started{0};
+  pool.parallelFor(3000, [&](int64_t, int64_t, int t) {
+    ids[t] = std::this_thread::get_id();
+    if (t != 0) {
+      started.fetch_add(1);
+      return;
+    }
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (started.load() < 2 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::yield();
+  });
   EXPECT_EQ(ids[0], std::this_thread::get_id());
   EXPECT_EQ(std::set<std::thread::id>(ids.begin(), ids.end()).size(), 3u);
+}
+
+// Every chunk runs exactly once, with its own range and index, whichever thread runs it: the
+// caller takes over the chunks of workers that have not started (sleeping workers, no spin).
+TEST(ThreadPool, EveryChunkRunsOnceWhoeverRunsIt) {
+  ThreadPoolOptions o;
+  o.numThreads = 4;
+  o.spinMicroseconds = 0;
+  ThreadPool pool(o);
+  for (int rep = 0; rep < 200; ++rep) {
+    std::vector<std::atomic<int>> runs(4);
+    std::vector<std::pair<int64_t, int64_t>> ranges(4);
+    pool.parallelFor(103, [&](int64_t b, int64_t e, int t) {
+      runs[t].fetch_add(1);
+      ranges[t] = {b, e};
+    });
+    for (int c = 0; c < 4; ++c) {
+      EXPECT_EQ(runs[c].load(), 1) << "rep " << rep << " chunk " << c;
+      EXPECT_EQ(ranges[c], ThreadPool::chunkRange(103, 4, c)) << "rep " << rep << " chunk " << c;
+    }
+  }
 }
 
 TEST(ThreadPool, OneThreadRunsEverythingOnTheCaller) {

@@ -3,10 +3,12 @@
 // A fixed set of worker threads that compiled kernels (JIT or AOT) and the runtime use for
 // parallel loops. One idea: parallelFor(n, fn) splits [0, n) into at most numThreads()
 // contiguous chunks by a static rule and runs chunk c on worker c (the calling thread runs
-// chunk 0 itself), then returns when every chunk is done.
+// chunk 0 itself, then any chunk whose worker has not started it yet: a sleeping or
+// descheduled worker does not hold the loop up), then returns when every chunk is done.
 //
-//  - Static chunking: the partition depends only on n and numThreads(), never on timing, so a
-//    kernel that reduces per chunk gives bitwise identical results from run to run.
+//  - Static chunking: the partition depends only on n and numThreads(), never on timing, and a
+//    chunk gets its own index whichever thread runs it, so a kernel that reduces per chunk
+//    gives bitwise identical results from run to run.
 //  - Nested calls (parallelFor inside a chunk, on this pool or any other) and calls made while
 //    the pool is busy with another caller's loop run inline on the calling thread, chunk by
 //    chunk in order, with the same partition: no deadlock, and still the same results.
@@ -41,6 +43,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <type_traits>
@@ -125,6 +128,7 @@ private:
     int64_t n = 0;
     int threads = 1; // the thread count the partition is computed for
     int chunks = 0;
+    uint64_t generation = 0; // generation_ while this job is current
   };
 
   void startWorkers(int numThreads);
@@ -132,6 +136,9 @@ private:
   void workerLoop(int index, uint64_t seenGeneration);
   void runInline(int64_t n, int threads, ChunkFn fn, void *ctx);
   void runParallel(int64_t n, int threads, ChunkFn fn, void *ctx);
+  /// Claims chunk `index` of the job of `generation` for the calling thread; false when
+  /// another thread has it (or that job is over).
+  bool claim(int index, uint64_t generation);
   /// Runs chunk `index` of `job` and records its exception in errors_[index].
   void runChunk(const Job &job, int index);
 
@@ -151,6 +158,7 @@ private:
   std::atomic<uint64_t> generation_{0};    // bumped under mutex_ per job; spinning workers poll
   std::atomic<int> pending_{0};            // worker chunks of the current job not yet finished
   std::vector<std::exception_ptr> errors_; // per chunk, of the current job
+  std::unique_ptr<std::atomic<uint64_t>[]> claimed_; // per chunk: last generation claiming it
 };
 
 /// One entry point of the runtime's C ABI: its symbol name and address.
