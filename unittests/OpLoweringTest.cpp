@@ -24,6 +24,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 using namespace tessel;
@@ -52,7 +53,7 @@ struct CaseResult {
   std::string op, detail;
 };
 
-bool closeEnough(const Tensor &got, const Tensor &want, std::string &why) {
+bool closeEnough(const Tensor &got, const Tensor &want, std::string &why, double rtol = 1e-4) {
   if (got.shape() != want.shape()) {
     why = "shape " + got.shapeString() + " vs expected " + want.shapeString();
     return false;
@@ -64,7 +65,7 @@ bool closeEnough(const Tensor &got, const Tensor &want, std::string &why) {
       continue;
     if (std::isinf(w[i]) && g[i] == w[i])
       continue;
-    double tol = exact ? 0.0 : 1e-5 + 1e-4 * std::fabs(w[i]);
+    double tol = exact ? 0.0 : 1e-5 + rtol * std::fabs(w[i]);
     if (!(std::fabs(g[i] - w[i]) <= tol)) {
       std::ostringstream os;
       os << "element " << i << ": got " << g[i] << ", expected " << w[i];
@@ -151,16 +152,43 @@ CaseResult runNodeTest(const fs::path &dir) {
     res.detail = err;
     return res;
   }
+  // The interpreter's outputs, computed only when an output misses the data at rtol 1e-4: a
+  // lowering must match the interpreter; where the interpreter itself is only within the
+  // conformance tolerance (rtol 1e-3) of the data (GridSample bicubic: PyTorch's float
+  // rounding), matching the interpreter at 1e-4 passes.
+  std::optional<std::map<std::string, Object>> interp;
+  auto interpOutputs = [&]() -> const std::map<std::string, Object> & {
+    if (!interp) {
+      g.outputs.clear();
+      for (size_t i = 0; i < n.numOutputs(); ++i)
+        if (n.output(i))
+          g.outputs.push_back(n.output(i));
+      std::map<std::string, Object> feed;
+      for (auto &[v, t] : values)
+        if (!v->isConstant())
+          feed[v->name()] = Object(t);
+      interp = Interpreter(g).run(feed);
+    }
+    return *interp;
+  };
   size_t k = 0;
   for (size_t i = 0; i < n.numOutputs(); ++i) {
     if (!n.output(i))
       continue;
     fs::path p = data / ("output_" + std::to_string(i) + ".pb");
     Tensor want = readTensorProtoFile(p.string());
-    std::string why;
-    if (!closeEnough(outs[k++], want, why)) {
+    std::string why, why2;
+    const Tensor &got = outs[k++];
+    if (closeEnough(got, want, why))
+      continue;
+    std::string err = errorOf([&] {
+      const Tensor &oracle = interpOutputs().at(n.output(i)->name()).tensor;
+      if (closeEnough(oracle, want, why2, 1e-3) && closeEnough(got, oracle, why2))
+        why.clear();
+    });
+    if (!why.empty()) {
       res.outcome = Outcome::Failed;
-      res.detail = "output " + std::to_string(i) + ": " + why;
+      res.detail = "output " + std::to_string(i) + ": " + why + (err.empty() ? "" : " (" + err + ")");
       return res;
     }
   }
@@ -235,8 +263,8 @@ struct OneNode {
 };
 
 TEST(OpLowering, ErrorsNameNodeAndCase) {
-  OneNode einsum("Einsum", {{2, 2}}, {{"equation", stringAttr("ii->i")}});
-  std::string e = errorOf([&] { lowerNode(*einsum.node); });
+  OneNode det("Det", {{2, 2}});
+  std::string e = errorOf([&] { lowerNode(*det.node); });
   EXPECT_NE(e.find("n0"), std::string::npos) << e;
   EXPECT_NE(e.find("has no lowering"), std::string::npos) << e;
 
@@ -275,6 +303,330 @@ TEST(OpLowering, DepthwiseConvMatchesInterpreter) {
   f({in[0].raw(), in[1].raw(), in[2].raw(), y.raw()});
   std::string why;
   EXPECT_TRUE(closeEnough(y, want[0].tensor, why)) << why;
+}
+
+//===----------------------------------------------------------------------===//
+// Lowerings against the interpreter on cases the node tests leave out: duplicate and negative
+// scatter indices, reductions, per-axis quantization with saturation, zero points per row and
+// per channel, groups/pads/strides/dilations, LpPool, integer Resize. Inputs are random (never
+// zeros) or chosen to hit the edge; non-constant inputs are kernel arguments, as compiled.
+//===----------------------------------------------------------------------===//
+
+/// One input of a checked node: its value and whether the lowering sees it as a constant.
+struct In {
+  Tensor t;
+  bool constant = false;
+};
+
+Tensor randomTensor(DType dt, std::vector<int64_t> shape, unsigned seed, double lo = -1,
+                    double hi = 1) {
+  Tensor t(DType::f64, shape);
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    seed = seed * 1103515245u + 12345u;
+    double u = double((seed >> 8) % 100000) / 100000.0;
+    t.data<double>()[i] = isFloat(dt) ? lo + (hi - lo) * u : std::floor(lo + (hi - lo + 1) * u);
+  }
+  return t.cast(dt);
+}
+
+template <class T> Tensor tensorOf(std::vector<int64_t> shape, std::vector<T> v) {
+  return Tensor::fromVector<T>(std::move(shape), std::move(v));
+}
+
+Attribute floatAttr(float v) {
+  Attribute a;
+  a.kind = Attribute::Kind::Float;
+  a.f = v;
+  return a;
+}
+
+/// Builds the one-node graph `op` over `ins`, runs it in the interpreter and lowered (built
+/// with the outermost axis parallel, as the node tests), and expects the same outputs (integers
+/// exactly, floats within rtol 1e-4 / atol 1e-5).
+void expectLoweringMatchesInterpreter(const std::string &op, const std::vector<In> &ins,
+                                      std::map<std::string, Attribute> attrs, int64_t opset = 17,
+                                      size_t numOutputs = 1,
+                                      std::vector<int64_t> declaredShape = {}) {
+  Graph g;
+  g.opsets[""] = opset;
+  std::vector<Value *> vals;
+  std::map<std::string, Object> feed;
+  for (size_t i = 0; i < ins.size(); ++i) {
+    if (!ins[i].t.defined()) { // an omitted optional input
+      vals.push_back(nullptr);
+      continue;
+    }
+    Value *v = g.createValue("x" + std::to_string(i),
+                             Type::tensor(ins[i].t.dtype(), Shape::of(ins[i].t.shape())));
+    if (ins[i].constant)
+      v->constant = ins[i].t;
+    else
+      feed[v->name()] = Object(ins[i].t);
+    g.inputs.push_back(v);
+    vals.push_back(v);
+  }
+  std::vector<std::string> outNames;
+  for (size_t i = 0; i < numOutputs; ++i)
+    outNames.push_back("y" + std::to_string(i));
+  Node *n = g.appendNode(op, vals, outNames, "n0");
+  n->attrs = std::move(attrs);
+  inferShapes(g);
+  // a shape the model declares where inference cannot know it (a run-time scales input)
+  if (!declaredShape.empty())
+    n->output(0)->type = Type::tensor(n->output(0)->type.dtype, Shape::of(declaredShape));
+  for (size_t i = 0; i < numOutputs; ++i)
+    g.outputs.push_back(n->output(i));
+  Interpreter interp(g);
+  std::map<std::string, Object> want = interp.run(feed);
+  LoweredNode ln = lowerNode(*n);
+  te::Schedule sch = te::create_schedule(ln.definedOutputs());
+  for (auto &t : ln.outputs)
+    if (t.defined() && t.ndim() >= 2)
+      sch[t].parallel(t.axis(0));
+  BuiltModule f = build(sch, ln.args(), "llvm", "checked_" + op);
+  std::vector<RuntimeArg> args;
+  for (size_t i = 0; i < ins.size(); ++i)
+    if (ins[i].t.defined() && ln.inputUsed[i])
+      args.emplace_back(const_cast<Tensor &>(ins[i].t).raw());
+  std::vector<Tensor> outs;
+  outs.reserve(numOutputs);
+  for (size_t i = 0; i < numOutputs; ++i) {
+    outs.emplace_back(n->output(i)->type.dtype, n->output(i)->type.shape.staticDims());
+    args.emplace_back(outs.back().raw());
+  }
+  f.call(args);
+  for (size_t i = 0; i < numOutputs; ++i) {
+    std::string why;
+    EXPECT_TRUE(closeEnough(outs[i], want.at(outNames[i]).tensor, why))
+        << op << " output " << i << ": " << why;
+  }
+}
+
+TEST(OpLowering, ScatterElementsDuplicateAndNegativeIndices) {
+  Tensor data = randomTensor(DType::f32, {3, 5}, 1);
+  Tensor idx = tensorOf<int64_t>({3, 4}, {0, -1, 4, 0, 2, 2, -3, 1, -5, 3, 3, 4});
+  Tensor upd = randomTensor(DType::f32, {3, 4}, 2, 1, 3);
+  // reduction none: the last update of a duplicate wins (the reference's order)
+  expectLoweringMatchesInterpreter("ScatterElements", {{data}, {idx}, {upd}}, {{"axis", intAttr(1)}});
+  expectLoweringMatchesInterpreter("Scatter", {{data}, {idx}, {upd}}, {{"axis", intAttr(1)}}, 9);
+  for (const char *red : {"add", "mul", "max", "min"})
+    expectLoweringMatchesInterpreter("ScatterElements", {{data}, {idx}, {upd}},
+                                     {{"axis", intAttr(-1)}, {"reduction", stringAttr(red)}}, 16);
+  // axis 0 with indices smaller than data in the other dim, integer data
+  Tensor di = randomTensor(DType::i32, {4, 3}, 3, -50, 50);
+  Tensor i0 = tensorOf<int32_t>({2, 2}, {3, -4, 3, 1});
+  Tensor ui = randomTensor(DType::i32, {2, 2}, 4, -9, 9);
+  expectLoweringMatchesInterpreter("ScatterElements", {{di}, {i0}, {ui}}, {});
+  expectLoweringMatchesInterpreter("ScatterElements", {{di}, {i0}, {ui}},
+                                   {{"reduction", stringAttr("add")}}, 16);
+}
+
+TEST(OpLowering, ScatterNDDuplicatesAndGatherNDBatchDims) {
+  Tensor data = randomTensor(DType::f32, {4, 3, 2}, 5);
+  Tensor idx = tensorOf<int64_t>({4, 1}, {1, -3, 1, 3});
+  Tensor upd = randomTensor(DType::f32, {4, 3, 2}, 6, 1, 2);
+  expectLoweringMatchesInterpreter("ScatterND", {{data}, {idx}, {upd}}, {});
+  for (const char *red : {"add", "mul"})
+    expectLoweringMatchesInterpreter("ScatterND", {{data}, {idx}, {upd}},
+                                     {{"reduction", stringAttr(red)}}, 16);
+  Tensor idx2 = tensorOf<int64_t>({2, 2, 2}, {0, 1, -1, 2, 0, 1, 0, 1});
+  Tensor upd2 = randomTensor(DType::f32, {2, 2, 2}, 7);
+  expectLoweringMatchesInterpreter("ScatterND", {{data}, {idx2}, {upd2}}, {});
+  // one index tuple (indices of rank 1): no reduction over tuples
+  Tensor one = tensorOf<int64_t>({2}, {-1, 2});
+  expectLoweringMatchesInterpreter("ScatterND", {{data}, {one}, {tensorOf<float>({2}, {5.0f, -2.0f})}}, {});
+  expectLoweringMatchesInterpreter("ScatterND", {{data}, {one}, {tensorOf<float>({2}, {5.0f, -2.0f})}},
+                                   {{"reduction", stringAttr("mul")}}, 16);
+  Tensor gd = randomTensor(DType::i64, {2, 3, 4}, 8, -100, 100);
+  Tensor gi = tensorOf<int64_t>({2, 2, 1}, {2, -1, 0, 1});
+  expectLoweringMatchesInterpreter("GatherND", {{gd}, {gi}}, {{"batch_dims", intAttr(1)}});
+  expectLoweringMatchesInterpreter("Gather", {{gd}, {tensorOf<int64_t>({}, {-2})}}, {{"axis", intAttr(1)}});
+  expectLoweringMatchesInterpreter("Gather", {{gd}, {tensorOf<int32_t>({}, {1}), true}}, {});
+  expectLoweringMatchesInterpreter("GatherElements", {{gd}, {tensorOf<int32_t>({2, 1, 4}, {0, -1, 2, 1, 2, 2, -3, 0})}},
+                                   {{"axis", intAttr(1)}});
+}
+
+TEST(OpLowering, QuantizeDequantizePerAxisSaturate) {
+  // values that saturate both ways and halves that round to even
+  Tensor x = randomTensor(DType::f32, {2, 3, 4}, 9, -300, 300);
+  x.data<float>()[0] = 2.5f;
+  x.data<float>()[1] = -3.5f;
+  x.data<float>()[2] = 1e9f;
+  Tensor scale = tensorOf<float>({3}, {1.0f, 0.5f, 2.0f});
+  Tensor zp8 = tensorOf<int8_t>({3}, {0, -10, 7});
+  Tensor zpu = tensorOf<uint8_t>({3}, {0, 128, 255});
+  expectLoweringMatchesInterpreter("QuantizeLinear", {{x}, {scale}, {zp8}}, {{"axis", intAttr(1)}}, 13);
+  expectLoweringMatchesInterpreter("QuantizeLinear", {{x}, {scale}, {zpu}}, {{"axis", intAttr(1)}}, 13);
+  expectLoweringMatchesInterpreter("QuantizeLinear", {{x}, {tensorOf<float>({}, {0.37f})}}, {}, 10);
+  Tensor q = randomTensor(DType::i8, {2, 3, 4}, 10, -128, 127);
+  expectLoweringMatchesInterpreter("DequantizeLinear", {{q}, {scale}, {zp8}}, {{"axis", intAttr(1)}}, 13);
+  Tensor q32 = randomTensor(DType::i32, {5}, 11, -100000, 100000);
+  expectLoweringMatchesInterpreter("DequantizeLinear", {{q32}, {tensorOf<float>({}, {0.01f})}}, {}, 13);
+}
+
+TEST(OpLowering, IntegerMatMulAndConvZeroPoints) {
+  Tensor a = randomTensor(DType::u8, {2, 3, 4}, 12, 0, 255);
+  Tensor b = randomTensor(DType::i8, {4, 5}, 13, -128, 127);
+  Tensor az = tensorOf<uint8_t>({3}, {3, 200, 0});
+  Tensor bz = tensorOf<int8_t>({5}, {0, -7, 100, 1, -128});
+  expectLoweringMatchesInterpreter("MatMulInteger", {{a}, {b}, {az}, {bz}}, {}, 10);
+  expectLoweringMatchesInterpreter("MatMulInteger", {{randomTensor(DType::u8, {4}, 14, 0, 255)}, {b}}, {}, 10);
+  // QLinearMatMul with per-row a/y parameters and per-column b parameters
+  Tensor a2 = randomTensor(DType::u8, {3, 4}, 15, 0, 255);
+  expectLoweringMatchesInterpreter(
+      "QLinearMatMul",
+      {{a2}, {tensorOf<float>({3}, {0.02f, 0.01f, 0.05f})}, {az}, {b},
+       {tensorOf<float>({5}, {0.1f, 0.2f, 0.05f, 0.3f, 0.01f})}, {bz},
+       {tensorOf<float>({3}, {1.5f, 2.0f, 0.7f})}, {tensorOf<uint8_t>({3}, {128, 0, 10})}},
+      {}, 10);
+  Tensor x = randomTensor(DType::u8, {1, 4, 6, 5}, 16, 0, 255);
+  Tensor w = randomTensor(DType::u8, {4, 2, 3, 3}, 17, 0, 255);
+  std::map<std::string, Attribute> geo = {{"group", intAttr(2)},
+                                          {"pads", intsAttr({1, 0, 2, 1})},
+                                          {"strides", intsAttr({2, 1})},
+                                          {"dilations", intsAttr({1, 2})}};
+  expectLoweringMatchesInterpreter("ConvInteger",
+                                   {{x}, {w}, {tensorOf<uint8_t>({}, {17})},
+                                    {tensorOf<uint8_t>({4}, {0, 128, 255, 3})}},
+                                   geo, 10);
+  expectLoweringMatchesInterpreter(
+      "QLinearConv",
+      {{x}, {tensorOf<float>({}, {0.02f})}, {tensorOf<uint8_t>({}, {17})}, {w},
+       {tensorOf<float>({4}, {0.01f, 0.02f, 0.005f, 0.03f})}, {tensorOf<uint8_t>({4}, {0, 128, 255, 3})},
+       {tensorOf<float>({}, {0.9f})}, {tensorOf<uint8_t>({}, {100})},
+       {tensorOf<int32_t>({4}, {-500, 0, 1000, 42})}},
+      geo, 10);
+}
+
+TEST(OpLowering, ConvTransposeAndLpPools) {
+  Tensor x = randomTensor(DType::f32, {1, 4, 3, 5}, 18);
+  Tensor w = randomTensor(DType::f32, {4, 3, 3, 2}, 19);
+  Tensor b = randomTensor(DType::f32, {6}, 20);
+  expectLoweringMatchesInterpreter("ConvTranspose", {{x}, {w}, {b}},
+                                   {{"group", intAttr(2)},
+                                    {"strides", intsAttr({2, 3})},
+                                    {"dilations", intsAttr({2, 1})},
+                                    {"pads", intsAttr({1, 0, 0, 2})},
+                                    {"output_padding", intsAttr({1, 2})}});
+  Tensor p = randomTensor(DType::f32, {2, 3, 7, 6}, 21);
+  for (int64_t order : {1, 2, 3})
+    expectLoweringMatchesInterpreter("LpPool", {{p}},
+                                     {{"kernel_shape", intsAttr({3, 2})},
+                                      {"strides", intsAttr({2, 1})},
+                                      {"pads", intsAttr({1, 1, 1, 0})},
+                                      {"p", intAttr(order)}});
+  expectLoweringMatchesInterpreter("GlobalLpPool", {{p}}, {{"p", intAttr(3)}});
+  expectLoweringMatchesInterpreter("GlobalLpPool", {{p}}, {});
+}
+
+TEST(OpLowering, ResizeIntegerLinearAndSplitOneHot) {
+  Tensor x = randomTensor(DType::u8, {1, 2, 3, 4}, 22, 0, 255);
+  expectLoweringMatchesInterpreter(
+      "Resize", {{x}, {tensorOf<float>({0}, {})}, {tensorOf<float>({4}, {1.0f, 1.0f, 1.7f, 0.6f}), true}},
+      {{"mode", stringAttr("linear")}}, 13);
+  expectLoweringMatchesInterpreter(
+      "Resize", {{x}, {tensorOf<float>({0}, {})}, {tensorOf<float>({4}, {1.0f, 1.0f, 2.0f, 1.5f})}},
+      {{"mode", stringAttr("cubic")}, {"coordinate_transformation_mode", stringAttr("align_corners")}}, 13,
+      1, {1, 2, 6, 6});
+  Tensor xf = randomTensor(DType::f32, {2, 3, 4}, 24);
+  expectLoweringMatchesInterpreter(
+      "Resize", {{xf}, {tensorOf<float>({6}, {0, 0, -0.3f, 1, 1, 1.2f})}, {tensorOf<float>({3}, {1.0f, 1.5f, 2.5f})}},
+      {{"mode", stringAttr("linear")}, {"coordinate_transformation_mode", stringAttr("tf_crop_and_resize")},
+       {"extrapolation_value", floatAttr(-7.0f)}}, 13, 1, {2, 4, 10});
+  Tensor s = randomTensor(DType::f32, {2, 7, 3}, 23);
+  expectLoweringMatchesInterpreter("Split", {{s}, {tensorOf<int64_t>({3}, {2, 4, 1}), true}},
+                                   {{"axis", intAttr(1)}}, 13, 3);
+  expectLoweringMatchesInterpreter("Split", {{s}}, {{"axis", intAttr(-1)}}, 11, 3);
+  Tensor oi = tensorOf<int64_t>({2, 3}, {0, -1, 4, 7, -6, 2});
+  expectLoweringMatchesInterpreter("OneHot", {{oi}, {tensorOf<float>({}, {5.0f}), true},
+                                              {tensorOf<int32_t>({2}, {-3, 9})}},
+                                   {{"axis", intAttr(1)}}, 11);
+  expectLoweringMatchesInterpreter("OneHot", {{oi.cast(DType::f32)}, {tensorOf<int64_t>({1}, {5}), true},
+                                              {tensorOf<float>({2}, {0.5f, 2.0f})}},
+                                   {}, 11);
+}
+
+TEST(OpLowering, GridSampleEinsumDynamicQuantize) {
+  Tensor x = randomTensor(DType::f32, {1, 2, 4, 5}, 25);
+  Tensor grid = randomTensor(DType::f32, {1, 3, 4, 2}, 26, -1.7, 1.7); // some samples outside
+  for (const char *mode : {"bilinear", "nearest", "bicubic"})
+    for (const char *pad : {"zeros", "border", "reflection"})
+      for (int64_t ac : {0, 1})
+        expectLoweringMatchesInterpreter("GridSample", {{x}, {grid}},
+                                         {{"mode", stringAttr(mode)},
+                                          {"padding_mode", stringAttr(pad)},
+                                          {"align_corners", intAttr(ac)}},
+                                         16);
+  Tensor a = randomTensor(DType::f32, {2, 3, 3}, 27), b = randomTensor(DType::f32, {3, 4}, 28);
+  expectLoweringMatchesInterpreter("Einsum", {{a}, {b}}, {{"equation", stringAttr("...ij,jk->...ik")}}, 12);
+  expectLoweringMatchesInterpreter("Einsum", {{a}}, {{"equation", stringAttr("bii->bi")}}, 12);
+  expectLoweringMatchesInterpreter("Einsum", {{a}}, {{"equation", stringAttr("bij")}}, 12);
+  expectLoweringMatchesInterpreter("Einsum", {{randomTensor(DType::i32, {3, 4}, 29, -5, 5)},
+                                              {randomTensor(DType::i32, {4}, 30, -5, 5)}},
+                                   {{"equation", stringAttr("ij,j->")}}, 12);
+  // RoiAlign: rois partly outside the image, both modes and coordinate transformations
+  Tensor rx = randomTensor(DType::f32, {2, 3, 6, 7}, 34);
+  Tensor rois = tensorOf<float>({3, 4}, {0.5f, 1.0f, 5.5f, 4.0f, -2.0f, -1.5f, 3.0f, 9.0f, 2.0f, 2.0f, 2.2f, 2.1f});
+  Tensor bidx = tensorOf<int64_t>({3}, {1, 0, 1});
+  for (const char *mode : {"avg", "max"})
+    for (const char *ctm : {"half_pixel", "output_half_pixel"})
+      expectLoweringMatchesInterpreter("RoiAlign", {{rx}, {rois}, {bidx}},
+                                       {{"mode", stringAttr(mode)},
+                                        {"coordinate_transformation_mode", stringAttr(ctm)},
+                                        {"output_height", intAttr(3)},
+                                        {"output_width", intAttr(2)},
+                                        {"sampling_ratio", intAttr(2)},
+                                        {"spatial_scale", floatAttr(0.8f)}},
+                                       16);
+  // all-positive input (min clamps to 0), mixed signs, and a zero range
+  for (auto [lo, hi] : {std::pair{0.5, 9.0}, std::pair{-3.0, 2.0}, std::pair{0.0, 0.0}})
+    expectLoweringMatchesInterpreter("DynamicQuantizeLinear",
+                                     {{randomTensor(DType::f32, {3, 7}, 31, lo, hi)}}, {}, 11, 3);
+}
+
+TEST(OpLowering, SliceAndPadWithRunTimeArguments) {
+  // starts/ends/axes/steps and pads as kernel arguments; the output shape as a model declares it
+  Tensor x = randomTensor(DType::f32, {4, 6, 5}, 32);
+  auto i64 = [](std::vector<int64_t> v) { return tensorOf<int64_t>({int64_t(v.size())}, v); };
+  expectLoweringMatchesInterpreter("Slice", {{x}, {i64({-1, 1})}, {i64({-100, 100})}, {i64({-2, 0})}, {i64({-2, 1})}},
+                                   {}, 13, 1, {3, 3, 5});
+  expectLoweringMatchesInterpreter("Slice", {{x}, {i64({0, 2, 7})}, {i64({3, -1, 2})}, {}, {i64({1, 2, -2})}},
+                                   {}, 13, 1, {3, 2, 1});
+  expectLoweringMatchesInterpreter("Slice", {{x}, {i64({1})}, {i64({3})}}, {}, 10, 1, {2, 6, 5});
+  Tensor xi = randomTensor(DType::i32, {3, 4}, 33, -50, 50);
+  for (const char *mode : {"constant", "reflect", "edge"})
+    expectLoweringMatchesInterpreter("Pad", {{xi}, {i64({1, 2, 0, 1})}, {tensorOf<int32_t>({}, {-9})}},
+                                     {{"mode", stringAttr(mode)}}, 13, 1, {4, 7});
+  // a size-1 dim in reflect mode reflects onto itself (constant pads)
+  expectLoweringMatchesInterpreter("Pad", {{randomTensor(DType::f32, {1, 3}, 39)}, {i64({2, 1, 1, 0}), true}},
+                                   {{"mode", stringAttr("reflect")}}, 13);
+}
+
+TEST(OpLowering, ShapeOpsAndGenerators) {
+  Tensor x = randomTensor(DType::f32, {2, 5, 3, 4}, 35);
+  expectLoweringMatchesInterpreter("Shape", {{x}}, {});
+  expectLoweringMatchesInterpreter("Shape", {{x}}, {{"start", intAttr(-3)}, {"end", intAttr(3)}}, 15);
+  expectLoweringMatchesInterpreter("Size", {{x}}, {});
+  expectLoweringMatchesInterpreter("Range", {{tensorOf<float>({}, {-1.5f}), true}, {tensorOf<float>({}, {3.2f}), true},
+                                             {tensorOf<float>({}, {0.7f}), true}}, {}, 11);
+  expectLoweringMatchesInterpreter("Range", {{tensorOf<int64_t>({}, {10}), true}, {tensorOf<int64_t>({}, {-7}), true},
+                                             {tensorOf<int64_t>({}, {-3}), true}}, {}, 11);
+  Tensor value = tensorOf<int32_t>({1}, {-42});
+  Attribute va;
+  va.kind = Attribute::Kind::Tensor;
+  va.t = value;
+  expectLoweringMatchesInterpreter("ConstantOfShape", {{tensorOf<int64_t>({3}, {2, 1, 3}), true}}, {{"value", va}}, 9);
+  Tensor m = randomTensor(DType::i64, {3, 4, 5}, 36, -9, 9);
+  for (int64_t k : {-2, 0, 3})
+    for (int64_t upper : {0, 1})
+      for (bool constant : {true, false})
+        expectLoweringMatchesInterpreter("Trilu", {{m}, {tensorOf<int64_t>({}, {k}), constant}},
+                                         {{"upper", intAttr(upper)}}, 14);
+  expectLoweringMatchesInterpreter("EyeLike", {{randomTensor(DType::i32, {4, 6}, 37, 1, 5)}},
+                                   {{"k", intAttr(-1)}, {"dtype", intAttr(11)}}, 9); // double
+  expectLoweringMatchesInterpreter("ReverseSequence", {{randomTensor(DType::f32, {3, 4, 2}, 38)},
+                                                       {tensorOf<int64_t>({3}, {4, 0, 2})}},
+                                   {{"batch_axis", intAttr(0)}, {"time_axis", intAttr(1)}}, 10);
 }
 
 /// The markdown table of ops with a lowering (what docs/lowering.md embeds).

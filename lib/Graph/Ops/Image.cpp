@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "OpUtils.h"
+#include "tessel/Graph/Lowering.h"
 
 #include <algorithm>
 #include <cmath>
@@ -607,6 +608,17 @@ void inferGridSample(InferContext &ctx) {
 // RoiAlign (onnxruntime semantics)
 //===----------------------------------------------------------------------===//
 
+/// RoiAlign's attributes, checked: {half_pixel coordinates, average pooling}.
+std::pair<bool, bool> roiAlignModes(const AttrReader &ctx) {
+  std::string mode = ctx.attrString("mode", "avg");
+  ctx.check(mode == "avg" || mode == "max", "mode '", mode, "' is not supported (expected avg or max)");
+  std::string ctm = ctx.attrString("coordinate_transformation_mode",
+                                   ctx.opset() >= 16 ? "half_pixel" : "output_half_pixel");
+  ctx.check(ctm == "half_pixel" || ctm == "output_half_pixel", "coordinate_transformation_mode '",
+            ctm, "' is not supported (expected half_pixel or output_half_pixel)");
+  return {ctm == "half_pixel", mode == "avg"};
+}
+
 void roiAlignKernel(KernelContext &ctx) {
   const Tensor &X = ctx.input(0), &rois = ctx.input(1), &bi = ctx.input(2);
   ctx.check(X.rank() == 4, "X must be 4-D (N, C, H, W), got ", X.shapeString());
@@ -614,14 +626,7 @@ void roiAlignKernel(KernelContext &ctx) {
             rois.shapeString());
   ctx.check(bi.rank() == 1 && bi.dim(0) == rois.dim(0), "batch_indices must have shape [",
             rois.dim(0), "], got ", bi.shapeString());
-  std::string mode = ctx.attrString("mode", "avg");
-  ctx.check(mode == "avg" || mode == "max", "mode '", mode, "' is not supported (expected avg or max)");
-  std::string ctm = ctx.attrString("coordinate_transformation_mode",
-                                   ctx.opset() >= 16 ? "half_pixel" : "output_half_pixel");
-  ctx.check(ctm == "half_pixel" || ctm == "output_half_pixel", "coordinate_transformation_mode '",
-            ctm, "' is not supported (expected half_pixel or output_half_pixel)");
-  const bool halfPixel = ctm == "half_pixel";
-  const bool avg = mode == "avg";
+  auto [halfPixel, avg] = roiAlignModes(ctx);
   const int64_t ph = ctx.attrInt("output_height", 1), pw = ctx.attrInt("output_width", 1);
   ctx.check(ph >= 1 && pw >= 1, "output_height and output_width must be >= 1, got ", ph, ", ", pw);
   const int64_t sr = ctx.attrInt("sampling_ratio", 0);
@@ -848,6 +853,461 @@ void nmsKernel(KernelContext &ctx) {
 
 } // namespace
 
+// --- lowerings of the Image ops
+// Resize / Upsample with static output shapes. The coordinate transformation is the reference
+// kernel's (axisTaps) written as expressions of the output coordinate, in double and in the
+// same order of operations, so indices and weights are bit-identical; scales and roi are
+// literals when constant and read at run time otherwise (sizes come from the static output
+// shape). Nearest without tf_crop_and_resize is one gather (exact for every dtype). Linear,
+// cubic and tf_crop_and_resize run the reference's separable passes: one f64 stage per resized
+// axis, each a reduction over the axis's taps (2 linear, 4 cubic) in the reference's order, then
+// the extrapolation value where a coordinate is outside, then the conversion to the output
+// dtype (integers: round half to even, saturate).
+namespace {
+
+using loop::Expr;
+using loop::Var;
+
+/// What the lowering needs to know of one axis.
+struct LAxis {
+  int64_t in = 1, out = 1;
+  Expr scale;            ///< f64
+  bool identity = false; ///< statically known to map x to x with weight 1 (no pass needed)
+};
+
+/// One axis's interpolation for output coordinate x: the tap indices and weights (f64) and
+/// whether the coordinate is outside the roi (tf_crop_and_resize; else false).
+struct LTaps {
+  std::vector<Expr> idx, w;
+  Expr outside;
+};
+
+Expr f64(Expr e) { return e.type() == loop::Type::f64() ? e : loop::cast(DType::f64, e); }
+Expr clampIndex(Expr i, int64_t n) { return loop::max(loop::min(i, Expr(n - 1)), Expr(int64_t(0))); }
+
+/// The reference's axisTaps for output coordinate `x` (an expression), as expressions.
+LTaps axisTapsExpr(const ResizeParams &p, const LAxis &a, Expr x, const Expr &roiStart,
+                   const Expr &roiEnd) {
+  LTaps t;
+  const int64_t in = a.in, out = a.out;
+  Expr xd = f64(x), sc = a.scale;
+  Expr lenResized = Expr(double(in)) * sc;
+  Expr xo;
+  switch (p.coord) {
+  case CoordMode::HalfPixel: xo = (xd + 0.5) / sc - 0.5; break;
+  case CoordMode::PytorchHalfPixel: xo = out > 1 ? (xd + 0.5) / sc - 0.5 : Expr(0.0); break;
+  case CoordMode::AlignCorners:
+    xo = loop::select(lenResized == 1.0, Expr(0.0), xd * double(in - 1) / (lenResized - 1.0));
+    break;
+  case CoordMode::Asymmetric: xo = xd / sc; break;
+  case CoordMode::TfHalfPixelForNN: xo = (xd + 0.5) / sc; break;
+  case CoordMode::TfCropAndResize: {
+    Expr st = roiStart, en = roiEnd;
+    xo = loop::select(lenResized == 1.0, (en - st) * double(in - 1) / 2.0,
+                      xd * (en - st) * double(in - 1) / (lenResized - 1.0));
+    xo = xo + st * double(in - 1);
+    t.outside = (xo < 0.0) || (xo > double(in - 1));
+    xo = loop::select(t.outside, Expr(0.0), xo);
+    break;
+  }
+  }
+  // !isfinite -> 0 (NaN and inf fail the comparison), then clamp to +-1e15
+  xo = loop::select(loop::fabs(xo) <= 1e300, xo, Expr(0.0));
+  xo = loop::max(loop::min(xo, Expr(1e15)), Expr(-1e15));
+  Expr fl = loop::floor(xo);
+  Expr r = xo - fl;
+  Expr x0 = loop::cast(DType::i64, fl);
+  if (p.mode == InterpMode::Nearest) {
+    Expr up;
+    switch (p.nearest) {
+    case NearestMode::RoundPreferFloor: up = r > 0.5; break;
+    case NearestMode::RoundPreferCeil: up = r >= 0.5; break;
+    case NearestMode::Floor: up = loop::makeBool(false); break;
+    case NearestMode::Ceil: up = r != 0.0; break;
+    case NearestMode::Simple: up = (r != 0.0) && (sc < 1.0); break;
+    }
+    t.idx.push_back(clampIndex(loop::select(up, x0 + int64_t(1), x0), in));
+    t.w.push_back(Expr(1.0));
+    return t;
+  }
+  if (p.mode == InterpMode::Linear) {
+    t.idx = {clampIndex(x0, in), clampIndex(x0 + int64_t(1), in)};
+    t.w = {1.0 - r, r};
+    return t;
+  }
+  const double A = p.cubicA;
+  Expr r1 = r + 1.0, q = 1.0 - r, q1 = q + 1.0;
+  std::vector<Expr> c = {
+      ((A * r1 - 5 * A) * r1 + 8 * A) * r1 - 4 * A,
+      ((A + 2) * r - (A + 3)) * r * r + 1.0,
+      ((A + 2) * q - (A + 3)) * q * q + 1.0,
+      ((A * q1 - 5 * A) * q1 + 8 * A) * q1 - 4 * A,
+  };
+  Expr sum = Expr(0.0);
+  for (int k = 0; k < 4; ++k) {
+    Expr i = x0 + int64_t(k - 1);
+    if (p.excludeOutside)
+      c[k] = loop::select((i < int64_t(0)) || (i >= in), Expr(0.0), c[k]);
+    sum = sum + c[k];
+    t.idx.push_back(clampIndex(i, in));
+  }
+  for (int k = 0; k < 4; ++k)
+    t.w.push_back(p.excludeOutside ? loop::select(sum != 0.0, c[k] / sum, c[k]) : c[k]);
+  return t;
+}
+
+/// The reference's fromDouble: integers round half to even and saturate (NaN -> 0), bool is
+/// v != 0, floats convert.
+Expr fromDoubleExpr(DType dt, Expr v) {
+  if (dt == DType::boolean)
+    return v != 0.0;
+  if (isFloat(dt))
+    return loop::cast(dt, v);
+  loop::Type t(dt);
+  Expr lo = te::reduceIdentity(loop::ReduceOp::Max, t), hi = te::reduceIdentity(loop::ReduceOp::Min, t);
+  double dlo = double(*loop::asConstInt(lo)), dhi = isSigned(dt) || dt != DType::u64
+                                                       ? double(*loop::asConstInt(hi))
+                                                       : 18446744073709551615.0;
+  Expr r = loop::round(v);
+  Expr y = loop::select(r <= dlo, lo, loop::select(r >= dhi, hi, loop::cast(dt, loop::max(loop::min(r, Expr(dhi)), Expr(dlo)))));
+  return loop::select(!(r == r), loop::makeZero(t), y);
+}
+
+void lowerResize(LowerContext &ctx, bool upsample) {
+  std::vector<int64_t> xs = ctx.inputShape(0), os = ctx.outputShape(0);
+  const int64_t rank = int64_t(xs.size());
+  ctx.check(rank >= 1, "X must have rank >= 1");
+  int64_t opset = ctx.opset();
+  bool legacy = upsample || opset < 11;
+  ResizeParams p = resizeParams(ctx, legacy);
+  DType dt = ctx.inputDType(0);
+  std::vector<LAxis> axes(rank);
+  for (int64_t d = 0; d < rank; ++d) {
+    axes[d].in = xs[d];
+    axes[d].out = os[d];
+  }
+  int64_t total = 1;
+  for (int64_t d : os)
+    total *= d;
+  ctx.check(total == 0 || std::all_of(xs.begin(), xs.end(), [](int64_t v) { return v > 0; }),
+            "cannot resize an empty input ", shapeToString(xs), " to ", shapeToString(os));
+  // scales: literals (attribute, constant input or sizes) or run-time loads
+  auto scalesFromInput = [&](size_t i) {
+    int64_t n = 1;
+    for (int64_t v : ctx.inputShape(i))
+      n *= v;
+    ctx.check(n == rank, "scales has ", n, " values, expected ", rank, " (one per input dimension)");
+    if (ctx.inputConstant(i)) {
+      std::vector<double> v = ctx.constantFloats(i, "scales");
+      for (int64_t d = 0; d < rank; ++d) {
+        ctx.check(v[d] > 0 && std::isfinite(v[d]), "scales must be positive and finite, got ", v[d]);
+        axes[d].scale = Expr(v[d]);
+      }
+      return;
+    }
+    ctx.check(isFloat(ctx.inputDType(i)), "scales must be float, got ", dtypeName(ctx.inputDType(i)));
+    for (int64_t d = 0; d < rank; ++d)
+      axes[d].scale = f64(ctx.input(i).access({Expr(d)}));
+  };
+  Expr roiS, roiE;
+  std::vector<Expr> roiStart(rank), roiEnd(rank);
+  if (upsample && opset < 9) {
+    std::vector<double> sc;
+    if (ctx.hasAttr("scales")) {
+      std::vector<float> s = ctx.attrFloats("scales");
+      ctx.check(int64_t(s.size()) == rank, "attribute scales has ", s.size(), " values, expected ", rank);
+      sc.assign(s.begin(), s.end());
+    } else {
+      ctx.check(rank == 4, "Upsample-1 needs a 4-D input, got ", shapeToString(xs));
+      sc = {1.0, 1.0, ctx.attrFloat("height_scale"), ctx.attrFloat("width_scale")};
+    }
+    for (int64_t d = 0; d < rank; ++d)
+      axes[d].scale = Expr(sc[d]);
+  } else if (legacy) {
+    scalesFromInput(1);
+  } else {
+    auto given = [&](size_t i) {
+      if (!ctx.hasInput(i))
+        return false;
+      int64_t n = 1;
+      for (int64_t v : ctx.inputShape(i))
+        n *= v;
+      return n > 0;
+    };
+    bool hasScales = given(2), hasSizes = given(3);
+    ctx.check(hasScales != hasSizes, hasScales ? "only one of scales and sizes may be given"
+                                               : "one of scales and sizes must be given");
+    if (hasScales) {
+      scalesFromInput(2);
+    } else {
+      for (int64_t d = 0; d < rank; ++d) {
+        double sc = double(os[d]) / double(xs[d]);
+        axes[d].scale = Expr(sc == 0 ? 1.0 : sc);
+      }
+    }
+    if (p.coord == CoordMode::TfCropAndResize) {
+      ctx.check(ctx.hasInput(1), "roi is required for tf_crop_and_resize");
+      int64_t n = 1;
+      for (int64_t v : ctx.inputShape(1))
+        n *= v;
+      ctx.check(n == 2 * rank, "roi has ", n, " values, expected ", 2 * rank,
+                " (starts then ends, one per input dimension)");
+      const Tensor *c = ctx.inputConstant(1);
+      std::vector<double> rv = c ? c->toDoubleVector() : std::vector<double>();
+      for (int64_t d = 0; d < rank; ++d) {
+        roiStart[d] = c ? Expr(rv[d]) : f64(ctx.input(1).access({Expr(d)}));
+        roiEnd[d] = c ? Expr(rv[d + rank]) : f64(ctx.input(1).access({Expr(d + rank)}));
+      }
+    }
+  }
+  // axes that map x to x with weight 1 whatever the mode (the reference's identity case)
+  for (auto &a : axes) {
+    const double *sc = loop::asConstFloat(a.scale);
+    a.identity = a.in == a.out && sc && *sc == 1.0 &&
+                 (p.coord == CoordMode::HalfPixel || p.coord == CoordMode::PytorchHalfPixel ||
+                  p.coord == CoordMode::AlignCorners || p.coord == CoordMode::Asymmetric);
+  }
+  te::Tensor X = ctx.input(0);
+  if (p.mode == InterpMode::Nearest && p.coord != CoordMode::TfCropAndResize) {
+    ctx.setOutput(0, ctx.compute(lowering::shapeExprs(os), [&](std::vector<Var> iv) {
+      std::vector<Expr> idx;
+      for (int64_t d = 0; d < rank; ++d)
+        idx.push_back(axes[d].identity ? Expr(iv[d])
+                                       : axisTapsExpr(p, axes[d], iv[d], Expr(), Expr()).idx[0]);
+      return X.access(idx);
+    }));
+    return;
+  }
+  ctx.check(dt != DType::boolean, "mode linear/cubic needs a numeric input, got ", dtypeName(dt));
+  // separable passes in f64: after pass d, axes 0..d have their output extent
+  std::vector<int64_t> cur = xs;
+  te::Tensor C = ctx.compute(lowering::shapeExprs(xs), [&](std::vector<Var> iv) {
+    return f64(X.access(std::vector<Expr>(iv.begin(), iv.end())));
+  }, "f64");
+  for (int64_t d = 0; d < rank; ++d) {
+    if (axes[d].identity)
+      continue;
+    cur[d] = os[d];
+    te::Tensor src = C;
+    C = ctx.compute(lowering::shapeExprs(cur), [&](std::vector<Var> iv) {
+      LTaps t = axisTapsExpr(p, axes[d], iv[d], roiStart[d], roiEnd[d]);
+      const int64_t T = int64_t(t.idx.size());
+      auto term = [&](Expr idx, Expr w) {
+        std::vector<Expr> si(iv.begin(), iv.end());
+        si[d] = idx;
+        return loop::select(w == 0.0, Expr(0.0), w * src.access(si)); // zero weights skipped
+      };
+      if (T == 1)
+        return te::ComputeBody(term(t.idx[0], t.w[0]));
+      te::IterVar k = te::reduce_axis({Expr(int64_t(0)), Expr(T)}, "tap");
+      Expr idx = t.idx[T - 1], w = t.w[T - 1];
+      for (int64_t j = T - 2; j >= 0; --j) {
+        idx = loop::select(Expr(k) == j, t.idx[j], idx);
+        w = loop::select(Expr(k) == j, t.w[j], w);
+      }
+      return te::ComputeBody(te::sum(term(idx, w), {k}));
+    }, "axis" + std::to_string(d));
+  }
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(os), [&](std::vector<Var> iv) {
+    Expr v = C.access(std::vector<Expr>(iv.begin(), iv.end()));
+    if (p.coord == CoordMode::TfCropAndResize) {
+      Expr out;
+      for (int64_t d = 0; d < rank; ++d) {
+        if (axes[d].identity)
+          continue;
+        Expr o = axisTapsExpr(p, axes[d], iv[d], roiStart[d], roiEnd[d]).outside;
+        out = out.defined() ? (out || o) : o;
+      }
+      if (out.defined())
+        v = loop::select(out, Expr(p.extrapolation), v);
+    }
+    return fromDoubleExpr(dt, v);
+  }));
+}
+
+/// GridSample (4-D, torch semantics as the reference): per output pixel the grid coordinate is
+/// unnormalized, mapped by the padding mode (border clamps, reflection reflects; fmod written
+/// as x - floor(x / y) * y, which can differ from std::fmod in the last bits) and sampled
+/// nearest (round half to even), bilinear or bicubic (A = -0.75), in the input's float type and
+/// in the reference's order of operations; samples outside the input read zero.
+void lowerGridSample(LowerContext &ctx) {
+  std::vector<int64_t> xs = ctx.inputShape(0), gs = ctx.inputShape(1);
+  DType dt = ctx.inputDType(0);
+  ctx.check(isFloat(dt), "lowering of GridSample expects a float input, got ", dtypeName(dt));
+  ctx.check(xs.size() == 4, "X must be 4-D (N, C, H, W), got ", shapeToString(xs));
+  ctx.check(gs.size() == 4 && gs[3] == 2 && gs[0] == xs[0], "grid must have shape [N, H_out, ",
+            "W_out, 2] with N = ", xs[0], ", got ", shapeToString(gs));
+  std::string m = ctx.attrString("mode", "bilinear");
+  std::string pm = ctx.attrString("padding_mode", "zeros");
+  bool ac = ctx.attrInt("align_corners", 0) != 0;
+  int mode = m == "bilinear" ? 0 : m == "nearest" ? 1 : m == "bicubic" ? 2 : -1;
+  ctx.check(mode >= 0, "mode '", m, "' is not supported (expected bilinear, nearest or bicubic)");
+  ctx.check(pm == "zeros" || pm == "border" || pm == "reflection", "padding_mode '", pm,
+            "' is not supported (expected zeros, border or reflection)");
+  GridPad pad = pm == "zeros" ? GridPad::Zeros : pm == "border" ? GridPad::Border : GridPad::Reflection;
+  const int64_t H = xs[2], W = xs[3];
+  te::Tensor X = ctx.input(0), G = ctx.input(1);
+  auto lit = [&](double v) { return lowering::constant(dt, v); };
+  auto unnormalize = [&](Expr c, int64_t size) {
+    return ac ? (c + 1.0) / 2.0 * lit(double(size - 1)) : ((c + 1.0) * lit(double(size)) - 1.0) / 2.0;
+  };
+  auto fmodPos = [&](Expr a, Expr b) { return a - loop::floor(a / b) * b; };
+  auto reflect = [&](Expr in, int64_t twiceLow, int64_t twiceHigh) {
+    if (twiceLow == twiceHigh)
+      return lit(0);
+    Expr mn = lit(double(twiceLow)) / 2.0, span = lit(double(twiceHigh - twiceLow)) / 2.0;
+    in = loop::fabs(in - mn);
+    Expr extra = fmodPos(in, span), flips = loop::floor(in / span);
+    return loop::select(fmodPos(flips, lit(2)) == 0.0, extra + mn, span - extra + mn);
+  };
+  auto computeCoord = [&](Expr c, int64_t size) {
+    if (pad == GridPad::Border)
+      return loop::min(lit(double(size - 1)), loop::max(c, lit(0)));
+    if (pad == GridPad::Reflection) {
+      c = ac ? reflect(c, 0, 2 * (size - 1)) : reflect(c, -1, 2 * size - 1);
+      return loop::min(lit(double(size - 1)), loop::max(c, lit(0)));
+    }
+    return c;
+  };
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(ctx.outputShape(0)), [&](Var n, Var c, Var h, Var w) {
+    // a pixel at integral coordinates, zero outside (and for NaN)
+    auto atF = [&](Expr y, Expr x) {
+      Expr inside = (x >= 0.0) && (x < lit(double(W))) && (y >= 0.0) && (y < lit(double(H)));
+      Expr yi = loop::cast(DType::i64, loop::select(inside, y, lit(0)));
+      Expr xi = loop::cast(DType::i64, loop::select(inside, x, lit(0)));
+      return loop::select(inside, X(n, c, yi, xi), lit(0));
+    };
+    auto at = [&](Expr y, Expr x) { return lowering::loadPadded(X, {n, c, y, x}, xs, lit(0)); };
+    Expr gx = G(n, h, w, int64_t(0)), gy = G(n, h, w, int64_t(1));
+    if (G.dtype() != dt) { // the reference casts the grid to X's type
+      gx = loop::cast(dt, gx);
+      gy = loop::cast(dt, gy);
+    }
+    Expr ix = unnormalize(gx, W), iy = unnormalize(gy, H);
+    if (mode == 2) {
+      Expr fx = loop::floor(ix), fy = loop::floor(iy);
+      Expr tx = ix - fx, ty = iy - fy;
+      auto coeffs = [&](Expr t) {
+        const double A = -0.75;
+        auto near = [&](Expr x) { return ((x * (A + 2)) - (A + 3)) * x * x + 1.0; };
+        auto far = [&](Expr x) { return ((x * A - 5 * A) * x + 8 * A) * x - 4 * A; };
+        return std::vector<Expr>{far(t + 1.0), near(t), near(1.0 - t), far(2.0 - t)};
+      };
+      std::vector<Expr> cx = coeffs(tx), cy = coeffs(ty);
+      Expr v = lit(0);
+      for (int j = 0; j < 4; ++j) {
+        Expr row = lit(0);
+        for (int i = 0; i < 4; ++i) {
+          Expr px = computeCoord(fx + double(i - 1), W), py = computeCoord(fy + double(j - 1), H);
+          row = row + cx[i] * atF(py, px);
+        }
+        v = v + cy[j] * row;
+      }
+      return v;
+    }
+    Expr sx = computeCoord(ix, W), sy = computeCoord(iy, H);
+    Expr finite = (loop::fabs(sx) <= lit(1e30)) && (loop::fabs(sy) <= lit(1e30));
+    if (mode == 1) {
+      Expr rx = loop::round(loop::select(finite, sx, lit(-1))), ry = loop::round(loop::select(finite, sy, lit(-1)));
+      return atF(ry, rx);
+    }
+    Expr fx = loop::floor(loop::select(finite, sx, lit(-100))), fy = loop::floor(loop::select(finite, sy, lit(-100)));
+    Expr ok = (fx >= -2.0) && (fx <= lit(double(W + 1))) && (fy >= -2.0) && (fy <= lit(double(H + 1)));
+    Expr x0 = loop::cast(DType::i64, loop::select(ok, fx, lit(0)));
+    Expr y0 = loop::cast(DType::i64, loop::select(ok, fy, lit(0)));
+    Expr lx = sx - fx, ly = sy - fy;
+    Expr v = at(y0, x0) * (1.0 - lx) * (1.0 - ly) + at(y0, x0 + int64_t(1)) * lx * (1.0 - ly) +
+             at(y0 + int64_t(1), x0) * (1.0 - lx) * ly + at(y0 + int64_t(1), x0 + int64_t(1)) * lx * ly;
+    return loop::select(ok, v, lit(0));
+  }));
+}
+
+/// RoiAlign with a fixed sampling_ratio (> 0; 0 makes the grid size depend on each roi's
+/// extent, which a static loop nest cannot express: an error). Per output (roi, channel, bin)
+/// a reduction over the sr x sr sampling points computes each point's bilinear sample exactly
+/// as the reference does (coordinates in the input's float type, points outside [-1, H] x
+/// [-1, W] contribute zero), then averages (sum / sr^2) or takes the max. Rois and batch
+/// indices are read at run time (an out-of-range batch index is clamped; the reference
+/// reports it).
+void lowerRoiAlign(LowerContext &ctx) {
+  std::vector<int64_t> xs = ctx.inputShape(0), rs = ctx.inputShape(1), bs = ctx.inputShape(2);
+  DType dt = ctx.inputDType(0);
+  ctx.check(isFloat(dt), "lowering of RoiAlign expects a float input, got ", dtypeName(dt));
+  ctx.check(xs.size() == 4, "X must be 4-D (N, C, H, W), got ", shapeToString(xs));
+  ctx.check(rs.size() == 2 && rs[1] == 4, "rois must have shape [num_rois, 4], got ", shapeToString(rs));
+  ctx.check(bs.size() == 1 && bs[0] == rs[0], "batch_indices must have shape [", rs[0], "], got ",
+            shapeToString(bs));
+  auto [halfPixel, avg] = roiAlignModes(ctx);
+  const int64_t ph = ctx.attrInt("output_height", 1), pw = ctx.attrInt("output_width", 1);
+  const int64_t sr = ctx.attrInt("sampling_ratio", 0);
+  ctx.check(sr > 0, "lowering of RoiAlign needs sampling_ratio > 0 (a static sampling grid), got ", sr,
+            "; with 0 the grid size depends on each roi's extent");
+  const double spatialScale = ctx.attrFloat("spatial_scale", 1.0f);
+  const int64_t N = xs[0], H = xs[2], W = xs[3];
+  te::Tensor X = ctx.input(0), Rois = ctx.input(1), B = ctx.input(2);
+  auto lit = [&](double v) { return lowering::constant(dt, v); };
+  te::Tensor S = ctx.compute(lowering::shapeExprs(ctx.outputShape(0)), [&](Var r, Var c, Var py, Var px) {
+    te::IterVar iy = te::reduce_axis({Expr(int64_t(0)), Expr(sr)}, "iy");
+    te::IterVar ix = te::reduce_axis({Expr(int64_t(0)), Expr(sr)}, "ix");
+    auto roi = [&](int64_t k) {
+      Expr v = Rois(r, k);
+      return v.type().dtype == dt ? v : loop::cast(dt, v);
+    };
+    Expr off = lit(halfPixel ? 0.5 : 0.0), scale = lit(spatialScale);
+    Expr x1 = roi(0) * scale - off, y1 = roi(1) * scale - off;
+    Expr x2 = roi(2) * scale - off, y2 = roi(3) * scale - off;
+    Expr rw = x2 - x1, rh = y2 - y1;
+    if (!halfPixel) {
+      rw = loop::max(rw, lit(1));
+      rh = loop::max(rh, lit(1));
+    }
+    Expr bh = rh / lit(double(ph)), bw = rw / lit(double(pw));
+    Expr y = y1 + loop::cast(dt, Expr(py)) * bh + (loop::cast(dt, Expr(iy)) + 0.5) * bh / lit(double(sr));
+    Expr x = x1 + loop::cast(dt, Expr(px)) * bw + (loop::cast(dt, Expr(ix)) + 0.5) * bw / lit(double(sr));
+    Expr inside = (y >= -1.0) && (y <= lit(double(H))) && (x >= -1.0) && (x <= lit(double(W)));
+    y = loop::select(inside && (y > 0.0), y, lit(0));
+    x = loop::select(inside && (x > 0.0), x, lit(0));
+    Expr yl0 = loop::cast(DType::i64, y), xl0 = loop::cast(DType::i64, x);
+    Expr yTop = yl0 >= H - 1, xTop = xl0 >= W - 1;
+    Expr yl = loop::select(yTop, Expr(H - 1), yl0), xl = loop::select(xTop, Expr(W - 1), xl0);
+    Expr yh = loop::select(yTop, Expr(H - 1), yl0 + int64_t(1));
+    Expr xh = loop::select(xTop, Expr(W - 1), xl0 + int64_t(1));
+    y = loop::select(yTop, loop::cast(dt, yl), y);
+    x = loop::select(xTop, loop::cast(dt, xl), x);
+    Expr ly = y - loop::cast(dt, yl), lx = x - loop::cast(dt, xl), hy = 1.0 - ly, hx = 1.0 - lx;
+    Expr b = B(r);
+    if (b.type() != loop::Type::i64())
+      b = loop::cast(DType::i64, b);
+    b = loop::max(loop::min(b, Expr(N - 1)), Expr(int64_t(0)));
+    auto at = [&](Expr yy, Expr xx) { return X(b, c, yy, xx); };
+    Expr v1 = hy * hx * at(yl, xl), v2 = hy * lx * at(yl, xh), v3 = ly * hx * at(yh, xl),
+         v4 = ly * lx * at(yh, xh);
+    if (avg) {
+      Expr v = loop::select(inside, v1 + v2 + v3 + v4, lit(0));
+      return te::ComputeBody(te::sum(v, {iy, ix}));
+    }
+    Expr v = loop::select(inside, loop::max(loop::max(loop::max(v1, v2), v3), v4), lit(0));
+    return te::ComputeBody(te::max(v, {iy, ix}));
+  }, avg ? "sum" : "");
+  if (!avg) {
+    ctx.setOutput(0, S);
+    return;
+  }
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(ctx.outputShape(0)), [&](std::vector<Var> iv) {
+    return S.access(std::vector<Expr>(iv.begin(), iv.end())) / lit(double(sr * sr));
+  }));
+}
+
+void attachImageLowerings(OpRegistry &r) {
+  r.setLower("RoiAlign", lowerRoiAlign);
+  r.setLower("GridSample", lowerGridSample);
+  r.setLower("Resize", [](LowerContext &c) { lowerResize(c, false); });
+  r.setLower("Upsample", [](LowerContext &c) { lowerResize(c, true); });
+}
+
+} // namespace
+// --- end of the Image lowerings
+
 void registerImageOps(OpRegistry &r) {
   r.add(OpDef{"Resize", "", 10, 17, 2, 4, 1, 1, "all types (nearest); numeric (linear, cubic)",
               "N-D; opset 10 behaves as asymmetric with Upsample's nearest rounding",
@@ -866,6 +1326,7 @@ void registerImageOps(OpRegistry &r) {
                 ctx.setOutputType(0, Type::tensor(DType::i64, Shape({Dim(), Dim(3)})));
               },
               nmsKernel});
+  attachImageLowerings(r);
 }
 
 } // namespace tessel

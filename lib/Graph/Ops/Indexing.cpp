@@ -756,12 +756,11 @@ void lowerGather(LowerContext &ctx) {
   std::vector<int64_t> ds = ctx.inputShape(0), is = ctx.inputShape(1);
   int64_t r = int64_t(ds.size()), q = int64_t(is.size());
   ctx.check(r >= 1, "data should have rank >= 1");
-  ctx.check(q >= 1, "lowering of Gather needs indices of rank >= 1, got a scalar");
   int64_t axis = lowering::normalizeAxis(ctx, ctx.attrInt("axis", 0), r);
   te::Tensor D = ctx.input(0), I = ctx.input(1);
   int64_t n = ds[axis];
   ctx.setOutput(0, ctx.compute(lowering::shapeExprs(ctx.outputShape(0)), [&](std::vector<Var> iv) {
-    std::vector<Expr> ii(iv.begin() + axis, iv.begin() + axis + q);
+    std::vector<Expr> ii(iv.begin() + axis, iv.begin() + axis + q); // empty: scalar indices
     Expr k = I.access(ii);
     if (k.type() != loop::Type::i64())
       k = loop::cast(DType::i64, k);
@@ -775,7 +774,399 @@ void lowerGather(LowerContext &ctx) {
   }));
 }
 
-void attachIndexingLowerings(OpRegistry &r) { r.setLower("Gather", lowerGather); }
+/// An index value as i64, negative values wrapped once by `n`, then clamped to [0, n) so the
+/// load stays in bounds (the reference kernel reports out-of-range indices; the generated code
+/// cannot, and never reads outside the tensor).
+Expr wrapClampIndex(Expr k, int64_t n) {
+  if (k.type() != loop::Type::i64())
+    k = loop::cast(DType::i64, k);
+  k = loop::select(k < int64_t(0), k + n, k);
+  return loop::max(loop::min(k, Expr(n - 1)), Expr(int64_t(0)));
+}
+
+/// k wrapped once by n (no clamp): what the index designates, for comparisons.
+Expr wrapIndexExpr(Expr k, int64_t n) {
+  if (k.type() != loop::Type::i64())
+    k = loop::cast(DType::i64, k);
+  return loop::select(k < int64_t(0), k + n, k);
+}
+
+void checkIndexDType(const LowerContext &ctx, size_t i) {
+  DType dt = ctx.inputDType(i);
+  ctx.check(dt == DType::i32 || dt == DType::i64, "input ", i, " (indices) must be int32 or int64, got ",
+            dtypeName(dt));
+}
+
+/// GatherElements: out[p] = data[p with p[axis] replaced by indices[p]].
+void lowerGatherElements(LowerContext &ctx) {
+  std::vector<int64_t> ds = ctx.inputShape(0);
+  int64_t r = int64_t(ds.size());
+  ctx.check(r >= 1, "data should have rank >= 1");
+  checkIndexDType(ctx, 1);
+  int64_t axis = lowering::normalizeAxis(ctx, ctx.attrInt("axis", 0), r);
+  te::Tensor D = ctx.input(0), I = ctx.input(1);
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(ctx.outputShape(0)), [&](std::vector<Var> iv) {
+    std::vector<Expr> idx(iv.begin(), iv.end());
+    idx[axis] = wrapClampIndex(I.access(std::vector<Expr>(iv.begin(), iv.end())), ds[axis]);
+    return D.access(idx);
+  }));
+}
+
+/// GatherND: out[b..., t..., s...] = data[b..., indices[b..., t..., 0..last), s...].
+void lowerGatherND(LowerContext &ctx) {
+  std::vector<int64_t> ds = ctx.inputShape(0), is = ctx.inputShape(1);
+  checkIndexDType(ctx, 1);
+  int64_t r = int64_t(ds.size()), q = int64_t(is.size());
+  int64_t b = ctx.opset() >= 12 ? ctx.attrInt("batch_dims", 0) : 0;
+  ctx.check(q >= 1 && b >= 0 && b < std::min(r, q), "batch_dims ", b,
+            " must be in [0, min(rank(data), rank(indices)))");
+  int64_t last = is[q - 1];
+  ctx.check(last >= 1 && last <= r - b, "indices.shape[-1] (", last,
+            ") must be in [1, rank(data) - batch_dims]");
+  te::Tensor D = ctx.input(0), I = ctx.input(1);
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(ctx.outputShape(0)), [&](std::vector<Var> iv) {
+    // iv = [indices dims 0..q-1) , data dims b+last..r)
+    std::vector<Expr> idx(iv.begin(), iv.begin() + b);
+    for (int64_t k = 0; k < last; ++k) {
+      std::vector<Expr> ii(iv.begin(), iv.begin() + (q - 1));
+      ii.push_back(Expr(k));
+      idx.push_back(wrapClampIndex(I.access(ii), ds[b + k]));
+    }
+    for (size_t d = q - 1; d < iv.size(); ++d)
+      idx.push_back(iv[d]);
+    return D.access(idx);
+  }));
+}
+
+/// Trilu: keep x[..., i, j] where j - i >= k (upper) or j - i <= k (lower), else zero; k is a
+/// literal when constant, else read at run time.
+void lowerTrilu(LowerContext &ctx) {
+  std::vector<int64_t> xs = ctx.inputShape(0);
+  ctx.check(xs.size() >= 2, "input must have rank >= 2, got ", shapeToString(xs));
+  Expr k = Expr(int64_t(0)); // a literal when constant, else read at run time
+  if (ctx.hasInput(1)) {
+    std::vector<int64_t> ks = ctx.inputShape(1);
+    int64_t nk = 1;
+    for (int64_t d : ks)
+      nk *= d;
+    ctx.check(nk == 1, "k must be a scalar, got shape ", shapeToString(ks));
+    if (ctx.inputConstant(1)) {
+      k = Expr(ctx.constantInts(1, "k")[0]);
+    } else {
+      k = ctx.input(1).access(std::vector<Expr>(ks.size(), Expr(int64_t(0))));
+      if (k.type() != loop::Type::i64())
+        k = loop::cast(DType::i64, k);
+    }
+  }
+  bool upper = ctx.attrInt("upper", 1) != 0;
+  te::Tensor X = ctx.input(0);
+  DType dt = X.dtype();
+  size_t n = xs.size();
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(xs), [&](std::vector<Var> iv) {
+    Expr diff = Expr(iv[n - 1]) - Expr(iv[n - 2]);
+    Expr keep = upper ? (diff >= k) : (diff <= k);
+    return loop::select(keep, X.access(std::vector<Expr>(iv.begin(), iv.end())),
+                        lowering::constant(dt, 0));
+  }));
+}
+
+/// EyeLike: 1 where j - i == k, else 0, in the output dtype (the input gives only the shape).
+void lowerEyeLike(LowerContext &ctx) {
+  std::vector<int64_t> s = ctx.outputShape(0);
+  ctx.check(s.size() == 2, "input must be 2-D, got ", shapeToString(s));
+  DType dt = ctx.outputDType(0);
+  lowering::checkDType(ctx, dt, "output dtype");
+  int64_t k = ctx.attrInt("k", 0);
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(s), [&](Var i, Var j) {
+    return loop::select(Expr(j) - Expr(i) == k, lowering::constant(dt, 1), lowering::constant(dt, 0));
+  }));
+}
+
+/// OneHot: out[..., c, ...] = values[1] when the index at that position (negative: + depth)
+/// equals c, else values[0]; out-of-range indices give all "off". The output's extent along
+/// the axis is static (a constant depth, or the model's declared shape); depth itself is a
+/// literal when constant, else read at run time (int64(depth[0]), as the reference does).
+void lowerOneHot(LowerContext &ctx) {
+  std::vector<int64_t> is = ctx.inputShape(0), vs = ctx.inputShape(2), dsh = ctx.inputShape(1);
+  int64_t nv = 1, nd = 1;
+  for (int64_t d : vs)
+    nv *= d;
+  for (int64_t d : dsh)
+    nd *= d;
+  ctx.check(nv == 2, "values must have two elements [off, on], got shape ", shapeToString(vs));
+  ctx.check(nd == 1, "depth must have one element, got shape ", shapeToString(dsh));
+  int64_t axis = lowering::normalizeAxis(ctx, ctx.attrInt("axis", -1), int64_t(is.size()) + 1);
+  te::Tensor I = ctx.input(0), V = ctx.input(2);
+  Expr depth; // i64
+  if (ctx.inputConstant(1)) {
+    std::vector<double> dv = ctx.constantFloats(1, "depth");
+    ctx.check(dv[0] >= 1 && dv[0] < 9e18, "depth must be >= 1, got ", dv[0]);
+    depth = Expr(int64_t(dv[0]));
+  } else {
+    Expr d = ctx.input(1).access(std::vector<Expr>(dsh.size(), Expr(int64_t(0))));
+    if (d.type().isFloat()) {
+      if (d.type() != loop::Type::f64())
+        d = loop::cast(DType::f64, d);
+      d = loop::cast(DType::i64, loop::max(loop::min(d, Expr(9e18)), Expr(1.0)));
+    } else if (d.type() != loop::Type::i64()) {
+      d = loop::cast(DType::i64, d);
+    }
+    depth = loop::max(d, Expr(int64_t(1)));
+  }
+  auto valueAt = [&](int64_t k) {
+    std::vector<Expr> idx;
+    if (!vs.empty())
+      idx.push_back(Expr(k));
+    return V.access(idx);
+  };
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(ctx.outputShape(0)), [&](std::vector<Var> iv) {
+    std::vector<Expr> ii;
+    for (size_t d = 0; d < iv.size(); ++d)
+      if (int64_t(d) != axis)
+        ii.push_back(iv[d]);
+    Expr v = I.access(ii);
+    Expr hit;
+    if (v.type().isFloat()) {
+      // the reference wraps in double, then compares int64(v) for v in [0, depth)
+      if (v.type() != loop::Type::f64())
+        v = loop::cast(DType::f64, v);
+      Expr df = loop::cast(DType::f64, depth);
+      Expr w = loop::select(v < 0.0, v + df, v);
+      Expr inRange = (w >= 0.0) && (w < df);
+      Expr c = loop::cast(DType::i64, loop::max(loop::min(w, df - 1.0), Expr(0.0)));
+      hit = inRange && (c == Expr(iv[axis]));
+    } else {
+      Expr w = v;
+      if (w.type() != loop::Type::i64())
+        w = loop::cast(DType::i64, w);
+      w = loop::select(w < int64_t(0), w + depth, w);
+      hit = (w == Expr(iv[axis])) && (w < depth);
+    }
+    return loop::select(hit, valueAt(1), valueAt(0));
+  }));
+}
+
+/// ReverseSequence: out[t, b, ...] = x[t < len[b] ? len[b] - 1 - t : t, b, ...] (time and batch
+/// axes 0/1 in either order); lengths are read at run time and clamped to [0, time].
+void lowerReverseSequence(LowerContext &ctx) {
+  std::vector<int64_t> xs = ctx.inputShape(0);
+  ctx.check(xs.size() >= 2, "input must have rank >= 2, got ", shapeToString(xs));
+  checkIndexDType(ctx, 1);
+  int64_t batchAxis = ctx.attrInt("batch_axis", 1), timeAxis = ctx.attrInt("time_axis", 0);
+  ctx.check((batchAxis == 0 && timeAxis == 1) || (batchAxis == 1 && timeAxis == 0),
+            "batch_axis and time_axis must be 0 and 1 (in some order), got ", batchAxis, " and ",
+            timeAxis);
+  const int64_t time = xs[timeAxis];
+  te::Tensor X = ctx.input(0), L = ctx.input(1);
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(xs), [&](std::vector<Var> iv) {
+    Expr len = L(iv[batchAxis]);
+    if (len.type() != loop::Type::i64())
+      len = loop::cast(DType::i64, len);
+    len = loop::max(loop::min(len, Expr(time)), Expr(int64_t(0)));
+    Expr t = iv[timeAxis];
+    std::vector<Expr> idx(iv.begin(), iv.end());
+    idx[timeAxis] = loop::select(t < len, len - int64_t(1) - t, t);
+    return X.access(idx);
+  }));
+}
+
+
+/// data[p] (`init`) combined with the matching updates (`match` selects them; `upd` is the
+/// update at the reduction's position) by reduction add/mul/max/min.
+te::Reduction scatterReduce(Reduction red, Expr upd, std::vector<te::IterVar> axes, Expr match,
+                            Expr init) {
+  switch (red) {
+  case Reduction::Add:
+    return te::sum(upd, std::move(axes), init, match);
+  case Reduction::Mul:
+    return te::prod(upd, std::move(axes), init, match);
+  case Reduction::Max:
+    return te::max(upd, std::move(axes), init, match);
+  case Reduction::Min:
+    return te::min(upd, std::move(axes), init, match);
+  case Reduction::None:
+    break;
+  }
+  return te::Reduction();
+}
+
+/// ScatterElements / Scatter as a select over the output index: for out[p], the updates at
+/// positions u with u[d] == p[d] (d != axis) and indices[u] (wrapped) == p[axis] are the ones
+/// written to p. Reduction none: the last of them in the reference's order (the largest
+/// u[axis]) wins, else data[p]; add/mul/max/min: data[p] combined with all of them.
+void lowerScatterElements(LowerContext &ctx) {
+  std::vector<int64_t> ds = ctx.inputShape(0), is = ctx.inputShape(1), us = ctx.inputShape(2);
+  int64_t r = int64_t(ds.size());
+  ctx.check(r >= 1, "data must have rank >= 1");
+  checkIndexDType(ctx, 1);
+  ctx.check(us == is, "updates shape ", shapeToString(us), " must equal indices shape ",
+            shapeToString(is));
+  ctx.check(int64_t(is.size()) == r, "indices must have the rank of data (", r, "), got shape ",
+            shapeToString(is));
+  int64_t axis = lowering::normalizeAxis(ctx, ctx.attrInt("axis", 0), r);
+  for (int64_t d = 0; d < r; ++d)
+    ctx.check(d == axis || is[d] <= ds[d], "indices shape ", shapeToString(is),
+              " exceeds data shape ", shapeToString(ds), " in dim ", d);
+  Reduction red = scatterReduction(ctx);
+  te::Tensor D = ctx.input(0), I = ctx.input(1), U = ctx.input(2);
+  DType dt = D.dtype();
+  ctx.check(red == Reduction::None || dt != DType::boolean,
+            "lowering of reduction on bool data is not supported; expected a numeric dtype");
+  if (is[axis] == 0) {
+    ctx.setOutput(0, ctx.compute(lowering::shapeExprs(ds), [&](std::vector<Var> iv) {
+      return D.access(std::vector<Expr>(iv.begin(), iv.end()));
+    }));
+    return;
+  }
+  // the update position u for output p and reduction index k: u = p with u[axis] = k, each
+  // other dim clamped into the indices' extent (guarded by `inside`)
+  auto position = [&](const std::vector<Var> &iv, Expr k, Expr &inside) {
+    std::vector<Expr> u;
+    for (int64_t d = 0; d < r; ++d) {
+      if (d == axis) {
+        u.push_back(k);
+        continue;
+      }
+      if (is[d] < ds[d]) {
+        Expr ok = Expr(iv[d]) < is[d];
+        inside = inside.defined() ? (inside && ok) : ok;
+        u.push_back(loop::min(Expr(iv[d]), Expr(is[d] - 1)));
+      } else {
+        u.push_back(iv[d]);
+      }
+    }
+    return u;
+  };
+  if (red == Reduction::None) {
+    te::Tensor last = ctx.compute(lowering::shapeExprs(ds), [&](std::vector<Var> iv) {
+      te::IterVar k = te::reduce_axis({Expr(int64_t(0)), Expr(is[axis])}, "k");
+      Expr inside;
+      std::vector<Expr> u = position(iv, k, inside);
+      Expr match = wrapIndexExpr(I.access(u), ds[axis]) == Expr(iv[axis]);
+      if (inside.defined())
+        match = inside && match;
+      return te::max(loop::select(match, Expr(k), Expr(int64_t(-1))), {k}, Expr(int64_t(-1)));
+    }, "last_update");
+    ctx.setOutput(0, ctx.compute(lowering::shapeExprs(ds), [&](std::vector<Var> iv) {
+      std::vector<Expr> p(iv.begin(), iv.end());
+      Expr l = last.access(p);
+      Expr inside;
+      std::vector<Expr> u = position(iv, loop::max(l, Expr(int64_t(0))), inside);
+      return loop::select(l >= int64_t(0), U.access(u), D.access(p));
+    }));
+    return;
+  }
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(ds), [&](std::vector<Var> iv) {
+    te::IterVar k = te::reduce_axis({Expr(int64_t(0)), Expr(is[axis])}, "k");
+    Expr inside;
+    std::vector<Expr> u = position(iv, k, inside);
+    Expr match = wrapIndexExpr(I.access(u), ds[axis]) == Expr(iv[axis]);
+    if (inside.defined())
+      match = inside && match;
+    return scatterReduce(red, U.access(u), {k}, match,
+                         D.access(std::vector<Expr>(iv.begin(), iv.end())));
+  }));
+}
+
+/// ScatterND as a select over the output index: the update tuples t (over indices.shape[:-1])
+/// whose index tuple (wrapped) equals p[0..last) write to out[p]; none: the last such t (in
+/// row-major order, as the reference applies them) gives updates[t, p[last:]], else data[p];
+/// add/mul/max/min: data[p] combined with every such update.
+void lowerScatterND(LowerContext &ctx) {
+  std::vector<int64_t> ds = ctx.inputShape(0), is = ctx.inputShape(1), us = ctx.inputShape(2);
+  checkIndexDType(ctx, 1);
+  int64_t r = int64_t(ds.size()), q = int64_t(is.size());
+  ctx.check(q >= 1, "indices must have rank >= 1");
+  int64_t last = is[q - 1];
+  ctx.check(last >= 1 && last <= r, "indices.shape[-1] (", last, ") must be in [1, rank(data)]");
+  std::vector<int64_t> want(is.begin(), is.end() - 1);
+  want.insert(want.end(), ds.begin() + last, ds.end());
+  ctx.check(us == want, "updates shape ", shapeToString(us),
+            " must be indices.shape[:-1] + data.shape[indices.shape[-1]:] = ", shapeToString(want));
+  Reduction red = scatterReduction(ctx);
+  te::Tensor D = ctx.input(0), I = ctx.input(1), U = ctx.input(2);
+  ctx.check(red == Reduction::None || D.dtype() != DType::boolean,
+            "lowering of reduction on bool data is not supported; expected a numeric dtype");
+  int64_t tuples = 1;
+  for (int64_t d = 0; d + 1 < q; ++d)
+    tuples *= is[d];
+  if (tuples == 0) {
+    ctx.setOutput(0, ctx.compute(lowering::shapeExprs(ds), [&](std::vector<Var> iv) {
+      return D.access(std::vector<Expr>(iv.begin(), iv.end()));
+    }));
+    return;
+  }
+  // one reduction axis per tuple dim (a single unit axis when indices has rank 1: one tuple);
+  // match = every index of the tuple designates p
+  auto axesOf = [&] {
+    std::vector<te::IterVar> t;
+    for (int64_t d = 0; d + 1 < q; ++d)
+      t.push_back(te::reduce_axis({Expr(int64_t(0)), Expr(is[d])}, "t" + std::to_string(d)));
+    if (t.empty())
+      t.push_back(te::reduce_axis({Expr(int64_t(0)), Expr(int64_t(1))}, "t"));
+    return t;
+  };
+  // the tuple's position in indices' leading dims (none when indices has rank 1)
+  auto tupleOf = [&](const std::vector<te::IterVar> &t) {
+    return std::vector<Expr>(t.begin(), t.begin() + (q - 1));
+  };
+  auto matchOf = [&](const std::vector<Var> &iv, const std::vector<Expr> &t) {
+    Expr match;
+    for (int64_t k = 0; k < last; ++k) {
+      std::vector<Expr> ii = t;
+      ii.push_back(Expr(k));
+      Expr m = wrapIndexExpr(I.access(ii), ds[k]) == Expr(iv[k]);
+      match = match.defined() ? (match && m) : m;
+    }
+    return match;
+  };
+  auto updateAt = [&](std::vector<Expr> t, const std::vector<Var> &iv) {
+    for (int64_t d = last; d < r; ++d)
+      t.push_back(iv[d]);
+    return U.access(t);
+  };
+  if (red == Reduction::None) {
+    te::Tensor lastT = ctx.compute(lowering::shapeExprs(ds), [&](std::vector<Var> iv) {
+      std::vector<te::IterVar> t = axesOf();
+      std::vector<Expr> tup = tupleOf(t);
+      Expr lin = Expr(int64_t(0)); // the tuple's row-major position
+      for (int64_t d = 0; d + 1 < q; ++d)
+        lin = lin * is[d] + tup[d];
+      return te::max(loop::select(matchOf(iv, tup), lin, Expr(int64_t(-1))), t, Expr(int64_t(-1)));
+    }, "last_update");
+    ctx.setOutput(0, ctx.compute(lowering::shapeExprs(ds), [&](std::vector<Var> iv) {
+      std::vector<Expr> p(iv.begin(), iv.end());
+      Expr l = lastT.access(p);
+      Expr lc = loop::max(l, Expr(int64_t(0)));
+      std::vector<Expr> t(q - 1);
+      for (int64_t d = q - 2; d >= 0; --d) {
+        t[d] = lc % is[d];
+        lc = lc / is[d];
+      }
+      return loop::select(l >= int64_t(0), updateAt(t, iv), D.access(p));
+    }));
+    return;
+  }
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(ds), [&](std::vector<Var> iv) {
+    std::vector<te::IterVar> t = axesOf();
+    std::vector<Expr> tup = tupleOf(t);
+    return scatterReduce(red, updateAt(tup, iv), t, matchOf(iv, tup),
+                         D.access(std::vector<Expr>(iv.begin(), iv.end())));
+  }));
+}
+
+void attachIndexingLowerings(OpRegistry &r) {
+  r.setLower("Gather", lowerGather);
+  r.setLower("GatherElements", lowerGatherElements);
+  r.setLower("GatherND", lowerGatherND);
+  r.setLower("Trilu", lowerTrilu);
+  r.setLower("EyeLike", lowerEyeLike);
+  r.setLower("OneHot", lowerOneHot);
+  r.setLower("ReverseSequence", lowerReverseSequence);
+  r.setLower("ScatterElements", lowerScatterElements);
+  r.setLower("Scatter", lowerScatterElements);
+  r.setLower("ScatterND", lowerScatterND);
+}
 
 } // namespace
 // --- end of the Indexing lowerings

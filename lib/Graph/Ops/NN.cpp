@@ -1940,7 +1940,213 @@ void lowerGemm(LowerContext &ctx) {
   }));
 }
 
+/// ConvTranspose as a gather over the output: y[n, m, o...] = b[m] + sum over the group's input
+/// channels c and kernel taps k of x[n, c, i...] * w[c, m % Mg, k...], where the tap reaches o
+/// from the input position i = (o + padB - k * dil) / stride when that division is exact and
+/// i is inside the input (other taps contribute zero). Geometry (output_shape, output_padding,
+/// auto_pad) comes from convTransposeGeom, as in the reference kernel.
+void lowerConvTranspose(LowerContext &ctx) {
+  std::vector<int64_t> xs = ctx.inputShape(0), ws = ctx.inputShape(1);
+  ctx.check(xs.size() >= 3 && ws.size() == xs.size(),
+            "lowering expects X as [N, C, spatial...] and W of the same rank, got ",
+            shapeToString(xs), " and ", shapeToString(ws));
+  DType dt = ctx.inputDType(0);
+  ctx.check(isFloat(dt), "lowering of ConvTranspose handles float inputs only, got ", dtypeName(dt));
+  int64_t nsp = int64_t(xs.size()) - 2;
+  std::vector<int64_t> in(xs.begin() + 2, xs.end());
+  std::vector<int64_t> ks = convKernelShape(ctx, ws);
+  ctx.check(int64_t(ks.size()) == nsp && std::equal(ks.begin(), ks.end(), ws.begin() + 2),
+            "kernel_shape ", shapeToString(ks), " must match W's spatial dims ", shapeToString(ws));
+  TGeom g = convTransposeGeom(ctx, in, ks);
+  int64_t group = ctx.attrInt("group", 1);
+  int64_t C = xs[1], Mg = ws[1];
+  ctx.check(group > 0 && C % group == 0 && ws[0] == C, "channels do not match: X has ", C,
+            ", W has shape ", shapeToString(ws), ", group = ", group);
+  int64_t Cg = C / group, M = Mg * group;
+  te::Tensor X = ctx.input(0), W = ctx.input(1);
+  std::vector<int64_t> out = ctx.outputShape(0);
+  bool bias = ctx.hasInput(2);
+  if (bias)
+    ctx.check(ctx.inputShape(2) == std::vector<int64_t>{M}, "bias B should have shape [", M,
+              "], got ", shapeToString(ctx.inputShape(2)));
+  te::Tensor Y = ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+    std::vector<te::IterVar> red;
+    red.push_back(te::reduce_axis({0, Cg}, "rc"));
+    for (int64_t i = 0; i < nsp; ++i)
+      red.push_back(te::reduce_axis({0, ks[i]}, "rk" + std::to_string(i)));
+    Expr cin = group == 1 ? Expr(red[0]) : Expr(iv[1] / Mg * Cg + red[0]);
+    std::vector<Expr> xi{iv[0], cin}, wi{cin, group == 1 ? Expr(iv[1]) : Expr(iv[1] % Mg)};
+    Expr ok;
+    for (int64_t i = 0; i < nsp; ++i) {
+      Expr t = iv[2 + i] + g.padB[i] - red[1 + i] * g.dil[i]; // = input position * stride
+      Expr pos = t / g.strides[i];
+      Expr c = (t >= int64_t(0)) && (pos < in[i]);
+      if (g.strides[i] > 1)
+        c = c && (t % g.strides[i] == int64_t(0));
+      ok = ok.defined() ? (ok && c) : c;
+      xi.push_back(loop::max(loop::min(pos, Expr(in[i] - 1)), Expr(int64_t(0))));
+      wi.push_back(red[1 + i]);
+    }
+    Expr prod = X.access(xi) * W.access(wi);
+    return te::sum(loop::select(ok, prod, lowering::constant(dt, 0)), red);
+  }, bias ? "nobias" : "");
+  if (bias) {
+    te::Tensor B = ctx.input(2);
+    Y = ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+      return Y.access(std::vector<Expr>(iv.begin(), iv.end())) + B(iv[1]);
+    });
+  }
+  ctx.setOutput(0, Y);
+}
+
+/// The p of LpPool / GlobalLpPool (a float attribute before opset 2, an int from 2).
+double lpOrder(const LowerContext &ctx) {
+  double p = ctx.opset() < 2 ? ctx.attrFloat("p", 2.f) : double(ctx.attrInt("p", 2));
+  ctx.check(p > 0, "p must be positive, got ", p);
+  return p;
+}
+
+/// |v|^p as the reference computes it: |v| (p = 1), v * v (p = 2), else pow(|v|, p) in double.
+Expr lpTerm(Expr v, double p, DType acc) {
+  if (p == 1)
+    return loop::abs(v);
+  if (p == 2)
+    return v * v;
+  return loop::cast(acc, loop::pow(loop::abs(loop::cast(DType::f64, v)), Expr(p)));
+}
+
+/// sum^(1/p) (sqrt for p = 2, pow in double otherwise), in dtype dt.
+Expr lpRoot(Expr sum, double p, DType dt) {
+  if (p == 1)
+    return sum;
+  Expr d = loop::cast(DType::f64, sum);
+  Expr r = p == 2 ? loop::sqrt(d) : loop::pow(d, Expr(1.0 / p));
+  return loop::cast(dt, r);
+}
+
+/// LpPool: (sum over the window's in-bounds taps of |x|^p)^(1/p); pads contribute nothing.
+void lowerLpPool(LowerContext &ctx) {
+  std::vector<int64_t> xs = ctx.inputShape(0);
+  ctx.check(xs.size() >= 3, "input X should have rank >= 3 (N, C, spatial...), got ", shapeToString(xs));
+  DType dt = ctx.inputDType(0);
+  ctx.check(isFloat(dt), "LpPool lowering expects a float input, got ", dtypeName(dt));
+  double p = lpOrder(ctx);
+  int64_t nsp = int64_t(xs.size()) - 2;
+  std::vector<int64_t> in(xs.begin() + 2, xs.end());
+  Geom g = poolGeomFor(ctx, in, false);
+  std::vector<int64_t> out = ctx.outputShape(0);
+  te::Tensor X = ctx.input(0);
+  te::Tensor S = ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+    std::vector<te::IterVar> red;
+    for (int64_t i = 0; i < nsp; ++i)
+      red.push_back(te::reduce_axis({0, g.kernel[i]}, "rk" + std::to_string(i)));
+    std::vector<Expr> idx{iv[0], iv[1]};
+    Expr ok;
+    for (int64_t i = 0; i < nsp; ++i) {
+      Expr t = iv[2 + i] * g.strides[i] - g.padB[i] + red[i] * g.dil[i];
+      Expr c = (t >= int64_t(0)) && (t < in[i]);
+      ok = ok.defined() ? (ok && c) : c;
+      idx.push_back(loop::max(loop::min(t, Expr(in[i] - 1)), Expr(int64_t(0))));
+    }
+    return te::sum(loop::select(ok, lpTerm(X.access(idx), p, dt), lowering::constant(dt, 0)), red);
+  }, "sum");
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+    return lpRoot(S.access(std::vector<Expr>(iv.begin(), iv.end())), p, dt);
+  }));
+}
+
+/// GlobalLpPool: (sum over the spatial dims of |x|^p, in double)^(1/p), as the reference.
+void lowerGlobalLpPool(LowerContext &ctx) {
+  std::vector<int64_t> xs = ctx.inputShape(0);
+  ctx.check(xs.size() >= 3, "input X should have rank >= 3 (N, C, spatial...), got ", shapeToString(xs));
+  DType dt = ctx.inputDType(0);
+  ctx.check(isFloat(dt), "lowering expects a float input, got ", dtypeName(dt));
+  double p = lpOrder(ctx);
+  std::vector<int64_t> out = ctx.outputShape(0);
+  te::Tensor X = ctx.input(0);
+  te::Tensor S = ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+    std::vector<te::IterVar> red;
+    std::vector<Expr> idx{iv[0], iv[1]};
+    for (size_t i = 2; i < xs.size(); ++i) {
+      red.push_back(te::reduce_axis({0, xs[i]}, "rk" + std::to_string(i - 2)));
+      idx.push_back(red.back());
+    }
+    Expr v = loop::fabs(loop::cast(DType::f64, X.access(idx)));
+    return te::sum(loop::pow(v, Expr(p)), red);
+  }, "sum");
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+    Expr s = S.access(std::vector<Expr>(iv.begin(), iv.end()));
+    return loop::cast(dt, loop::pow(s, Expr(1.0 / p)));
+  }));
+}
+
+/// Einsum: one compute with an output axis per output label and a reduction axis per summed
+/// label (planEinsum, as the reference); each input reads its labels' variables (a repeated
+/// label is a diagonal; an ellipsis dim of extent 1 broadcasts). out = sum of the product.
+void lowerEinsum(LowerContext &ctx) {
+  EinsumSpec spec = parseEinsum(ctx, ctx.attrString("equation"));
+  size_t n = ctx.numInputs();
+  std::vector<std::vector<int64_t>> shapes(n);
+  std::vector<int64_t> ranks(n);
+  DType dt = ctx.inputDType(0);
+  ctx.check(dt != DType::boolean, "lowering of Einsum expects numeric inputs, got bool");
+  for (size_t i = 0; i < n; ++i) {
+    shapes[i] = ctx.inputShape(i);
+    ranks[i] = int64_t(shapes[i].size());
+    ctx.check(ctx.inputDType(i) == dt, "all inputs must have the same type; input ", i, " is ",
+              dtypeName(ctx.inputDType(i)), ", input 0 is ", dtypeName(dt));
+  }
+  bool ok;
+  EinsumPlan p = planEinsum(ctx, spec, ranks, ok);
+  const int NL = kEllBase + 64;
+  std::vector<int64_t> size(NL, -1);
+  for (size_t i = 0; i < n; ++i)
+    for (size_t d = 0; d < p.inLabels[i].size(); ++d) {
+      int l = p.inLabels[i][d];
+      int64_t s = shapes[i][d];
+      if (size[l] < 0 || size[l] == s)
+        size[l] = s;
+      else if (l >= kEllBase && (size[l] == 1 || s == 1))
+        size[l] = std::max(size[l], s);
+      else
+        ctx.fail("einsum label dims disagree: ", size[l], " vs ", s, " (input ", i, ", dim ", d, ")");
+    }
+  for (int l = kEllBase; l < kEllBase + p.ellRank; ++l)
+    if (size[l] < 0)
+      size[l] = 1;
+  std::vector<int64_t> out = ctx.outputShape(0);
+  ctx.check(out.size() == p.outLabels.size(), "output rank ", out.size(), " does not match the equation's ",
+            p.outLabels.size(), " output labels");
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+    std::vector<Expr> var(NL);
+    for (size_t k = 0; k < p.outLabels.size(); ++k)
+      var[p.outLabels[k]] = iv[k];
+    std::vector<te::IterVar> red;
+    for (int l : p.redLabels) {
+      red.push_back(te::reduce_axis({Expr(int64_t(0)), Expr(size[l])}, "r" + std::to_string(l)));
+      var[l] = red.back();
+    }
+    Expr prod;
+    for (size_t i = 0; i < n; ++i) {
+      std::vector<Expr> idx;
+      for (size_t d = 0; d < p.inLabels[i].size(); ++d) {
+        int l = p.inLabels[i][d];
+        idx.push_back(shapes[i][d] == 1 && size[l] != 1 ? Expr(int64_t(0)) : var[l]);
+      }
+      Expr v = ctx.input(i).access(idx);
+      prod = prod.defined() ? prod * v : v;
+    }
+    if (red.empty())
+      return te::ComputeBody(prod);
+    return te::ComputeBody(te::sum(prod, red));
+  }));
+}
+
 void attachNNLowerings(OpRegistry &r) {
+  r.setLower("Einsum", lowerEinsum);
+  r.setLower("ConvTranspose", lowerConvTranspose);
+  r.setLower("LpPool", lowerLpPool);
+  r.setLower("GlobalLpPool", lowerGlobalLpPool);
   r.setLower("Conv", lowerConv);
   r.setLower("MaxPool", [](LowerContext &c) { lowerPool(c, LPool::Max); });
   r.setLower("AveragePool", [](LowerContext &c) { lowerPool(c, LPool::Avg); });

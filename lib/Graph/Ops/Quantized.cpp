@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "OpUtils.h"
+#include "tessel/Graph/Lowering.h"
 
 #include <algorithm>
 #include <cmath>
@@ -669,6 +670,310 @@ void qlinearConvKernel(KernelContext &ctx) {
 
 } // namespace
 
+// --- lowerings of the Quantized ops
+// The same arithmetic as the reference kernels, in the same order and precision: products of
+// zero-point-corrected integers accumulate in int32 (wrapping), requantization multiplies in
+// float, rounds half to even (llvm.roundeven) and saturates to the output type (NaN -> 0).
+// Scales and zero points are read from their tensors (per tensor: element 0; per axis/row/
+// column: the matching element), so they need not be constants.
+namespace {
+
+using loop::Expr;
+using loop::Var;
+
+std::vector<Expr> asExprs(const std::vector<Var> &iv) { return {iv.begin(), iv.end()}; }
+
+/// The number of elements of input i (static shape).
+int64_t numelOf(const LowerContext &ctx, size_t i) {
+  int64_t n = 1;
+  for (int64_t d : ctx.inputShape(i))
+    n *= d;
+  return n;
+}
+
+/// Input i, a per-tensor (one element) or 1-D per-channel parameter of `n` values: its value
+/// for channel `c` (an error naming `what` for any other shape).
+Expr paramAt(const LowerContext &ctx, size_t i, int64_t n, Expr c, const char *what) {
+  std::vector<int64_t> s = ctx.inputShape(i);
+  const te::Tensor &t = ctx.input(i);
+  if (numelOf(ctx, i) == 1 && s.size() <= 1)
+    return t.access(std::vector<Expr>(s.size(), Expr(int64_t(0))));
+  ctx.check(s.size() == 1 && s[0] == n, what, " of shape ", shapeToString(s),
+            " must be a scalar or a 1-D tensor of ", n, " values");
+  return t.access({std::move(c)});
+}
+
+bool isQuantDType(DType dt) {
+  return dt == DType::u8 || dt == DType::i8 || dt == DType::u16 || dt == DType::i16 ||
+         dt == DType::i32;
+}
+
+void checkQuantDType(const LowerContext &ctx, DType dt, const char *what) {
+  ctx.check(isQuantDType(dt), what, ": expected an 8/16/32-bit integer element type, got ",
+            dtypeName(dt));
+}
+
+Expr toI32(Expr e) { return e.type() == loop::Type::i32() ? e : loop::cast(DType::i32, e); }
+Expr toF32(Expr e) { return e.type() == loop::Type::f32() ? e : loop::cast(DType::f32, e); }
+
+/// saturateRound<Q>(round(v)): v (f32) rounded half to even, clamped to Q's range, NaN -> 0.
+Expr saturateTo(DType q, Expr v) {
+  double lo = 0, hi = 0;
+  switch (q) {
+  case DType::u8: hi = 255; break;
+  case DType::i8: lo = -128; hi = 127; break;
+  case DType::u16: hi = 65535; break;
+  case DType::i16: lo = -32768; hi = 32767; break;
+  default: lo = -2147483648.0; hi = 2147483647.0; break; // i32
+  }
+  Expr r = loop::cast(DType::f64, loop::round(v)); // compare in double, as the reference does
+  Expr clamped = loop::max(loop::min(r, Expr(hi)), Expr(lo));
+  Expr y = loop::cast(q, clamped);
+  return loop::select(!(r == r), lowering::constant(q, 0), y);
+}
+
+/// QuantizeLinear: y = saturate(round(float(x) / scale) + zero_point), per tensor or per axis.
+void lowerQuantizeLinear(LowerContext &ctx) {
+  std::vector<int64_t> xs = ctx.inputShape(0);
+  DType q = ctx.outputDType(0);
+  checkQuantDType(ctx, q, "y_zero_point");
+  bool perAxis = ctx.opset() >= 13 && numelOf(ctx, 1) != 1;
+  int64_t axis = perAxis ? lowering::normalizeAxis(ctx, ctx.attrInt("axis", 1), int64_t(xs.size())) : 0;
+  int64_t ch = perAxis ? xs[axis] : 1;
+  te::Tensor X = ctx.input(0);
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(xs), [&](std::vector<Var> iv) {
+    Expr c = perAxis ? Expr(iv[axis]) : Expr(int64_t(0));
+    Expr s = toF32(paramAt(ctx, 1, ch, c, "y_scale"));
+    Expr z = ctx.hasInput(2) ? toF32(paramAt(ctx, 2, ch, c, "y_zero_point")) : Expr(0.0f);
+    return saturateTo(q, loop::round(toF32(X.access(asExprs(iv))) / s) + z);
+  }));
+}
+
+/// DequantizeLinear: y = float(x - zero_point) * scale (in float, then the scale's dtype).
+void lowerDequantizeLinear(LowerContext &ctx) {
+  std::vector<int64_t> xs = ctx.inputShape(0);
+  checkQuantDType(ctx, ctx.inputDType(0), "x");
+  DType f = ctx.outputDType(0);
+  bool perAxis = ctx.opset() >= 13 && numelOf(ctx, 1) != 1;
+  int64_t axis = perAxis ? lowering::normalizeAxis(ctx, ctx.attrInt("axis", 1), int64_t(xs.size())) : 0;
+  int64_t ch = perAxis ? xs[axis] : 1;
+  te::Tensor X = ctx.input(0);
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(xs), [&](std::vector<Var> iv) {
+    Expr c = perAxis ? Expr(iv[axis]) : Expr(int64_t(0));
+    Expr x = loop::cast(DType::i64, X.access(asExprs(iv)));
+    if (ctx.hasInput(2))
+      x = x - loop::cast(DType::i64, paramAt(ctx, 2, ch, c, "x_zero_point"));
+    Expr y = loop::cast(DType::f32, x) * toF32(paramAt(ctx, 1, ch, c, "x_scale"));
+    return f == DType::f32 ? y : loop::cast(f, y);
+  }));
+}
+
+/// The batched integer product of MatMulInteger/QLinearMatMul: acc[b..., i, j] = sum_k
+/// (a[i,k] - az[i]) * (b[k,j] - bz[j]) in int32 (wrapping). Calls `epilogue(acc, i, j)` on the
+/// accumulator tensor's element and sets output 0.
+void lowerIntegerMatMul(LowerContext &ctx, size_t ai, size_t bi, size_t azi, size_t bzi,
+                        const std::function<Expr(Expr, Expr, Expr)> &epilogue) {
+  std::vector<int64_t> as = ctx.inputShape(ai), bs = ctx.inputShape(bi);
+  checkQuantDType(ctx, ctx.inputDType(ai), "A");
+  checkQuantDType(ctx, ctx.inputDType(bi), "B");
+  ctx.check(!as.empty() && !bs.empty(), "matmul inputs must have rank >= 1");
+  bool aVec = as.size() == 1, bVec = bs.size() == 1;
+  std::vector<int64_t> ad = as, bd = bs;
+  if (aVec)
+    ad.insert(ad.begin(), 1);
+  if (bVec)
+    bd.push_back(1);
+  const int64_t M = ad[ad.size() - 2], K = ad.back(), N = bd.back();
+  ctx.check(bd[bd.size() - 2] == K, "inner dimensions differ: ", shapeToString(as), " x ",
+            shapeToString(bs));
+  std::vector<int64_t> out = ctx.outputShape(0);
+  std::vector<int64_t> aBatch(ad.begin(), ad.end() - 2), bBatch(bd.begin(), bd.end() - 2);
+  size_t nb = out.size() - (aVec ? 0 : 1) - (bVec ? 0 : 1);
+  te::Tensor A = ctx.input(ai), B = ctx.input(bi);
+  // acc over the full [batch..., M, N] shape (vectors keep their extent-1 dim)
+  std::vector<int64_t> accShape(out.begin(), out.begin() + nb);
+  accShape.push_back(M);
+  accShape.push_back(N);
+  te::Tensor acc = ctx.compute(lowering::shapeExprs(accShape), [&](std::vector<Var> iv) {
+    te::IterVar k = te::reduce_axis({Expr(int64_t(0)), Expr(K)}, "k");
+    std::vector<Var> batch(iv.begin(), iv.begin() + nb);
+    Var i = iv[nb], j = iv[nb + 1];
+    std::vector<Expr> aIdx = lowering::broadcastIndex(batch, aBatch), bIdx = lowering::broadcastIndex(batch, bBatch);
+    if (!aVec)
+      aIdx.push_back(i);
+    aIdx.push_back(k);
+    bIdx.push_back(k);
+    if (!bVec)
+      bIdx.push_back(j);
+    Expr a = toI32(A.access(aIdx)), b = toI32(B.access(bIdx));
+    if (ctx.hasInput(azi))
+      a = a - toI32(paramAt(ctx, azi, M, i, "a_zero_point"));
+    if (ctx.hasInput(bzi))
+      b = b - toI32(paramAt(ctx, bzi, N, j, "b_zero_point"));
+    return te::sum(a * b, {k});
+  }, "acc");
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+    std::vector<Expr> idx(iv.begin(), iv.begin() + nb);
+    Expr i = aVec ? Expr(int64_t(0)) : Expr(iv[nb]);
+    Expr j = bVec ? Expr(int64_t(0)) : Expr(iv[iv.size() - 1]);
+    idx.push_back(i);
+    idx.push_back(j);
+    return epilogue(acc.access(idx), i, j);
+  }));
+}
+
+void lowerMatMulInteger(LowerContext &ctx) {
+  lowerIntegerMatMul(ctx, 0, 1, 2, 3, [](Expr acc, Expr, Expr) { return acc; });
+}
+
+/// QLinearMatMul: saturate(round(float(acc) * (a_scale[i] * b_scale[j] / y_scale[i])) + y_zp[i]).
+void lowerQLinearMatMul(LowerContext &ctx) {
+  DType q = ctx.outputDType(0);
+  checkQuantDType(ctx, q, "y_zero_point");
+  std::vector<int64_t> as = ctx.inputShape(0), bs = ctx.inputShape(3);
+  const int64_t M = as.size() == 1 ? 1 : as[as.size() - 2], N = bs.size() == 1 ? 1 : bs.back();
+  lowerIntegerMatMul(ctx, 0, 3, 2, 5, [&](Expr acc, Expr i, Expr j) {
+    Expr mult = toF32(paramAt(ctx, 1, M, i, "a_scale")) * toF32(paramAt(ctx, 4, N, j, "b_scale")) /
+                toF32(paramAt(ctx, 6, M, i, "y_scale"));
+    Expr yz = toF32(paramAt(ctx, 7, M, i, "y_zero_point"));
+    return saturateTo(q, loop::round(loop::cast(DType::f32, acc) * mult) + yz);
+  });
+}
+
+/// The int32 direct convolution of ConvInteger/QLinearConv (NCHW, 1-3+ spatial dims, groups,
+/// pads/auto_pad, strides, dilations): acc[n, m, o...] = sum over the group's channels and the
+/// kernel of (x - x_zp) * (w - w_zp[m]); padded positions contribute zero. Calls
+/// `epilogue(acc, m)` and sets output 0.
+void lowerIntegerConv(LowerContext &ctx, size_t xi, size_t xzi, size_t wi, size_t wzi,
+                      const std::function<Expr(Expr, Var)> &epilogue) {
+  std::vector<int64_t> xs = ctx.inputShape(xi), ws = ctx.inputShape(wi);
+  checkQuantDType(ctx, ctx.inputDType(xi), "x");
+  checkQuantDType(ctx, ctx.inputDType(wi), "w");
+  ctx.check(xs.size() >= 3 && ws.size() == xs.size(), "x ", shapeToString(xs), " and w ",
+            shapeToString(ws), " must have the same rank >= 3 (N, C, spatial...)");
+  const int64_t k = int64_t(xs.size()) - 2;
+  std::vector<int64_t> kd(ws.begin() + 2, ws.end()), in(xs.begin() + 2, xs.end());
+  ConvGeom g = convAttrs(ctx, k, kd);
+  convOutDims(ctx, g, in); // fills the pads of auto_pad
+  const int64_t C = xs[1], M = ws[0], Cg = ws[1];
+  ctx.check(Cg * g.group == C && M % g.group == 0, "x has ", C, " channels and w has shape ",
+            shapeToString(ws), " but group is ", g.group);
+  const int64_t Mg = M / g.group;
+  std::vector<int64_t> out = ctx.outputShape(0);
+  te::Tensor X = ctx.input(xi), W = ctx.input(wi);
+  te::Tensor acc = ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+    te::IterVar c = te::reduce_axis({Expr(int64_t(0)), Expr(Cg)}, "c");
+    std::vector<te::IterVar> axes = {c};
+    std::vector<Expr> xIdx = {iv[0], Expr(iv[1]) / Mg * Cg + c}, wIdx = {iv[1], c};
+    Expr inside;
+    for (int64_t d = 0; d < k; ++d) {
+      te::IterVar r = te::reduce_axis({Expr(int64_t(0)), Expr(kd[d])}, "r" + std::to_string(d));
+      axes.push_back(r);
+      Expr p = Expr(iv[2 + d]) * g.strides[d] - g.padBegin[d] + Expr(r) * g.dilations[d];
+      Expr ok = (p >= int64_t(0)) && (p < in[d]);
+      inside = inside.defined() ? (inside && ok) : ok;
+      xIdx.push_back(loop::max(loop::min(p, Expr(in[d] - 1)), Expr(int64_t(0))));
+      wIdx.push_back(r);
+    }
+    Expr x = toI32(X.access(xIdx)), w = toI32(W.access(wIdx));
+    if (ctx.hasInput(xzi)) {
+      ctx.check(numelOf(ctx, xzi) == 1, "x_zero_point must be a scalar, got shape ",
+                shapeToString(ctx.inputShape(xzi)));
+      x = x - toI32(paramAt(ctx, xzi, 1, Expr(int64_t(0)), "x_zero_point"));
+    }
+    if (ctx.hasInput(wzi))
+      w = w - toI32(paramAt(ctx, wzi, M, iv[1], "w_zero_point"));
+    Expr term = x * w;
+    if (inside.defined())
+      term = loop::select(inside, term, loop::makeZero(term.type()));
+    return te::sum(term, axes);
+  }, "acc");
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+    return epilogue(acc.access(asExprs(iv)), iv[1]);
+  }));
+}
+
+void lowerConvInteger(LowerContext &ctx) {
+  lowerIntegerConv(ctx, 0, 2, 1, 3, [](Expr acc, Var) { return acc; });
+}
+
+/// QLinearConv: saturate(round(float(acc + B[m]) * (x_scale * w_scale[m] / y_scale)) + y_zp).
+void lowerQLinearConv(LowerContext &ctx) {
+  DType q = ctx.outputDType(0);
+  checkQuantDType(ctx, q, "y_zero_point");
+  const int64_t M = ctx.inputShape(3)[0];
+  for (size_t i : {size_t(1), size_t(6), size_t(7)})
+    ctx.check(numelOf(ctx, i) == 1, "input ", i, " (x_scale, y_scale, y_zero_point) must be a scalar");
+  if (ctx.hasInput(8))
+    ctx.check(ctx.inputDType(8) == DType::i32 && ctx.inputShape(8) == std::vector<int64_t>{M},
+              "B must be int32 of shape [", M, "]");
+  lowerIntegerConv(ctx, 0, 2, 3, 5, [&](Expr acc, Var m) {
+    if (ctx.hasInput(8))
+      acc = acc + ctx.input(8)(m);
+    Expr mult = toF32(paramAt(ctx, 1, 1, Expr(int64_t(0)), "x_scale")) *
+                toF32(paramAt(ctx, 4, M, m, "w_scale")) /
+                toF32(paramAt(ctx, 6, 1, Expr(int64_t(0)), "y_scale"));
+    Expr yz = toF32(paramAt(ctx, 7, 1, Expr(int64_t(0)), "y_zero_point"));
+    return saturateTo(q, loop::round(loop::cast(DType::f32, acc) * mult) + yz);
+  });
+}
+
+/// DynamicQuantizeLinear: the range [min(0, min x), max(0, max x)] (two reductions), scale =
+/// range / 255, zero point = saturate(round(-min / scale)), y = saturate(round(x / scale) + zp);
+/// a zero range gives scale 0, zero point 0 and y 0, as the reference. NaN or infinite inputs,
+/// which the reference reports as errors, give unspecified values.
+void lowerDynamicQuantizeLinear(LowerContext &ctx) {
+  std::vector<int64_t> xs = ctx.inputShape(0);
+  ctx.check(ctx.inputDType(0) == DType::f32, "x must be float32, got ", dtypeName(ctx.inputDType(0)));
+  te::Tensor X = ctx.input(0);
+  auto reduceAll = [&](bool isMax) {
+    return ctx.compute({}, [&](std::vector<Var>) {
+      std::vector<te::IterVar> red;
+      std::vector<Expr> idx;
+      for (size_t d = 0; d < xs.size(); ++d) {
+        red.push_back(te::reduce_axis({Expr(int64_t(0)), Expr(xs[d])}, "r" + std::to_string(d)));
+        idx.push_back(red.back());
+      }
+      Expr v = X.access(idx);
+      if (red.empty()) // a scalar input: the range includes 0
+        return te::ComputeBody(isMax ? loop::max(v, Expr(0.0f)) : loop::min(v, Expr(0.0f)));
+      return te::ComputeBody(isMax ? te::max(v, red, Expr(0.0f)) : te::min(v, red, Expr(0.0f)));
+    }, isMax ? "max" : "min");
+  };
+  te::Tensor Mn = reduceAll(false), Mx = reduceAll(true);
+  auto scaleOf = [&] { return (Mx.access({}) - Mn.access({})) / 255.0f; };
+  auto zpOf = [&](Expr scale) {
+    return loop::select(scale != 0.0f, saturateTo(DType::u8, (0.0f - Mn.access({})) / scale),
+                        loop::makeZero(loop::Type::u8()));
+  };
+  te::Tensor Scale = ctx.compute({}, [&](std::vector<Var>) { return scaleOf(); }, "scale");
+  te::Tensor Zp = ctx.compute({}, [&](std::vector<Var>) { return zpOf(Scale.access({})); }, "zero_point");
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(xs), [&](std::vector<Var> iv) {
+    Expr scale = Scale.access({});
+    Expr y = saturateTo(DType::u8, loop::round(X.access(asExprs(iv)) / scale) +
+                                       loop::cast(DType::f32, Zp.access({})));
+    return loop::select(scale != 0.0f, y, loop::makeZero(loop::Type::u8()));
+  }));
+  // outputs 1 and 2 are their own computes (an output is never another output's stage)
+  if (ctx.hasOutput(1))
+    ctx.setOutput(1, ctx.compute({}, [&](std::vector<Var>) { return scaleOf(); }, "y_scale"));
+  if (ctx.hasOutput(2))
+    ctx.setOutput(2, ctx.compute({}, [&](std::vector<Var>) { return zpOf(scaleOf()); }, "y_zero_point"));
+}
+
+void attachQuantizedLowerings(OpRegistry &r) {
+  r.setLower("DynamicQuantizeLinear", lowerDynamicQuantizeLinear);
+  r.setLower("QuantizeLinear", lowerQuantizeLinear);
+  r.setLower("DequantizeLinear", lowerDequantizeLinear);
+  r.setLower("MatMulInteger", lowerMatMulInteger);
+  r.setLower("QLinearMatMul", lowerQLinearMatMul);
+  r.setLower("ConvInteger", lowerConvInteger);
+  r.setLower("QLinearConv", lowerQLinearConv);
+}
+
+} // namespace
+// --- end of the Quantized lowerings
+
 void registerQuantizedOps(OpRegistry &r) {
   r.add(OpDef{
       "QuantizeLinear", "", 10, 17, 2, 3, 1, 1, "x: f32/f16/bf16/f64/i32; y: u8/i8 (any 8-32 bit int)",
@@ -710,6 +1015,7 @@ void registerQuantizedOps(OpRegistry &r) {
               "direct N-D loop; w scale/zero point per tensor or per output channel",
               [](InferContext &ctx) { inferIntConv(ctx, 0, 3, ctx.inputType(7).dtype); },
               qlinearConvKernel, OpPattern::OutEWiseFusable});
+  attachQuantizedLowerings(r);
 }
 
 } // namespace tessel

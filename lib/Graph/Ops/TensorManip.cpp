@@ -1503,8 +1503,67 @@ void lowerConcat(LowerContext &ctx) {
   }));
 }
 
+/// Element k of the 1-D integer input i as an i64 expression (a run-time load).
+Expr loadInt(const LowerContext &ctx, size_t i, int64_t k) {
+  Expr v = ctx.input(i).access({Expr(k)});
+  return v.type() == loop::Type::i64() ? v : loop::cast(DType::i64, v);
+}
+
+/// Slice with starts/axes/steps read at run time (the output shape is static: declared by the
+/// model). Per data dim the start and step of the matching axes entry (the last one wins, as no
+/// valid model repeats an axis), normalized like sliceDim: start += dim when negative, clamped
+/// to [0, dim] (step > 0) or [0, dim - 1] (step < 0); the end only decides the (static) count.
+/// Loads stay in bounds: the index is clamped.
+void lowerSliceRuntime(LowerContext &ctx, const std::vector<int64_t> &xs) {
+  const int64_t rank = int64_t(xs.size());
+  std::vector<int64_t> ss = ctx.inputShape(1);
+  ctx.check(ss.size() == 1, "starts must be 1-D, got ", shapeToString(ss));
+  const int64_t K = ss[0];
+  ctx.check(ctx.inputShape(2) == ss, "ends has shape ", shapeToString(ctx.inputShape(2)),
+            " but starts has ", shapeToString(ss));
+  for (size_t i : {size_t(3), size_t(4)})
+    if (ctx.hasInput(i))
+      ctx.check(ctx.inputShape(i) == ss, "input ", i, " has shape ", shapeToString(ctx.inputShape(i)),
+                ", expected that of starts ", shapeToString(ss));
+  auto intAt = [&](size_t i, int64_t k) -> Expr {
+    if (const Tensor *c = ctx.inputConstant(i))
+      return Expr(c->toInt64Vector()[k]);
+    return loadInt(ctx, i, k);
+  };
+  std::vector<Expr> start(rank), step(rank);
+  for (int64_t d = 0; d < rank; ++d) {
+    start[d] = Expr(int64_t(0));
+    step[d] = Expr(int64_t(1));
+    for (int64_t k = 0; k < K; ++k) {
+      Expr ax = ctx.hasInput(3) ? intAt(3, k) : Expr(k);
+      Expr hit = loop::select(ax < int64_t(0), ax + rank, ax) == Expr(d);
+      Expr st = ctx.hasInput(4) ? intAt(4, k) : Expr(int64_t(1));
+      Expr s0 = intAt(1, k);
+      s0 = loop::select(s0 < int64_t(0), s0 + xs[d], s0);
+      Expr sPos = loop::max(loop::min(s0, Expr(xs[d])), Expr(int64_t(0)));
+      Expr sNeg = loop::max(loop::min(s0, Expr(xs[d] - 1)), Expr(int64_t(0)));
+      start[d] = loop::select(hit, loop::select(st > int64_t(0), sPos, sNeg), start[d]);
+      step[d] = loop::select(hit, st, step[d]);
+    }
+  }
+  te::Tensor X = ctx.input(0);
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(ctx.outputShape(0)), [&](std::vector<Var> iv) {
+    std::vector<Expr> idx;
+    for (int64_t d = 0; d < rank; ++d)
+      idx.push_back(loop::max(loop::min(iv[d] * step[d] + start[d], Expr(xs[d] - 1)), Expr(int64_t(0))));
+    return X.access(idx);
+  }));
+}
+
 void lowerSlice(LowerContext &ctx) {
   std::vector<int64_t> xs = ctx.inputShape(0);
+  if (ctx.opset() >= 10) {
+    bool allConst = ctx.inputConstant(1) && ctx.inputConstant(2);
+    for (size_t i : {size_t(3), size_t(4)})
+      allConst = allConst && (!ctx.hasInput(i) || ctx.inputConstant(i));
+    if (!allConst)
+      return lowerSliceRuntime(ctx, xs);
+  }
   SliceArgs a;
   if (ctx.opset() < 10) {
     a.starts = ctx.attrInts("starts");
@@ -1551,22 +1610,41 @@ void lowerPad(LowerContext &ctx) {
     pads = ctx.opset() < 2 ? ctx.attrInts("paddings") : ctx.attrInts("pads");
     value = lowering::constant(dt, ctx.attrFloat("value", 0.0f));
   } else {
-    pads = ctx.constantInts(1, "pads");
+    if (ctx.inputConstant(1)) {
+      pads = ctx.constantInts(1, "pads");
+    } else {
+      // run-time pads (the output shape is static: declared by the model); only the begin
+      // pads move elements
+      std::vector<int64_t> ps = ctx.inputShape(1);
+      ctx.check(ps.size() == 1, "pads must be 1-D, got ", shapeToString(ps));
+      pads.assign(ps[0], 0);
+    }
     if (ctx.hasInput(2)) {
-      std::vector<double> v = ctx.constantFloats(2, "constant_value");
-      if (!v.empty())
-        value = lowering::constant(dt, v[0]);
+      std::vector<int64_t> vs = ctx.inputShape(2);
+      int64_t n = 1;
+      for (int64_t v : vs)
+        n *= v;
+      if (ctx.inputConstant(2)) {
+        std::vector<double> v = ctx.constantFloats(2, "constant_value");
+        if (!v.empty())
+          value = lowering::constant(dt, v[0]);
+      } else if (n > 0) {
+        value = ctx.input(2).access(std::vector<Expr>(vs.size(), Expr(int64_t(0))));
+      }
     }
   }
   ctx.check(int64_t(pads.size()) == 2 * rank, "pads has ", pads.size(), " entries, expected ", 2 * rank);
+  bool runtimePads = ctx.opset() >= 11 && !ctx.inputConstant(1);
   te::Tensor X = ctx.input(0);
   ctx.setOutput(0, ctx.compute(lowering::shapeExprs(ctx.outputShape(0)), [&](std::vector<Var> iv) {
     std::vector<Expr> idx;
     for (int64_t d = 0; d < rank; ++d) {
-      Expr i = iv[d] - pads[d];
+      Expr i = runtimePads ? Expr(iv[d] - loadInt(ctx, 1, d)) : Expr(iv[d] - pads[d]);
       if (mode == "edge")
         i = loop::max(loop::min(i, Expr(xs[d] - 1)), Expr(int64_t(0)));
-      else if (mode == "reflect" && xs[d] > 1) {
+      else if (mode == "reflect" && xs[d] == 1)
+        i = Expr(int64_t(0)); // as the reference: a size-1 dim reflects onto itself
+      else if (mode == "reflect") {
         // reflect about 0 and n-1 with period 2(n-1)
         Expr p = Expr(2 * (xs[d] - 1));
         Expr m = (i % p + p) % p;
@@ -1610,7 +1688,101 @@ void lowerDepthSpace(LowerContext &ctx, bool toSpace) {
   }));
 }
 
+/// A literal of dtype dt holding element 0 of t (integers exactly, not through a double).
+Expr literalOf(const LowerContext &ctx, const Tensor &t, DType dt) {
+  lowering::checkDType(ctx, dt, "value dtype");
+  if (isFloat(dt))
+    return loop::makeConst(loop::Type(dt), t.getDouble(0));
+  if (dt == DType::boolean)
+    return loop::makeBool(t.getDouble(0) != 0);
+  return loop::makeConst(loop::Type(dt), t.getInt64(0));
+}
+
+/// ConstantOfShape: every element is the value attribute (default f32 0); the shape comes from
+/// the (constant) shape input through shape inference.
+void lowerConstantOfShape(LowerContext &ctx) {
+  DType dt = ctx.outputDType(0);
+  Expr v = ctx.hasAttr("value") ? literalOf(ctx, ctx.attrTensor("value"), dt)
+                                : lowering::constant(dt, 0);
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(ctx.outputShape(0)),
+                               [&](std::vector<Var>) { return v; }));
+}
+
+/// Range with a static length (constant start/limit/delta after shape inference):
+/// out[i] = start + i * delta (start and delta are read from their tensors). Integers match the
+/// reference exactly; floats compute start + i * delta where the reference accumulates, a
+/// difference of a few ulps.
+void lowerRange(LowerContext &ctx) {
+  DType dt = ctx.outputDType(0);
+  ctx.check(dt == DType::f32 || dt == DType::f64 || dt == DType::i16 || dt == DType::i32 ||
+                dt == DType::i64,
+            "unsupported element type ", dtypeName(dt), " (expected float, double, int16, int32, int64)");
+  te::Tensor S = ctx.input(0), D = ctx.input(2);
+  auto scalar = [&](const te::Tensor &t, size_t i) {
+    std::vector<int64_t> sh = ctx.inputShape(i);
+    int64_t n = 1;
+    for (int64_t d : sh)
+      n *= d;
+    ctx.check(n == 1, "input ", i, " must be a scalar, got shape ", shapeToString(sh));
+    return t.access(std::vector<Expr>(sh.size(), Expr(int64_t(0))));
+  };
+  Expr start = scalar(S, 0), delta = scalar(D, 2);
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(ctx.outputShape(0)), [&](Var i) {
+    return start + loop::cast(dt, Expr(i)) * delta;
+  }));
+}
+
+/// Shape: the input's static dims [start, end) as int64 literals (the input is not read).
+void lowerShape(LowerContext &ctx) {
+  std::vector<int64_t> xs = ctx.inputShape(0);
+  auto [start, end] = shapeRange(ctx, int64_t(xs.size()));
+  std::vector<int64_t> dims(xs.begin() + start, xs.begin() + end);
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(ctx.outputShape(0)), [&](Var i) {
+    Expr v = Expr(int64_t(0));
+    for (size_t k = dims.size(); k-- > 0;)
+      v = loop::select(Expr(i) == int64_t(k), Expr(dims[k]), v);
+    return v;
+  }));
+}
+
+/// Size: the input's static element count as an int64 scalar (the input is not read).
+void lowerSize(LowerContext &ctx) {
+  int64_t n = 1;
+  for (int64_t d : ctx.inputShape(0))
+    n *= d;
+  ctx.setOutput(0, ctx.compute({}, [&](std::vector<Var>) { return Expr(n); }));
+}
+
+/// Split: output k reads the input at its offset along the axis (the sizes are the outputs'
+/// inferred extents, whichever way they were given: attribute, input or equal parts).
+void lowerSplit(LowerContext &ctx) {
+  std::vector<int64_t> xs = ctx.inputShape(0);
+  ctx.check(!xs.empty(), "cannot split a scalar");
+  int64_t axis = lowering::normalizeAxis(ctx, ctx.attrInt("axis", 0), int64_t(xs.size()));
+  te::Tensor X = ctx.input(0);
+  int64_t offset = 0;
+  for (size_t k = 0; k < ctx.numOutputs(); ++k) {
+    std::vector<int64_t> os = ctx.outputShape(k);
+    ctx.check(os.size() == xs.size(), "output ", k, " has rank ", os.size(), ", expected ",
+              xs.size());
+    if (ctx.hasOutput(k)) {
+      ctx.setOutput(k, ctx.compute(lowering::shapeExprs(os), [&](std::vector<Var> iv) {
+        std::vector<Expr> idx = asExprs(iv);
+        idx[axis] = idx[axis] + offset;
+        return X.access(idx);
+      }, "out" + std::to_string(k)));
+    }
+    offset += os[axis];
+  }
+  ctx.check(offset == xs[axis], "split sizes sum to ", offset, " but dim ", axis, " is ", xs[axis]);
+}
+
 void attachTensorManipLowerings(OpRegistry &r) {
+  r.setLower("ConstantOfShape", lowerConstantOfShape);
+  r.setLower("Range", lowerRange);
+  r.setLower("Shape", lowerShape);
+  r.setLower("Size", lowerSize);
+  r.setLower("Split", lowerSplit);
   r.setLower("Tile", lowerTile);
   r.setLower("DepthToSpace", [](LowerContext &c) { lowerDepthSpace(c, true); });
   r.setLower("SpaceToDepth", [](LowerContext &c) { lowerDepthSpace(c, false); });
