@@ -3,7 +3,11 @@
 // lib/CodeGen/LLVM/EmitLLVM.cpp emits exp (and sigmoid's exp) on f32 as straight-line code
 // (emitExpF32) instead of one libm call per lane. These tests JIT exp and sigmoid over many
 // values, vectorized (16 lanes, tail included) and scalar, and compare with std::exp in ulps,
-// plus the special values (+-inf, NaN, overflow, underflow, subnormal results).
+// plus the special values (+-inf, NaN, overflow, underflow, subnormal results); the same for
+// the inline f32 tanh and erf (rational approximations) against std::tanh / std::erf. Also the
+// emitter's folding of vector indices made of ramps divided and taken modulo constants (what a
+// vectorized Reshape/Transpose reads) into contiguous accesses, checked against plain C++ on
+// shapes where it applies and where it must not.
 //
 //===----------------------------------------------------------------------===//
 #include "tessel/TE/Build.h"
@@ -45,6 +49,8 @@ BuiltModule buildMap(int64_t n, bool vectorize, loop::Expr (*f)(loop::Expr)) {
 
 loop::Expr expOf(loop::Expr x) { return loop::exp(x); }
 loop::Expr sigmoidOf(loop::Expr x) { return loop::sigmoid(x); }
+loop::Expr tanhOf(loop::Expr x) { return loop::tanh(x); }
+loop::Expr erfOf(loop::Expr x) { return loop::erf(x); }
 
 } // namespace
 
@@ -111,5 +117,143 @@ TEST(CodeGenVectorMath, SigmoidF32UsesTheSameExp) {
   for (size_t i = 0; i < x.size(); ++i) {
     double want = 1.0 / (1.0 + std::exp(-double(x[i])));
     EXPECT_NEAR(y[i], want, 1e-6 * want + 1e-30) << "x = " << x[i];
+  }
+}
+
+TEST(CodeGenVectorMath, ReshapeIndicesFoldOnlyWhereExact) {
+  // out[i, j] = in[(i * C + j) / D % M * S + (i * C + j) % D + off], j vectorized by 16 (the
+  // tail peeled): with C and D multiples of 16 each vector of j stays within one row of D
+  // (a contiguous load); otherwise lanes cross rows and must gather.
+  struct Shape {
+    int64_t rows, C, D, M, S, off;
+  };
+  for (const Shape &sh : {Shape{8, 256, 256, 128, 768, 256}, Shape{6, 64, 32, 3, 48, 16},
+                          Shape{5, 24, 40, 7, 41, 3}, Shape{4, 48, 16, 5, 20, 0},
+                          Shape{3, 40, 24, 4, 30, 1}}) {
+    SCOPED_TRACE("C " + std::to_string(sh.C) + " D " + std::to_string(sh.D));
+    const int64_t nIn = (sh.M - 1) * sh.S + sh.D + sh.off;
+    te::Tensor in = te::placeholder({nIn}, DType::f32, "in");
+    te::Tensor out = te::compute(
+        {sh.rows, sh.C},
+        [&](loop::Var i, loop::Var j) {
+          loop::Expr flat = i * sh.C + j;
+          return in(flat / sh.D % sh.M * sh.S + flat % sh.D + sh.off);
+        },
+        "out");
+    te::Schedule s = te::create_schedule(out);
+    s[out].vectorize(s[out].split(out.axis(1), 16).second);
+    BuiltModule f = tessel::build(s, {in, out}, "llvm", "reshape_copy");
+    std::vector<float> x(static_cast<size_t>(nIn)), y(static_cast<size_t>(sh.rows * sh.C), -1.0f);
+    for (int64_t k = 0; k < nIn; ++k)
+      x[size_t(k)] = float(k) * 0.5f - 3.0f;
+    f({x.data(), y.data()});
+    for (int64_t i = 0; i < sh.rows; ++i)
+      for (int64_t j = 0; j < sh.C; ++j) {
+        const int64_t flat = i * sh.C + j;
+        const float want = x[size_t(flat / sh.D % sh.M * sh.S + flat % sh.D + sh.off)];
+        ASSERT_EQ(y[size_t(flat)], want) << "out[" << i << ", " << j << "]";
+      }
+  }
+}
+
+namespace {
+
+/// `f` compiled as a map over x, vector and scalar: the largest distance in ulps from `ref`
+/// (computed in double) is at most maxUlps.
+void expectWithinUlps(const std::vector<float> &x, loop::Expr (*f)(loop::Expr),
+                      double (*ref)(double), int64_t maxUlps) {
+  for (bool vec : {true, false}) {
+    BuiltModule m = buildMap(int64_t(x.size()), vec, f);
+    std::vector<float> y(x.size(), -2.0f);
+    m({const_cast<float *>(x.data()), y.data()});
+    int64_t worst = 0;
+    float worstX = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      int64_t d = ulps(y[i], float(ref(double(x[i]))));
+      if (d > worst) {
+        worst = d;
+        worstX = x[i];
+      }
+    }
+    EXPECT_LE(worst, maxUlps) << (vec ? "vector" : "scalar") << ": worst at x = " << worstX;
+  }
+}
+
+/// `f` compiled as a map over the special values sx, vector and scalar: the outputs.
+std::vector<std::vector<float>> specialOutputs(const std::vector<float> &sx,
+                                               loop::Expr (*f)(loop::Expr)) {
+  std::vector<std::vector<float>> out;
+  for (bool vec : {true, false}) {
+    BuiltModule m = buildMap(int64_t(sx.size()), vec, f);
+    std::vector<float> y(sx.size(), -2.0f);
+    m({const_cast<float *>(sx.data()), y.data()});
+    out.push_back(std::move(y));
+  }
+  return out;
+}
+
+} // namespace
+
+TEST(CodeGenVectorMath, TanhF32WithinFewUlpsOfStdTanh) {
+  // Dense over [-10, 10] (both sides of the clamp at 7.9), small values around the x = 4e-4
+  // switch, random values; then signed zeros, infinities and NaN.
+  std::vector<float> x;
+  for (double v = -10.0; v <= 10.0; v += 0.000731)
+    x.push_back(float(v));
+  for (double v = 1e-6; v < 2e-3; v *= 1.01) {
+    x.push_back(float(v));
+    x.push_back(float(-v));
+  }
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> u(-9.0f, 9.0f);
+  for (int i = 0; i < 20000; ++i)
+    x.push_back(u(rng));
+  x.push_back(0.3f); // a length that is no multiple of 16: a scalar tail too
+  expectWithinUlps(x, tanhOf, [](double v) { return std::tanh(v); }, 4);
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<float> sx = {0.0f, -0.0f, inf, -inf, std::nanf(""), 100.0f, -100.0f, 1e-30f};
+  for (const std::vector<float> &y : specialOutputs(sx, tanhOf)) {
+    EXPECT_EQ(y[0], 0.0f);
+    EXPECT_FALSE(std::signbit(y[0]));
+    EXPECT_EQ(y[1], 0.0f);
+    EXPECT_TRUE(std::signbit(y[1]));
+    EXPECT_EQ(y[2], 1.0f);
+    EXPECT_EQ(y[3], -1.0f);
+    EXPECT_TRUE(std::isnan(y[4]));
+    EXPECT_EQ(y[5], 1.0f);
+    EXPECT_EQ(y[6], -1.0f);
+    EXPECT_EQ(y[7], 1e-30f);
+  }
+}
+
+TEST(CodeGenVectorMath, ErfF32WithinFewUlpsOfStdErf) {
+  // Dense over [-5, 5] (both sides of the clamp at 4), tiny values, random values; then signed
+  // zeros, infinities and NaN.
+  std::vector<float> x;
+  for (double v = -5.0; v <= 5.0; v += 0.000377)
+    x.push_back(float(v));
+  for (double v = 1e-30; v < 1e-2; v *= 1.1) {
+    x.push_back(float(v));
+    x.push_back(float(-v));
+  }
+  std::mt19937 rng(13);
+  std::uniform_real_distribution<float> u(-4.5f, 4.5f);
+  for (int i = 0; i < 20000; ++i)
+    x.push_back(u(rng));
+  x.push_back(0.7f); // a length that is no multiple of 16: a scalar tail too
+  // 5 ulp measured (near x = 3.16, where erf is 1 - 1e-5 and an ulp is 6e-8).
+  expectWithinUlps(x, erfOf, [](double v) { return std::erf(v); }, 6);
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<float> sx = {0.0f, -0.0f, inf, -inf, std::nanf(""), 100.0f, -100.0f};
+  for (const std::vector<float> &y : specialOutputs(sx, erfOf)) {
+    EXPECT_EQ(y[0], 0.0f);
+    EXPECT_FALSE(std::signbit(y[0]));
+    EXPECT_EQ(y[1], 0.0f);
+    EXPECT_TRUE(std::signbit(y[1]));
+    EXPECT_EQ(y[2], 1.0f);
+    EXPECT_EQ(y[3], -1.0f);
+    EXPECT_TRUE(std::isnan(y[4]));
+    EXPECT_EQ(y[5], 1.0f);
+    EXPECT_EQ(y[6], -1.0f);
   }
 }

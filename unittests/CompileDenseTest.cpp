@@ -18,8 +18,10 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <sstream>
+#include <vector>
 
 using namespace tessel;
 
@@ -151,4 +153,162 @@ graph @g(%x: f32[32,32]) opset {"": 17} {
   CompiledModel cm = compileAndCheck(text);
   EXPECT_TRUE(anySchedule(cm, "dense 8x32")) << cm.kernels[0].schedule;
   EXPECT_FALSE(anySchedule(cm, "packedB")) << cm.kernels[0].schedule;
+}
+
+TEST(CompileDense, PowConstantExponents) {
+  // A constant scalar exponent is lowered to multiplies, a division or a square root (2, 3, 1,
+  // 0, -1, 0.5); any other exponent calls pow. At -O0 the graph keeps every Pow (the lowering
+  // sees them all); at -O3 simplify rewrites x**2 to x*x and x**1 to x first.
+  std::string text = R"(
+graph @g(%x: f32[4,48]) opset {"": 17} {
+  %two: f32[] = dense<2>
+  %three: f32[1] = dense<[3]>
+  %one: f32[] = dense<1>
+  %zero: f32[] = dense<0>
+  %m1: f32[] = dense<-1>
+  %half: f32[] = dense<0.5>
+  %other: f32[] = dense<1.7>
+  %a = Abs(%x) {name = "abs"}
+  %p2 = Pow(%x, %two) {name = "sq"}
+  %p3 = Pow(%x, %three) {name = "cube"}
+  %p1 = Pow(%x, %one) {name = "same"}
+  %p0 = Pow(%x, %zero) {name = "ones"}
+  %pm1 = Pow(%x, %m1) {name = "recip"}
+  %ph = Pow(%a, %half) {name = "root"}
+  %po = Pow(%a, %other) {name = "general"}
+  %s = ReduceMean(%p2) {name = "var", axes = [-1]}
+  return %p2, %p3, %p1, %p0, %pm1, %ph, %po, %s
+}
+)";
+  compileAndCheck(text, 0);
+  compileAndCheck(text, 3);
+}
+
+TEST(CompileDense, PowConstantExponentSpecialValues) {
+  // The rewritten exponents agree with std::pow bit for bit on signed zeros, infinities, NaN and
+  // ordinary values (x**3 is two roundings: compared within 2 ulp).
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::nanf("");
+  const std::vector<float> xs = {-0.0f, 0.0f, -inf, inf, nan, 4.0f, 0.25f, -2.0f,
+                                 3.0e-20f, -1.5e20f, 1.0f, -1.0f, 7.0f, 1e-3f, -0.5f, 2.5f};
+  for (double y : {2.0, 3.0, 1.0, 0.0, -1.0, 0.5}) {
+    SCOPED_TRACE("exponent " + std::to_string(y));
+    std::ostringstream text;
+    text << "graph @g(%x: f32[16]) opset {\"\": 17} {\n  %e: f32[] = dense<" << y
+         << ">\n  %p = Pow(%x, %e) {name = \"p\"}\n  return %p\n}\n";
+    auto g = parseGraph(text.str(), "test");
+    CompileOptions opts;
+    opts.optLevel = 0;
+    CompiledModel cm = compileModel(*g, opts);
+    runtime::Model m = runtime::Model::loadFromMemory(cm.artifact.data(), cm.artifact.size());
+    std::vector<runtime::HostTensor> ins;
+    ins.emplace_back(m.inputs()[0]);
+    std::memcpy(ins[0].data<float>(), xs.data(), xs.size() * sizeof(float));
+    auto got = m.run(ins);
+    ASSERT_EQ(got.size(), 1u);
+    const float *p = got[0].data<float>();
+    for (size_t i = 0; i < xs.size(); ++i) {
+      float want = std::pow(xs[i], float(y));
+      SCOPED_TRACE("x = " + std::to_string(xs[i]));
+      if (std::isnan(want)) {
+        EXPECT_TRUE(std::isnan(p[i])) << p[i];
+        continue;
+      }
+      if (y == 3.0 && std::isfinite(want) && want != 0.0f) {
+        EXPECT_NEAR(p[i], want, 2 * std::fabs(want) * std::numeric_limits<float>::epsilon());
+        continue;
+      }
+      EXPECT_EQ(p[i], want);
+      EXPECT_EQ(std::signbit(p[i]), std::signbit(want));
+    }
+  }
+}
+
+TEST(CompileDense, AttentionBatchedMatMulsParallelOverHeads) {
+  // Q * K^T and P * V over 4 heads (an even batch: the heads are the parallel loop, the column
+  // panels a serial loop inside) and over 3 heads (odd and < 8: heads and panels fused into
+  // one parallel loop, as before); K = 64 and N = 128 / 64 as in the transformer.
+  for (int heads : {4, 3}) {
+    SCOPED_TRACE("heads " + std::to_string(heads));
+    std::string h = std::to_string(heads);
+    std::string text = "graph @g(%q: f32[" + h + ",128,64], %kt: f32[" + h +
+                       ",64,128], %v: f32[" + h + ",128,64]) opset {\"\": 17} {\n"
+                       "  %s = MatMul(%q, %kt) {name = \"qk\"}\n"
+                       "  %p = Softmax(%s) {name = \"sm\", axis = -1}\n"
+                       "  %o = MatMul(%p, %v) {name = \"pv\"}\n"
+                       "  return %o\n}\n";
+    CompiledModel cm = compileAndCheck(text);
+    EXPECT_TRUE(anySchedule(cm, "dense 8x32 packedB parallel"));
+  }
+}
+
+TEST(CompileDense, HeadSplitAndMergeCopies) {
+  // The transformer's head split (Slice + Reshape + Transpose of the QKV projection) and merge
+  // (Transpose + Reshape + residual Add): vector indices made of ramps divided and taken modulo
+  // constants, which the emitter folds into contiguous loads where that is exact. Also a
+  // reshape whose rows (24) are no multiple of the vector width, where it must not fold.
+  std::string text = R"(
+graph @g(%x: f32[128,1,768], %r: f32[1,128,256], %y: f32[5,24]) opset {"": 17} {
+  %st: i64[1] = dense<[256]>
+  %en: i64[1] = dense<[512]>
+  %ax: i64[1] = dense<[2]>
+  %k = Slice(%x, %st, %en, %ax) {name = "slice"}
+  %s1: i64[3] = dense<[128, 4, 64]>
+  %kh = Reshape(%k, %s1) {name = "split"}
+  %kt = Transpose(%kh) {name = "heads", perm = [1, 0, 2]}
+  %ktt = Transpose(%kh) {name = "keys", perm = [1, 2, 0]}
+  %m = Transpose(%kt) {name = "merge", perm = [1, 0, 2]}
+  %s2: i64[3] = dense<[1, 128, 256]>
+  %mr = Reshape(%m, %s2) {name = "flat"}
+  %o = Add(%mr, %r) {name = "res"}
+  %s3: i64[2] = dense<[8, 15]>
+  %yr = Reshape(%y, %s3) {name = "odd"}
+  %yn = Neg(%yr) {name = "neg"}
+  return %kt, %ktt, %o, %yn
+}
+)";
+  compileAndCheck(text);
+}
+
+TEST(CompileDense, FewColumnsWithoutRowTileUnrolled) {
+  // The mlp's head: M = 1 and N = 10 (no multiple of a vector): k outside, the 10 columns
+  // unrolled inside (independent accumulators); with bias, and a batch of 5 rows of 7.
+  std::string text = "graph @g(%x: f32[1,256], %y: f32[5,40]) opset {\"\": 17} {\n"
+                     "  %w: f32[10,256] = " + matrix(10, 256, 7) + "\n"
+                     "  %b: f32[10] = " + vector(10, 8) + "\n"
+                     "  %v: f32[40,7] = " + matrix(40, 7, 9) + "\n"
+                     "  %h = Gemm(%x, %w, %b) {name = \"head\", transB = 1}\n"
+                     "  %z = MatMul(%y, %v) {name = \"narrow\"}\n"
+                     "  return %h, %z\n}\n";
+  CompiledModel cm = compileAndCheck(text);
+  EXPECT_TRUE(anySchedule(cm, "dense 1x10 scalar"));
+}
+
+TEST(CompileDense, LayerNormAndSoftmaxDecomposedAsOneKernelEach) {
+  // LayerNorm as PyTorch exports it (ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div, Mul,
+  // Add over the last axis) and a decomposed Softmax (ReduceMax, Sub, Exp, ReduceSum, Div):
+  // row reductions with the broadcast ops between them, one kernel each (FuseOps).
+  std::string text = "graph @g(%x: f32[2,8,64], %y: f32[3,48]) opset {\"\": 17} {\n"
+                     "  %two: f32[] = dense<2>\n"
+                     "  %eps: f32[] = dense<1e-5>\n"
+                     "  %ax: i64[1] = dense<[-1]>\n"
+                     "  %g: f32[64] = " + vector(64, 3) + "\n"
+                     "  %b: f32[64] = " + vector(64, 5) + "\n"
+                     "  %m = ReduceMean(%x) {name = \"mean\", axes = [-1]}\n"
+                     "  %d = Sub(%x, %m) {name = \"center\"}\n"
+                     "  %p = Pow(%d, %two) {name = \"square\"}\n"
+                     "  %v = ReduceMean(%p) {name = \"var\", axes = [-1]}\n"
+                     "  %ve = Add(%v, %eps) {name = \"eps\"}\n"
+                     "  %s = Sqrt(%ve) {name = \"std\"}\n"
+                     "  %n = Div(%d, %s) {name = \"norm\"}\n"
+                     "  %sc = Mul(%n, %g) {name = \"scale\"}\n"
+                     "  %o = Add(%sc, %b) {name = \"shift\"}\n"
+                     "  %mx = ReduceMax(%y) {name = \"max\", axes = [1]}\n"
+                     "  %e = Sub(%y, %mx) {name = \"shifted\"}\n"
+                     "  %ex = Exp(%e) {name = \"exp\"}\n"
+                     "  %sm = ReduceSum(%ex, %ax) {name = \"sum\"}\n"
+                     "  %sf = Div(%ex, %sm) {name = \"softmax\"}\n"
+                     "  return %o, %sf\n}\n";
+  CompiledModel cm = compileAndCheck(text);
+  EXPECT_EQ(cm.kernels.size(), 2u);
+  compileAndCheck(text, 0);
 }

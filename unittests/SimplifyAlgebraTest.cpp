@@ -77,6 +77,11 @@ const Case kPositive[] = {
       %y = Pow(%x, %one)
       %z = Identity(%y)
       return %z })"},
+    {"pow-two", R"(graph @g(%x: f32[2,3]) opset {"": 13} {
+      %two: f32[3] = dense<2>
+      %y = Pow(%x, %two)
+      %z = Identity(%y)
+      return %z })"},
     {"transpose-identity", R"(graph @g(%x: f32[2,3,4]) opset {"": 13} {
       %y = Transpose(%x) {perm = [0, 1, 2]}
       %z = Identity(%y)
@@ -219,14 +224,15 @@ const char *const kNegative[] = {
       %y = Mul(%x, %one)
       %z = Identity(%y)
       return %z })",
-    // x*2, x+1, x/2, x**2.
+    // x*2, x+1, x/2, x**3 (x**2 is pow-two's).
     R"(graph @g(%x: f32[3]) opset {"": 13} {
       %two: f32[] = dense<2>
+      %three: f32[] = dense<3>
       %one: f32[] = dense<1>
       %a = Mul(%x, %two)
       %b = Add(%a, %one)
       %c = Div(%b, %two)
-      %d = Pow(%c, %two)
+      %d = Pow(%c, %three)
       %z = Identity(%d)
       return %z })",
     // A 1 that the caller may override (an input with a default) is not a constant.

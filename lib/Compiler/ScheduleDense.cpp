@@ -114,8 +114,21 @@ bool scheduleContraction(te::Schedule &s, te::Stage st, const ScheduleConfig &co
     nr = c;
     break;
   }
-  if (!nr)
-    return false;
+  if (!nr) {
+    // A few columns that do not tile by vectors and no row tile (the mlp's 10-class head,
+    // [1, 256] x [256, 10]): k outside, the columns unrolled inside, so that the N scalar
+    // accumulators are independent FMA chains held in registers (the default schedule ran
+    // N serial chains of K dependent FMAs: 1.9 us for 2560 multiply-adds).
+    if (mr || N > 32)
+      return false;
+    std::vector<te::IterVar> order(data.begin(), data.end() - 1);
+    order.push_back(k);
+    order.push_back(j);
+    st.reorder(order);
+    st.unroll(j);
+    desc = "dense 1x" + std::to_string(N) + " scalar";
+    return true;
+  }
   auto [jo, ji] = st.split(j, nr);
   // Axes of extent 1 stay outermost, unfused: a fused index with a trivial factor would
   // carry a division and a remainder into every address of the tile, which keeps LLVM from
@@ -143,13 +156,30 @@ bool scheduleContraction(te::Schedule &s, te::Stage st, const ScheduleConfig &co
   int64_t outerExtent = 1;
   for (const te::IterVar &iv : outer)
     outerExtent *= constExtent(iv);
+  const int64_t batchExtent = outerExtent / constExtent(jo);
   const int64_t work = outerExtent * constExtent(k) * nr * (ro.defined() ? constExtent(r) : 1);
-  te::IterVar panel = outer[0];
-  for (size_t i = 1; i < outer.size(); ++i)
-    panel = st.fuse(panel, outer[i]);
-  bool par = config.parallel && outerExtent >= 2 && work >= config.minParallelWork;
+  // Batch axes (attention's heads) with enough iterations for the threads (an even count, or
+  // >= 8) are the parallel loop on their own, and the column panels a serial loop inside:
+  // fused with jo, every tile address carried (fused / panels) * stride + (fused % panels) * nr,
+  // a division and a remainder that LLVM's alias analysis could not see through, so the
+  // accumulators went through memory every k step (attention's Q * K^T: ~105 GFLOP/s; now
+  // ~250 with this and EmitLLVM's constant-offset addresses).
+  te::IterVar panel = jo, parLoop;
+  int64_t parExtent = outerExtent;
+  if (outer.size() >= 2 && (batchExtent % 2 == 0 || batchExtent >= 8)) {
+    parLoop = outer[0];
+    for (size_t i = 1; i + 1 < outer.size(); ++i)
+      parLoop = st.fuse(parLoop, outer[i]);
+    parExtent = batchExtent;
+  } else {
+    panel = outer[0];
+    for (size_t i = 1; i < outer.size(); ++i)
+      panel = st.fuse(panel, outer[i]);
+    parLoop = panel;
+  }
+  bool par = config.parallel && parExtent >= 2 && work >= config.minParallelWork;
   if (par)
-    st.parallel(panel);
+    st.parallel(parLoop);
   // The panel of B (what the loads that use j read: K x nr, whole rows of nr floats) copied
   // into a contiguous local buffer inside the panel loop, once per panel: every row tile then
   // reads it with unit stride (a strided panel of a row-major B with a power-of-two row

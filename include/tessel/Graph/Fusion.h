@@ -19,13 +19,18 @@
 //    epilogue of a conv group, joins that group);
 //  - phase 1: an Injective node fuses forward when every node on the paths, the post-dominator
 //    included, is <= Injective (injective chains such as Reshape -> Transpose -> Slice);
-//  - CommReduce and Opaque nodes never fuse forward.
+//  - phase 0: a row reduction (a float CommReduce node reducing only the last axis, kept as 1)
+//    fuses forward when every node on the paths, the post-dominator included, is <= Broadcast
+//    or in a row-reduction group; the ElemWise/Broadcast rule may also pass through such
+//    groups (LayerNorm's mean, x - mean, variance and normalization become one kernel);
+//  - other CommReduce nodes and Opaque nodes never fuse forward.
 //
 // A value used by several consumers ends its group unless all of them meet again at a node that
 // post-dominates it and the rules above hold for every path (a diamond fuses as a whole). A node
 // whose output is a graph output has no post-dominator, so a group never continues past a graph
 // output. Besides TVM's rules, two limits keep each group one kernel: a group holds at most one
-// master (an OutEWiseFusable or CommReduce node), and at most FuseOptions::maxGroupSize nodes.
+// master (an OutEWiseFusable or CommReduce node) unless all of them are row reductions (the
+// master is then the last), and at most FuseOptions::maxGroupSize nodes.
 //
 // Every group has one exit: all values that leave it are outputs of its last node. The groups
 // come in a topological order of the group graph (a kernel runs after the kernels it reads).
@@ -87,8 +92,9 @@ FusionPlan fuseOps(const Graph &g, const FuseOptions &opts = {});
 
 /// Checks `plan` against `g`: the groups partition the top-level nodes; each group is connected,
 /// lists its nodes in graph order, has at most one OutEWiseFusable/CommReduce node (its master
-/// when present), inputs and outputs as defined above, and a single exit; no group reads a value
-/// produced by a later group. Throws an Error naming the first violation.
+/// when present) or only row reductions (the master: the last), inputs and outputs as defined
+/// above, and a single exit; no group reads a value produced by a later group. Throws an Error
+/// naming the first violation.
 void verifyFusionPlan(const Graph &g, const FusionPlan &plan);
 
 /// The class fuseOps uses for a node: its OpDef's pattern, except Opaque for ops the registry

@@ -21,6 +21,9 @@
 #include <llvm/IR/Metadata.h>
 #include <llvm/IR/Module.h>
 
+#include <algorithm>
+#include <cstdlib>
+#include <numeric>
 #include <unordered_map>
 
 namespace tessel::codegen {
@@ -145,6 +148,70 @@ llvm::Value *emitExpF32(llvm::IRBuilder<> &b, llvm::Value *x) {
   return b.CreateSelect(b.CreateFCmpUNO(x, x), x, res);
 }
 
+/// tanh(x) for f32 scalars or vectors as straight-line code (the rational approximation of
+/// Eigen's generic_fast_tanh_float): x clamped to +-7.905311 (tanh is within 3e-7 of +-1
+/// beyond), then x * P(x^2) / Q(x^2) with P of degree 6 and Q of degree 3 in x^2, the result
+/// clamped to [-1, 1], and +-1 beyond |x| = 9.02; |x| < 4e-4
+/// gives x itself (tanh(x) = x - x^3/3 rounds to x there; -0 stays -0). NaN stays NaN (the
+/// clamps are compares and selects, which keep it). Within 4 ulp of std::tanh
+/// (unittests/CodeGenVectorMathTest.cpp); the back end would otherwise call tanhf per lane.
+llvm::Value *emitTanhF32(llvm::IRBuilder<> &b, llvm::Value *x) {
+  llvm::Type *ft = x->getType();
+  auto c = [&](double v) { return llvm::ConstantFP::get(ft, v); };
+  const double bound = 7.90531110763549805;
+  llvm::Value *xc = b.CreateSelect(b.CreateFCmpOGT(x, c(bound)), c(bound), x);
+  xc = b.CreateSelect(b.CreateFCmpOLT(xc, c(-bound)), c(-bound), xc);
+  llvm::Value *x2 = b.CreateFMul(xc, xc);
+  auto fma = [&](llvm::Value *a, llvm::Value *m, llvm::Value *add) {
+    return b.CreateIntrinsic(llvm::Intrinsic::fma, {ft}, {a, m, add});
+  };
+  llvm::Value *p = c(-2.76076847742355e-16);
+  for (double k : {2.00018790482477e-13, -8.60467152213735e-11, 5.12229709037114e-08,
+                   1.48572235717979e-05, 6.37261928875436e-04, 4.89352455891786e-03})
+    p = fma(p, x2, c(k));
+  p = b.CreateFMul(p, xc);
+  llvm::Value *q = c(1.19825839466702e-06);
+  for (double k : {1.18534705686654e-04, 2.26843463243900e-03, 4.89352518554385e-03})
+    q = fma(q, x2, c(k));
+  llvm::Value *res = b.CreateFDiv(p, q);
+  // The quotient can round a little beyond +-1 near the clamp: tanh never does.
+  res = b.CreateSelect(b.CreateFCmpOGT(res, c(1.0)), c(1.0), res);
+  res = b.CreateSelect(b.CreateFCmpOLT(res, c(-1.0)), c(-1.0), res);
+  // Beyond 9.02 tanh rounds to +-1 in f32 (the clamped quotient is ~4 ulp below).
+  llvm::Value *ax = b.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, x);
+  llvm::Value *one = b.CreateBinaryIntrinsic(llvm::Intrinsic::copysign, c(1.0), x);
+  res = b.CreateSelect(b.CreateFCmpOGT(ax, c(9.02)), one, res);
+  return b.CreateSelect(b.CreateFCmpOLT(ax, c(4e-4)), x, res);
+}
+
+/// erf(x) for f32 scalars or vectors as straight-line code (the rational approximation of
+/// Eigen's generic_fast_erf_float): x clamped to +-4 (erf rounds to +-1 in f32 beyond), then
+/// x * P(x^2) / Q(x^2) with P of degree 6 and Q of degree 4 in x^2 (relative error ~6.5e-8 in
+/// exact arithmetic). NaN stays NaN, -0 stays -0. Gelu's erf; the back end would otherwise
+/// call erff per lane.
+llvm::Value *emitErfF32(llvm::IRBuilder<> &b, llvm::Value *x) {
+  llvm::Type *ft = x->getType();
+  auto c = [&](double v) { return llvm::ConstantFP::get(ft, v); };
+  llvm::Value *xc = b.CreateSelect(b.CreateFCmpOGT(x, c(4.0)), c(4.0), x);
+  xc = b.CreateSelect(b.CreateFCmpOLT(xc, c(-4.0)), c(-4.0), xc);
+  llvm::Value *x2 = b.CreateFMul(xc, xc);
+  auto fma = [&](llvm::Value *a, llvm::Value *m, llvm::Value *add) {
+    return b.CreateIntrinsic(llvm::Intrinsic::fma, {ft}, {a, m, add});
+  };
+  llvm::Value *p = c(-2.72614225801306e-10);
+  for (double k : {2.77068142495902e-08, -2.10102402082508e-06, -5.69250639462346e-05,
+                   -7.34990630326855e-04, -2.95459980854025e-03, -1.60960333262415e-02})
+    p = fma(p, x2, c(k));
+  p = b.CreateFMul(p, xc);
+  llvm::Value *q = c(-1.45660718464996e-05);
+  for (double k : {-2.13374055278905e-04, -1.68282697438203e-03, -7.37332916720468e-03,
+                   -1.42647390514189e-02})
+    q = fma(q, x2, c(k));
+  llvm::Value *res = b.CreateFDiv(p, q);
+  res = b.CreateSelect(b.CreateFCmpOGT(res, c(1.0)), c(1.0), res);
+  return b.CreateSelect(b.CreateFCmpOLT(res, c(-1.0)), c(-1.0), res);
+}
+
 /// Self-referencing loop ID with the given properties (llvm.loop.* metadata).
 llvm::MDNode *loopMetadata(llvm::LLVMContext &ctx, const std::vector<llvm::Metadata *> &props) {
   std::vector<llvm::Metadata *> ops = {nullptr};
@@ -242,6 +309,8 @@ private:
     unsigned align = 1;
   };
   Address address(const loop::Buffer &buf, const std::vector<Expr> &indices, const char *what);
+  llvm::Value *emitSplitIndex(const Expr &e, int64_t &offset);
+  llvm::Value *pointerAt(llvm::Type *elem, llvm::Value *data, const Expr &index);
 
   llvm::Module &module_;
   llvm::LLVMContext &ctx_;
@@ -442,6 +511,10 @@ llvm::Value *FunctionEmitter::emitCall(const loop::CallNode *call) {
   const bool f32 = t.dtype == DType::f32;
   if (name == "exp" && f32)
     return emitExpF32(b_, args[0]);
+  if (name == "tanh" && f32)
+    return emitTanhF32(b_, args[0]);
+  if (name == "erf" && f32)
+    return emitErfF32(b_, args[0]);
   if (name == "sigmoid") { // 1 / (1 + exp(-x))
     llvm::Value *e = f32 ? emitExpF32(b_, b_.CreateFNeg(args[0]))
                          : b_.CreateUnaryIntrinsic(llvm::Intrinsic::exp, b_.CreateFNeg(args[0]));
@@ -529,6 +602,170 @@ llvm::Value *FunctionEmitter::emitVectorReduce(const loop::VectorReduceNode *r) 
 // Memory
 //===----------------------------------------------------------------------===//
 
+/// A known divisor of an integer expression's value (1 when nothing is known): literals,
+/// sums, products and floor moduli of them. 0 (any multiple) is a literal 0.
+int64_t knownMultiple(const Expr &e) {
+  constexpr int64_t kAny = int64_t(1) << 40;
+  if (const int64_t *c = loop::asConstInt(e))
+    return *c == 0 ? kAny : (*c > -kAny && *c < kAny ? std::abs(*c) : 1);
+  switch (e.kind()) {
+  case ExprKind::Add:
+  case ExprKind::Sub: {
+    const auto [a, b] = loop::binaryOperands(e);
+    return std::gcd(knownMultiple(a), knownMultiple(b));
+  }
+  case ExprKind::Mul: {
+    const auto [a, b] = loop::binaryOperands(e);
+    const int64_t x = knownMultiple(a), y = knownMultiple(b); // both <= 2^40
+    return x > kAny / y ? std::max(x, y) : x * y; // either factor divides the product
+  }
+  case ExprKind::Mod: { // x - c * floor(x / c)
+    const auto [a, b] = loop::binaryOperands(e);
+    return std::gcd(knownMultiple(a), knownMultiple(b));
+  }
+  default:
+    return 1;
+  }
+}
+
+/// Rewrites a vector index built from ramps and broadcasts by division, modulo, products and
+/// sums with constants (what a Reshape or Transpose of a vectorized loop leaves: `ramp(b, 1,
+/// 16) / x16(256) % x16(128) * x16(768) + ramp(b, 1, 16) % x16(256)`) into one ramp or
+/// broadcast where that is exact, so the access is a contiguous vector load or store instead
+/// of a gather or scatter. A unit ramp of L lanes whose base is a known multiple of L, divided
+/// by (or taken modulo) a constant multiple of L, does not cross a multiple of the divisor:
+/// its lanes share the quotient (a broadcast) and their remainders form a unit ramp. Returns
+/// `e` itself when nothing applies.
+Expr foldVectorIndex(const Expr &e) {
+  if (e.type().lanes <= 1 || !e.type().isInt())
+    return e;
+  auto asRamp = [](const Expr &x) { return x.as<loop::RampNode>(); };
+  auto asBcast = [](const Expr &x) { return x.as<loop::BroadcastNode>(); };
+  switch (e.kind()) {
+  case ExprKind::Add:
+  case ExprKind::Sub:
+  case ExprKind::Mul:
+  case ExprKind::Div:
+  case ExprKind::Mod:
+    break;
+  default:
+    return e;
+  }
+  const auto [a0, b0] = loop::binaryOperands(e);
+  const Expr a = foldVectorIndex(a0), b = foldVectorIndex(b0);
+  const auto *ra = asRamp(a), *rb = asRamp(b);
+  const auto *ba = asBcast(a), *bb = asBcast(b);
+  const int lanes = e.type().lanes;
+  const ExprKind kind = e.kind();
+  auto rebuilt = [&]() -> Expr {
+    if (a.same_as(a0) && b.same_as(b0))
+      return e;
+    switch (kind) {
+    case ExprKind::Add: return a + b;
+    case ExprKind::Sub: return a - b;
+    case ExprKind::Mul: return a * b;
+    case ExprKind::Div: return a / b;
+    default: return a % b;
+    }
+  };
+  if (ba && bb) { // op(x16(p), x16(q)) -> x16(op(p, q))
+    Expr p = ba->value, q = bb->value;
+    switch (kind) {
+    case ExprKind::Add: return loop::broadcast(p + q, lanes);
+    case ExprKind::Sub: return loop::broadcast(p - q, lanes);
+    case ExprKind::Mul: return loop::broadcast(p * q, lanes);
+    case ExprKind::Div: return loop::broadcast(p / q, lanes);
+    default: return loop::broadcast(p % q, lanes);
+    }
+  }
+  if (kind == ExprKind::Add && ra && bb) // ramp(p, s) + x16(q) -> ramp(p + q, s)
+    return loop::ramp(ra->base + bb->value, ra->stride, lanes);
+  if (kind == ExprKind::Add && ba && rb)
+    return loop::ramp(ba->value + rb->base, rb->stride, lanes);
+  if (kind == ExprKind::Sub && ra && bb)
+    return loop::ramp(ra->base - bb->value, ra->stride, lanes);
+  if (kind == ExprKind::Add && ra && rb) // ramp(p, s) + ramp(q, t) -> ramp(p + q, s + t)
+    return loop::ramp(ra->base + rb->base, ra->stride + rb->stride, lanes);
+  if (kind == ExprKind::Mul && ra && bb && loop::asConstInt(bb->value)) // ramp(p, s) * k
+    return loop::ramp(ra->base * bb->value, ra->stride * bb->value, lanes);
+  if (kind == ExprKind::Mul && ba && rb && loop::asConstInt(ba->value))
+    return loop::ramp(rb->base * ba->value, rb->stride * ba->value, lanes);
+  if ((kind == ExprKind::Div || kind == ExprKind::Mod) && ra && bb) {
+    const int64_t *stride = loop::asConstInt(ra->stride);
+    const int64_t *c = loop::asConstInt(bb->value);
+    if (stride && *stride == 1 && c && *c > 0 && *c % lanes == 0 &&
+        knownMultiple(ra->base) % lanes == 0) {
+      if (kind == ExprKind::Div)
+        return loop::broadcast(ra->base / bb->value, lanes);
+      return loop::ramp(ra->base % bb->value, ra->stride, lanes);
+    }
+  }
+  return rebuilt();
+}
+
+/// An i64 index as (the sum of its non-constant terms) + offset, where constants inside sums,
+/// differences and multiplications by constants are gathered into `offset` (wrapping
+/// arithmetic: the same value). Returns nullptr when the index is a constant. The unrolled rows
+/// of a register tile then share one variable part (the same instructions, merged by CSE) and
+/// differ only in the offset, which is what LLVM's alias analysis needs to prove them
+/// disjoint: emitted as written, `(j * 8 + 1) * 64 + p * 32` and row 0's `j * 512 + p * 32`
+/// were canonicalized differently (one into an `or` of two variables, which BasicAA cannot
+/// decompose), and a GEMM tile's accumulators then went through memory every k step.
+llvm::Value *FunctionEmitter::emitSplitIndex(const Expr &e, int64_t &offset) {
+  if (const int64_t *c = loop::asConstInt(e); c && e.type().lanes == 1) {
+    offset += *c;
+    return nullptr;
+  }
+  auto combine = [&](llvm::Value *x, llvm::Value *y, bool sub) -> llvm::Value * {
+    if (!y)
+      return x;
+    if (!x)
+      return sub ? b_.CreateNeg(y) : y;
+    return sub ? b_.CreateSub(x, y) : b_.CreateAdd(x, y);
+  };
+  switch (e.kind()) {
+  case ExprKind::Add:
+  case ExprKind::Sub: {
+    const auto [lhs, rhs] = loop::binaryOperands(e);
+    int64_t cb = 0;
+    llvm::Value *x = emitSplitIndex(lhs, offset);
+    llvm::Value *y = emitSplitIndex(rhs, cb);
+    const bool sub = e.kind() == ExprKind::Sub;
+    offset = int64_t(uint64_t(offset) + (sub ? 0 - uint64_t(cb) : uint64_t(cb)));
+    return combine(x, y, sub);
+  }
+  case ExprKind::Mul: {
+    const auto [lhs, rhs] = loop::binaryOperands(e);
+    const int64_t *k = loop::asConstInt(rhs);
+    const Expr *var = &lhs;
+    if (!k) {
+      k = loop::asConstInt(lhs);
+      var = &rhs;
+    }
+    if (!k)
+      break;
+    int64_t c = 0;
+    llvm::Value *x = emitSplitIndex(*var, c);
+    offset = int64_t(uint64_t(offset) + uint64_t(c) * uint64_t(*k));
+    return x ? b_.CreateMul(x, b_.getInt64(uint64_t(*k))) : nullptr;
+  }
+  default:
+    break;
+  }
+  return emitExpr(e);
+}
+
+/// &data[index] for a scalar index; an i64 index is split into its variable part and a
+/// constant offset (emitSplitIndex), as two GEPs.
+llvm::Value *FunctionEmitter::pointerAt(llvm::Type *elem, llvm::Value *data, const Expr &index) {
+  if (index.type().lanes != 1 || index.type().dtype != DType::i64)
+    return b_.CreateInBoundsGEP(elem, data, toI64(emitExpr(index), index.type().isInt()));
+  int64_t offset = 0;
+  llvm::Value *var = emitSplitIndex(index, offset);
+  llvm::Value *p = var ? b_.CreateGEP(elem, data, var) : data;
+  return offset ? b_.CreateGEP(elem, p, b_.getInt64(uint64_t(offset))) : p;
+}
+
 FunctionEmitter::Address FunctionEmitter::address(const loop::Buffer &buf,
                                                    const std::vector<Expr> &indices,
                                                    const char *what) {
@@ -537,18 +774,19 @@ FunctionEmitter::Address FunctionEmitter::address(const loop::Buffer &buf,
                        " indices; expected one (run StorageFlatten before code generation)"));
   llvm::Value *data = lookup(buf->data.get());
   llvm::Type *elem = scalarType(ctx_, buf.dtype(), true);
-  const Expr &index = indices[0];
+  const Expr index = foldVectorIndex(indices[0]);
   unsigned elemAlign = unsigned(dtypeSize(buf.dtype()));
   if (const auto *r = index.as<loop::RampNode>()) {
     const int64_t *stride = loop::asConstInt(r->stride);
     if (stride && *stride == 1) {
-      llvm::Value *base = toI64(emitExpr(r->base), r->base.type().isInt());
       ++vectorValues_;
-      return {b_.CreateInBoundsGEP(elem, data, base), true, elemAlign};
+      return {pointerAt(elem, data, r->base), true, elemAlign};
     }
   }
+  if (index.type().lanes == 1)
+    return {pointerAt(elem, data, index), true, elemAlign};
   llvm::Value *ix = toI64(emitExpr(index), index.type().isInt());
-  return {b_.CreateInBoundsGEP(elem, data, ix), index.type().lanes == 1, elemAlign};
+  return {b_.CreateInBoundsGEP(elem, data, ix), false, elemAlign};
 }
 
 llvm::Value *FunctionEmitter::emitLoad(const loop::LoadNode *load, const Type &type) {
@@ -834,7 +1072,11 @@ void FunctionEmitter::emitParallelFor(const loop::ForNode *loop, llvm::Value *mi
   FunctionEmitter inner(module_, impl, kernel_, emit_, parallelCounter_);
   llvm::IRBuilder<> &ib = inner.builder();
   ib.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", impl));
-  llvm::Value *innerMin = impl->getArg(2);
+  // A constant min (the usual 0) is used as such, not loaded from ctx: with it and the chunk
+  // bounds below, LLVM knows the loop variable's range (floor division and modulo of a fused
+  // parallel index by a constant become shifts and masks, and the tile addresses they make
+  // stay provably disjoint, so a GEMM tile's accumulators stay in registers).
+  llvm::Value *innerMin = llvm::isa<llvm::Constant>(min) ? min : impl->getArg(2);
   for (size_t i = 0; i < captured.size(); ++i) {
     llvm::Argument *v = impl->getArg(unsigned(i + 3));
     v->setName(captured[i]->name);
@@ -848,6 +1090,10 @@ void FunctionEmitter::emitParallelFor(const loop::ForNode *loop, llvm::Value *mi
   llvm::Type *ivTy = min->getType();
   llvm::Value *begin = ib.CreateIntCast(impl->getArg(0), ivTy, true);
   llvm::Value *end = ib.CreateIntCast(impl->getArg(1), ivTy, true);
+  // The runtime calls the body with 0 <= begin < end <= extent (tessel_parallel_for's chunks).
+  ib.CreateAssumption(ib.CreateICmpSGE(begin, llvm::ConstantInt::get(ivTy, 0)));
+  if (auto *n = llvm::dyn_cast<llvm::ConstantInt>(extent))
+    ib.CreateAssumption(ib.CreateICmpSLE(end, ib.CreateIntCast(n, ivTy, true)));
   llvm::BasicBlock *pre = ib.GetInsertBlock();
   auto *loopBB = llvm::BasicBlock::Create(ctx_, "chunk.loop", impl);
   auto *exitBB = llvm::BasicBlock::Create(ctx_, "chunk.exit", impl);
@@ -855,9 +1101,9 @@ void FunctionEmitter::emitParallelFor(const loop::ForNode *loop, llvm::Value *mi
   ib.SetInsertPoint(loopBB);
   llvm::PHINode *i = ib.CreatePHI(ivTy, 2, "chunk.i");
   i->addIncoming(begin, pre);
-  inner.vars_[loop->loopVar.get()] = ib.CreateAdd(innerMin, i, loop->loopVar.name());
+  inner.vars_[loop->loopVar.get()] = ib.CreateNSWAdd(innerMin, i, loop->loopVar.name());
   inner.emitStmt(loop->body);
-  llvm::Value *next = ib.CreateAdd(i, llvm::ConstantInt::get(ivTy, 1));
+  llvm::Value *next = ib.CreateNSWAdd(i, llvm::ConstantInt::get(ivTy, 1));
   i->addIncoming(next, ib.GetInsertBlock());
   ib.CreateCondBr(ib.CreateICmpSLT(next, end), loopBB, exitBB);
   ib.SetInsertPoint(exitBB);

@@ -663,7 +663,7 @@ Expr clipLowered(const LowerContext &ctx, const std::vector<Expr> &v) {
   return x;
 }
 
-Expr powLowered(const LowerContext &, const std::vector<Expr> &v) {
+Expr powLowered(const LowerContext &ctx, const std::vector<Expr> &v) {
   if (!v[0].type().isFloat()) {
     // integer base: exact in f64 for the values that fit; a negative exponent truncates to 0
     // (except bases 1 and -1) like the reference kernel
@@ -672,8 +672,35 @@ Expr powLowered(const LowerContext &, const std::vector<Expr> &v) {
     Expr frac = loop::select(p < 0.0, loop::ceil(p), loop::floor(p)); // |p| < 1: truncation
     return loop::cast(v[0].type(), loop::select(loop::fabs(p) < 1.0, frac, t));
   }
-  Expr e = v[1].type() == v[0].type() ? v[1] : loop::cast(v[0].type(), v[1]);
-  return loop::pow(v[0], e);
+  Expr x = v[0];
+  // A constant scalar exponent (LayerNorm's x**2, x**0.5, 1/x) becomes multiplies, a square
+  // root or a division instead of a libm pow call per element:
+  //   x**2 -> x*x (what the reference kernel computes), x**3 -> x*x*x (two roundings: within
+  //   1.5 ulp of pow), x**1 -> x, x**0 -> 1 (also for NaN, as pow),
+  //   x**-1 -> 1/x, x**0.5 -> sqrt(x) except pow(-0, 0.5) = +0 and
+  //   pow(-inf, 0.5) = +inf (sqrt gives -0 and NaN there).
+  if (const Tensor *c = ctx.inputConstant(1); c && c->numel() == 1) {
+    const double y = c->toDoubleVector()[0];
+    const Expr one = loop::makeOne(x.type());
+    if (y == 2.0)
+      return x * x;
+    if (y == 3.0)
+      return x * x * x;
+    if (y == 1.0)
+      return x;
+    if (y == 0.0)
+      return one;
+    if (y == -1.0)
+      return one / x;
+    if (y == 0.5) {
+      Expr zero = loop::makeZero(x.type());
+      Expr inf = lowering::constant(x.type().dtype, std::numeric_limits<double>::infinity());
+      return loop::select(x == zero, zero,
+                          loop::select(x == -inf, inf, loop::sqrt(x)));
+    }
+  }
+  Expr e = v[1].type() == x.type() ? v[1] : loop::cast(x.type(), v[1]);
+  return loop::pow(x, e);
 }
 
 Expr modLowered(const LowerContext &ctx, const std::vector<Expr> &v) {

@@ -151,6 +151,31 @@ bool isMasterPattern(OpPattern p) {
   return p == OpPattern::OutEWiseFusable || p == OpPattern::CommReduce;
 }
 
+/// A row reduction: a CommReduce node with one float input and one output of that dtype whose
+/// static shape is the input's with the last dim (> 1) kept as 1 (ReduceMean/ReduceMax/... over
+/// the last axis with keepdims: LayerNorm's mean and variance, a decomposed Softmax's max and
+/// sum). Several of them and the broadcast ops between them may share a group (one kernel).
+bool isRowReduction(const Node &n) {
+  if (nodePattern(n) != OpPattern::CommReduce || n.numOutputs() != 1 || n.numInputs() < 1)
+    return false;
+  const Value *x = n.input(0), *y = n.output(0);
+  if (!x || !y || !x->type.isTensor() || !y->type.isTensor() || x->type.dtype != y->type.dtype ||
+      !isFloat(x->type.dtype))
+    return false;
+  const Shape &xs = x->type.shape, &ys = y->type.shape;
+  if (!xs.rankKnown || !ys.rankKnown || xs.dims.size() != ys.dims.size() || xs.dims.empty())
+    return false;
+  const size_t r = xs.dims.size();
+  for (size_t d = 0; d < r; ++d) {
+    if (!xs.dims[d].isStatic() || !ys.dims[d].isStatic())
+      return false;
+    const int64_t a = xs.dims[d].value, b = ys.dims[d].value;
+    if (d + 1 < r ? a != b : !(b == 1 && a > 1))
+      return false;
+  }
+  return true;
+}
+
 /// Union-find of groups (TVM's GraphPartitioner::Group).
 class Partitioner {
 public:
@@ -161,10 +186,13 @@ public:
     size_.assign(n, 1);
     pattern_ = fg.pattern;
     master_.assign(n, -1);
+    rowOnly_.assign(n, true);
     for (size_t i = 0; i < n; ++i) {
       parent_[i] = int64_t(i);
-      if (isMasterPattern(fg.pattern[i]))
+      if (isMasterPattern(fg.pattern[i])) {
         master_[i] = int64_t(i);
+        rowOnly_[i] = isRowReduction(*fg.nodes[i]);
+      }
     }
   }
 
@@ -195,7 +223,7 @@ private:
   template <class F> bool checkPathFrom(int64_t node, int64_t sink, F cond) {
     if (!visited_.insert(node).second)
       return true;
-    if (!cond(pattern_[find(node)], node == sink))
+    if (!cond(pattern_[find(node)], node == sink, find(node)))
       return false;
     if (node == sink)
       return true;
@@ -227,15 +255,21 @@ private:
     return {roots.begin(), roots.end()};
   }
 
-  /// The limits on top of TVM's rules: one master per group, at most maxGroupSize nodes.
+  /// The limits on top of TVM's rules: one master per group (or only row reductions),
+  /// at most maxGroupSize nodes.
   bool withinLimits(int64_t src, int64_t sink) {
     int64_t nodes = 0, masters = 0;
+    bool rows = true;
     for (int64_t r : groupsOnPaths(src, sink)) {
       nodes += size_[r];
       masters += master_[r] >= 0;
+      rows = rows && rowOnly_[r];
     }
-    return nodes <= opts_.maxGroupSize && masters <= 1;
+    return nodes <= opts_.maxGroupSize && (masters <= 1 || rows);
   }
+
+  /// A group whose masters are all row reductions (at least one).
+  bool rowGroup(int64_t root) const { return master_[root] >= 0 && rowOnly_[root]; }
 
   void merge(int64_t child, int64_t parent) {
     child = find(child);
@@ -244,12 +278,15 @@ private:
       return;
     parent_[child] = parent;
     size_[parent] += size_[child];
+    const bool rows = rowOnly_[child] && rowOnly_[parent];
     if (master_[child] >= 0) {
-      master_[parent] = master_[child];
+      // Several row reductions: the master is the last of them in graph order.
+      master_[parent] = std::max(master_[child], master_[parent]);
       pattern_[parent] = pattern_[child];
     } else if (master_[parent] < 0) {
       pattern_[parent] = combine(pattern_[parent], pattern_[child]);
     }
+    rowOnly_[parent] = rows;
   }
 
   /// Merges every group on the paths from src to sink into sink's group.
@@ -260,27 +297,43 @@ private:
 
   void visit(int64_t i, int phase) {
     const OpPattern own = fg_.pattern[i];
-    if (own == OpPattern::Opaque || own == OpPattern::CommReduce)
+    if (own == OpPattern::Opaque)
+      return;
+    if (own == OpPattern::CommReduce && !isRowReduction(*fg_.nodes[i]))
       return;
     const int64_t dom = tree_.parent[i];
     if (dom < 0 || find(i) == find(dom))
       return;
     const OpPattern edge = tree_.pattern[i];
+    // A row-reduction group on a path counts as broadcast: its values stay row by row.
+    auto rowLocal = [this](OpPattern k, int64_t root) {
+      return k <= OpPattern::Broadcast || (k == OpPattern::CommReduce && rowGroup(root));
+    };
     bool ok = false;
-    if (own == OpPattern::OutEWiseFusable) {
+    if (own == OpPattern::CommReduce) {
+      // Phase 0: a row reduction takes the broadcast ops that read it (x - mean, the
+      // normalization) and the row reductions after them (LayerNorm's variance), as far as
+      // its post-dominator, when every node on the way is broadcast or a row reduction.
+      ok = phase == 0 && checkPath(i, dom, [&](OpPattern k, bool, int64_t root) {
+             return rowLocal(k, root);
+           });
+    } else if (own == OpPattern::OutEWiseFusable) {
       // Phase 0: the conv/matmul takes its elementwise epilogue.
       ok = phase == 0 && edge == OpPattern::ElemWise &&
-           checkPath(i, dom, [](OpPattern k, bool) { return k <= OpPattern::Broadcast; });
+           checkPath(i, dom, [](OpPattern k, bool, int64_t) { return k <= OpPattern::Broadcast; });
     } else if (own <= OpPattern::Broadcast) {
-      // Into an injective or reduction consumer, or the epilogue of any non-opaque group.
+      // Into an injective or reduction consumer, or the epilogue of any non-opaque group;
+      // through row reductions when the path is otherwise broadcast.
       ok = (edge <= OpPattern::Injective || edge == OpPattern::CommReduce) &&
-           checkPath(i, dom, [](OpPattern k, bool isSink) {
-             return isSink ? k != OpPattern::Opaque : k <= OpPattern::Injective;
+           checkPath(i, dom, [&](OpPattern k, bool isSink, int64_t root) {
+             return isSink ? k != OpPattern::Opaque
+                           : k <= OpPattern::Injective || rowLocal(k, root);
            });
     } else if (own == OpPattern::Injective) {
       // Phase 1, so that conv groups finish taking their epilogues first.
-      ok = phase == 1 &&
-           checkPath(i, dom, [](OpPattern k, bool) { return k <= OpPattern::Injective; });
+      ok = phase == 1 && checkPath(i, dom, [](OpPattern k, bool, int64_t) {
+             return k <= OpPattern::Injective;
+           });
     }
     if (ok && withinLimits(i, dom))
       commitFuse(i, dom);
@@ -290,6 +343,7 @@ private:
   const PostDomTree &tree_;
   const FuseOptions &opts_;
   std::vector<int64_t> parent_, size_, master_;
+  std::vector<bool> rowOnly_; // per root: every master of the group is a row reduction
   std::vector<OpPattern> pattern_;
   std::unordered_set<int64_t> visited_;
 };
@@ -546,13 +600,16 @@ void verifyFusionPlan(const Graph &g, const FusionPlan &plan) {
     // One master at most, and the master field agrees.
     const Node *master = nullptr;
     int masters = 0;
+    bool rows = true;
     for (const Node *n : grp.nodes)
       if (isMasterPattern(nodePattern(*n))) {
         ++masters;
         master = n;
+        rows = rows && isRowReduction(*n);
       }
-    TESSEL_CHECK(masters <= 1, what, "group ", k, " has ", masters,
-                 " out-ewise-fusable/reduction nodes; expected at most one");
+    TESSEL_CHECK(masters <= 1 || rows, what, "group ", k, " has ", masters,
+                 " out-ewise-fusable/reduction nodes; expected at most one, or only row "
+                 "reductions");
     TESSEL_CHECK(grp.master == (master ? master : grp.nodes.back()), what, "group ", k,
                  " names the wrong master");
     // Connected (as an undirected graph through values produced inside the group).

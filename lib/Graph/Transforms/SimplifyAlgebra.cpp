@@ -261,6 +261,21 @@ bool powOne(Graph &g, Node &n) {
   return dropNeutral(g, n, 1, 1.0, /*sameDType=*/false);
 }
 
+// x**2 -> x*x   (float x, a constant exponent whose elements are all 2 and that broadcasts
+// into x: exactly what the reference Pow computes for it, and a multiply in every backend)
+bool powTwo(Graph &g, Node &n) {
+  if (n.numInputs() != 2 || !n.input(0))
+    return false;
+  Value *x = n.input(0);
+  const Type *xt = tensorType(x);
+  const Tensor *c = initializerOf(g, n.input(1));
+  if (!xt || !isFloat(xt->dtype) || !c || !allEqual(*c, 2.0) || !broadcastsInto(c->shape(), x))
+    return false;
+  n.opType = "Mul";
+  n.setInput(1, x);
+  return true;
+}
+
 // Transpose(x, identity perm) -> x
 bool transposeIdentity(Graph &g, Node &n) {
   auto p = permOf(n);
@@ -539,6 +554,8 @@ const Rule kRules[] = {
     {{"div-one", "x/1 -> x", "Div"}, divOne},
     // x**1 -> x
     {{"pow-one", "x**1 -> x", "Pow"}, powOne},
+    // x**2 -> x*x
+    {{"pow-two", "x**2 -> x*x", "Pow"}, powTwo},
     // Transpose(x, identity) -> x
     {{"transpose-identity", "Transpose(x, identity perm) -> x", "Transpose"}, transposeIdentity},
     // Transpose(Transpose(x, p), q) -> Transpose(x, p∘q) (-> x when the identity)
