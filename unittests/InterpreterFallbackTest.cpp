@@ -1,6 +1,6 @@
 //===- InterpreterFallbackTest.cpp - --allow-interpreter-fallback ---------===//
 //
-// A node whose op has no lowering (CumSum) is a compile error naming the node and the op
+// A node whose op has no lowering (MeanVarianceNormalization) is a compile error naming the node and the op
 // without the option; with it, the node becomes a fallback step (the optional fallback section
 // of the artifact), the model runs through the runtime with the interpreter registered as the
 // fallback handler and matches the interpreter; without a handler, loading fails naming the
@@ -28,13 +28,13 @@ using namespace tessel;
 
 namespace {
 
-// relu(cumsum(x * 2, axis 1)) + x: CumSum sits between two kernels and reads an arena value.
-const char *kCumSum = R"(
+// relu(mvn(x * 2, axes [1])) + x: MeanVarianceNormalization sits between two kernels and
+// reads an arena value.
+const char *kMvn = R"(
 graph @fallback(%x: f32[3,5]) opset {"": 17} {
   %two: f32[] = dense<2.0>
-  %ax: i64[] = dense<1>
   %m = Mul(%x, %two) {name = "mul"}
-  %c = CumSum(%m, %ax) {name = "cumsum"}
+  %c = MeanVarianceNormalization(%m) {name = "mvn", axes = [1]}
   %r = Relu(%c) {name = "relu"}
   %y = Add(%r, %x) {name = "add"}
   return %y
@@ -59,30 +59,30 @@ CompiledModel compileText(const char *text, bool fallback) {
 
 } // namespace
 
-TEST(InterpreterFallback, CumSumHasNoLowering) {
-  auto g = parseGraph(kCumSum, "test");
+TEST(InterpreterFallback, MvnHasNoLowering) {
+  auto g = parseGraph(kMvn, "test");
   for (const auto &n : g->nodes())
-    EXPECT_EQ(hasLowering(*n), n->opType != "CumSum") << n->opType;
+    EXPECT_EQ(hasLowering(*n), n->opType != "MeanVarianceNormalization") << n->opType;
 }
 
 TEST(InterpreterFallback, WithoutTheOptionTheCompileFailsNamingNodeAndOp) {
-  std::string err = errorOf([] { compileText(kCumSum, false); });
-  EXPECT_NE(err.find("node 'cumsum' (CumSum)"), std::string::npos) << err;
+  std::string err = errorOf([] { compileText(kMvn, false); });
+  EXPECT_NE(err.find("node 'mvn' (MeanVarianceNormalization)"), std::string::npos) << err;
   EXPECT_NE(err.find("has no lowering"), std::string::npos) << err;
   EXPECT_NE(err.find("--allow-interpreter-fallback"), std::string::npos) << err;
 }
 
 TEST(InterpreterFallback, CompiledModelMatchesTheInterpreter) {
   registerInterpreterFallback();
-  CompiledModel cm = compileText(kCumSum, true);
+  CompiledModel cm = compileText(kMvn, true);
   ASSERT_EQ(cm.fallbackNodes.size(), 1u);
-  EXPECT_NE(cm.fallbackNodes[0].find("node 'cumsum' (CumSum)"), std::string::npos)
+  EXPECT_NE(cm.fallbackNodes[0].find("node 'mvn' (MeanVarianceNormalization)"), std::string::npos)
       << cm.fallbackNodes[0];
   runtime::Model m = runtime::Model::loadFromMemory(cm.artifact.data(), cm.artifact.size());
   ASSERT_NE(m.info("fallback_nodes"), nullptr);
-  EXPECT_EQ(*m.info("fallback_nodes"), "cumsum (CumSum)");
+  EXPECT_EQ(*m.info("fallback_nodes"), "mvn (MeanVarianceNormalization)");
   ASSERT_EQ(m.contents().fallbacks.size(), 1u);
-  EXPECT_EQ(m.contents().fallbacks[0].opType, "CumSum");
+  EXPECT_EQ(m.contents().fallbacks[0].opType, "MeanVarianceNormalization");
 
   std::mt19937 rng(11);
   std::uniform_real_distribution<float> u(-1, 1);
@@ -90,7 +90,7 @@ TEST(InterpreterFallback, CompiledModelMatchesTheInterpreter) {
   Tensor xt(DType::f32, {3, 5});
   for (int i = 0; i < 15; ++i)
     x.data<float>()[i] = xt.data<float>()[i] = u(rng);
-  auto ref = parseGraph(kCumSum, "test");
+  auto ref = parseGraph(kMvn, "test");
   auto want = Interpreter(*ref).run({{"x", Object(xt)}}).at("y").tensor;
   // Several runs, and from two threads at once: the fallback kernel is reentrant.
   for (int rep = 0; rep < 2; ++rep) {
@@ -137,17 +137,17 @@ graph @bf16(%x: f32[4,6]) opset {"": 17} {
 }
 
 TEST(InterpreterFallback, LoadingWithoutAHandlerFailsNamingTheNodes) {
-  CompiledModel cm = compileText(kCumSum, true);
+  CompiledModel cm = compileText(kMvn, true);
   runtime::setFallbackHandler({});
   EXPECT_FALSE(runtime::hasFallbackHandler());
   std::string err = errorOf(
       [&] { runtime::Model::loadFromMemory(cm.artifact.data(), cm.artifact.size(), "fb.tsl"); });
-  EXPECT_NE(err.find("cumsum (CumSum)"), std::string::npos) << err;
+  EXPECT_NE(err.find("mvn (MeanVarianceNormalization)"), std::string::npos) << err;
   EXPECT_NE(err.find("no fallback handler"), std::string::npos) << err;
   tessel_model *cm2 = nullptr;
   EXPECT_EQ(tessel_load_from_memory(cm.artifact.data(), cm.artifact.size(), &cm2), -1);
   std::string cerr = tessel_last_error();
-  EXPECT_NE(cerr.find("cumsum (CumSum)"), std::string::npos) << cerr;
+  EXPECT_NE(cerr.find("mvn (MeanVarianceNormalization)"), std::string::npos) << cerr;
   registerInterpreterFallback();
   EXPECT_TRUE(runtime::hasFallbackHandler());
 }
@@ -165,7 +165,7 @@ graph @plain(%x: f32[4]) opset {"": 17} {
 }
 )";
   EXPECT_EQ(sectionCount(compileText(plain, true).artifact), runtime::kNumSectionKinds);
-  EXPECT_EQ(sectionCount(compileText(kCumSum, true).artifact), runtime::kMaxSectionKinds);
+  EXPECT_EQ(sectionCount(compileText(kMvn, true).artifact), runtime::kMaxSectionKinds);
 }
 
 // Regression (conformance pytorch-converted/test_PReLU_*_multiparam compiled): before opset 7

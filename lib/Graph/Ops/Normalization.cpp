@@ -802,7 +802,6 @@ std::vector<te::IterVar> reduceAxesOf(const std::vector<int64_t> &xs, const std:
 }
 
 void lowerSoftmax(LowerContext &ctx, SM mode) {
-  ctx.check(mode != SM::Hardmax, "Hardmax has no lowering; expected Softmax or LogSoftmax");
   std::vector<int64_t> xs = ctx.inputShape(0);
   DType dt = ctx.inputDType(0);
   ctx.check(isFloat(dt), "lowering expects a float input, got ", dtypeName(dt));
@@ -822,6 +821,39 @@ void lowerSoftmax(LowerContext &ctx, SM mode) {
   te::Tensor X = ctx.input(0);
   std::vector<Expr> ks = lowering::shapeExprs(keptShape(xs, mask));
   std::vector<te::IterVar> r1 = reduceAxesOf(xs, mask), r2 = reduceAxesOf(xs, mask);
+  if (mode == SM::Hardmax) {
+    // 1 at the first maximum of the reduced region (row-major over its dims), 0 elsewhere:
+    // the maximum, then the smallest flat position that holds it.
+    auto flat = [&](auto idx) { // idx(j): the index along the j-th reduced dim
+      Expr f = Expr(int64_t(0));
+      size_t j = 0;
+      for (int64_t d = 0; d < r; ++d)
+        if (mask[d])
+          f = f * xs[d] + idx(j++);
+      return f;
+    };
+    te::Tensor M = ctx.compute(ks, [&](std::vector<Var> iv) {
+      return te::max(X.access(keptIndex(mask, iv, r1)), r1);
+    }, "max");
+    int64_t count = 1;
+    for (int64_t d = 0; d < r; ++d)
+      count *= mask[d] ? xs[d] : 1;
+    te::Tensor F = ctx.compute(ks, [&](std::vector<Var> iv) {
+      Expr hit = X.access(keptIndex(mask, iv, r2)) == M.access(toKept(mask, iv));
+      Expr pos = flat([&](size_t j) { return Expr(r2[j]); });
+      return te::min(loop::select(hit, pos, Expr(count)), r2);
+    }, "first");
+    ctx.setOutput(0, ctx.compute(lowering::shapeExprs(xs), [&](std::vector<Var> iv) {
+      std::vector<Var> reduced;
+      for (int64_t d = 0; d < r; ++d)
+        if (mask[d])
+          reduced.push_back(iv[d]);
+      Expr here = flat([&](size_t j) { return Expr(reduced[j]); });
+      return loop::select(here == F.access(toKept(mask, iv)), lowering::constant(dt, 1.0),
+                          lowering::constant(dt, 0.0));
+    }));
+    return;
+  }
   te::Tensor M, S;
   // Over the innermost axis only, with a length that is a multiple of kRowLanes: the max and
   // the sum in two stages each (as the innermost-axis reductions of Reduction.cpp), so that a
@@ -1000,6 +1032,7 @@ void attachNormalizationLowerings(OpRegistry &r) {
   r.setLower("Dropout", lowerDropout);
   r.setLower("Softmax", [](LowerContext &c) { lowerSoftmax(c, SM::Softmax); });
   r.setLower("LogSoftmax", [](LowerContext &c) { lowerSoftmax(c, SM::LogSoftmax); });
+  r.setLower("Hardmax", [](LowerContext &c) { lowerSoftmax(c, SM::Hardmax); });
   r.setLower("BatchNormalization", lowerBatchNorm);
   r.setLower("LayerNormalization", lowerLayerNorm);
 }

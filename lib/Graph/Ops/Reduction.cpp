@@ -754,7 +754,30 @@ void lowerArg(LowerContext &ctx, bool isMax) {
   }));
 }
 
+/// CumSum: out[..i..] = the sum of x[..k..] over k <= i along the axis (k < i when exclusive;
+/// k >= i, k > i when reverse), as a reduction over the whole axis with a select: O(n^2) in
+/// the axis length, fine for the short axes models cumulate over.
+void lowerCumSum(LowerContext &ctx) {
+  std::vector<int64_t> xs = ctx.inputShape(0);
+  DType dt = ctx.inputDType(0);
+  ctx.check(!xs.empty(), "input should have rank >= 1, got a scalar");
+  std::vector<int64_t> a = ctx.constantInts(1, "axis");
+  ctx.check(a.size() == 1, "axis must hold one value, got ", a.size());
+  int64_t axis = lowering::normalizeAxis(ctx, a[0], int64_t(xs.size()));
+  bool exclusive = ctx.attrInt("exclusive", 0) != 0, reverse = ctx.attrInt("reverse", 0) != 0;
+  te::Tensor X = ctx.input(0);
+  te::IterVar k = te::reduce_axis({0, std::max<int64_t>(xs[axis], 1)}, "k");
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(xs), [&](std::vector<Var> iv) {
+    std::vector<Expr> idx(iv.begin(), iv.end());
+    idx[size_t(axis)] = Expr(k);
+    Expr i = Expr(iv[size_t(axis)]), kk = Expr(k);
+    Expr in = reverse ? (exclusive ? kk > i : kk >= i) : (exclusive ? kk < i : kk <= i);
+    return te::sum(loop::select(in, X.access(idx), lowering::constant(dt, 0.0)), {k});
+  }));
+}
+
 void attachReductionLowerings(OpRegistry &r) {
+  r.setLower("CumSum", lowerCumSum);
   for (const ReduceInfo &ri : kReduceOps) {
     RK kind = ri.kind;
     r.setLower(ri.name, [kind](LowerContext &ctx) { lowerReduce(ctx, kind); });
