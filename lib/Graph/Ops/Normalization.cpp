@@ -1027,7 +1027,38 @@ void lowerDropout(LowerContext &ctx) {
   }
 }
 
+/// LRN: y = x / (bias + alpha / size * sum of x^2 over the channel window)^beta, the window
+/// [c - floor((size-1)/2), c + ceil((size-1)/2)] clipped to the channels; squares summed in f64
+/// as the reference kernel does.
+void lowerLRN(LowerContext &ctx) {
+  std::vector<int64_t> xs = ctx.inputShape(0);
+  DType dt = ctx.inputDType(0);
+  ctx.check(isFloat(dt), "lowering expects a float input, got ", dtypeName(dt));
+  ctx.check(xs.size() >= 2, "input should have rank >= 2 (N x C x ...), got ", shapeToString(xs));
+  const double alpha = ctx.attrFloat("alpha", 1e-4f), beta = ctx.attrFloat("beta", 0.75f),
+               bias = ctx.attrFloat("bias", 1.0f);
+  const int64_t size = ctx.attrInt("size");
+  ctx.check(size >= 1, "size should be >= 1, got ", size);
+  const int64_t lo = (size - 1) / 2, C = xs[1];
+  te::Tensor X = ctx.input(0);
+  te::IterVar k = te::reduce_axis({0, size}, "k");
+  te::Tensor Sq = ctx.compute(lowering::shapeExprs(xs), [&](std::vector<Var> iv) {
+    Expr c = Expr(iv[1]) + Expr(k) - lo;
+    std::vector<Expr> idx(iv.begin(), iv.end());
+    idx[1] = loop::max(loop::min(c, Expr(C - 1)), Expr(int64_t(0)));
+    Expr x = loop::cast(DType::f64, X.access(idx));
+    Expr in = (c >= Expr(int64_t(0))) && (c < Expr(C));
+    return te::sum(loop::select(in, x * x, Expr(0.0)), {k});
+  }, "sqsum");
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(xs), [&](std::vector<Var> iv) {
+    std::vector<Expr> idx(iv.begin(), iv.end());
+    Expr d = loop::pow(Expr(bias) + Expr(alpha / double(size)) * Sq.access(idx), Expr(beta));
+    return loop::cast(dt, loop::cast(DType::f64, X.access(idx)) / d);
+  }));
+}
+
 void attachNormalizationLowerings(OpRegistry &r) {
+  r.setLower("LRN", lowerLRN);
   r.setLower("InstanceNormalization", lowerInstanceNorm);
   r.setLower("Dropout", lowerDropout);
   r.setLower("Softmax", [](LowerContext &c) { lowerSoftmax(c, SM::Softmax); });
