@@ -7,7 +7,9 @@
 // sizes on purpose: 3 input channels (block 3), stride 2, asymmetric pads, dilation, output
 // widths that no register tile divides evenly (13, a prime: reg_n 13; 31: reg_n 1), channel
 // counts 16 does not divide (24: block 8), depthwise convs, epilogues (bias, ReLU, residual Add,
-// per-channel Mul) and pools inside the blocked trunk.
+// per-channel Mul) and pools inside the blocked trunk. The schedule's variants (depthwise row
+// chunks, all-rows and two-row tiles, the ToBlocked kernel) are checked through each kernel's
+// schedule line, on graphs whose conv kernel keeps a blocked output.
 //
 //===----------------------------------------------------------------------===//
 #include "tessel/Compiler/Compile.h"
@@ -59,7 +61,7 @@ std::string randomLiteral(const std::vector<int64_t> &shape, uint32_t seed) {
 std::string dims(const std::vector<int64_t> &s) {
   std::string r = "f32[";
   for (size_t i = 0; i < s.size(); ++i)
-    r += (i ? "," : "") + std::to_string(s[i]);
+    r += std::string(i ? "," : "") + std::to_string(s[i]);
   return r + "]";
 }
 
@@ -98,8 +100,10 @@ int countOps(const Graph &g, const std::string &domain, const std::string &op) {
 }
 
 /// The graph before and after transform-layout in the interpreter, and compiled (-O3, which runs
-/// the pass on AVX-512/AVX2 hosts) through the runtime at 1 and 2 threads.
-void checkEverywhere(const std::string &text, int expectConvs) {
+/// the pass on AVX-512/AVX2 hosts) through the runtime at 1 and 2 threads. `schedules`, when
+/// given, gets each compiled kernel's "symbol: schedule" line.
+void checkEverywhere(const std::string &text, int expectConvs,
+                     std::vector<std::string> *schedules = nullptr) {
   auto ref = parseGraph(text, "test");
   std::map<std::string, Object> in = randomInputs(*ref, 11);
   Interpreter refInterp(*ref);
@@ -121,6 +125,12 @@ void checkEverywhere(const std::string &text, int expectConvs) {
   CompileOptions opts;
   opts.optLevel = 3;
   CompiledModel cm = compileModel(*g, opts);
+  for (const CompiledKernel &k : cm.kernels) {
+    EXPECT_EQ(k.schedule.find("default schedule failed"), std::string::npos)
+        << k.symbol << ": " << k.schedule;
+    if (schedules)
+      schedules->push_back(k.symbol + ": " + k.schedule);
+  }
   runtime::Model m = runtime::Model::loadFromMemory(cm.artifact.data(), cm.artifact.size());
   const int savedThreads = runtime::ThreadPool::global().numThreads();
   for (int threads : {1, 2}) {
@@ -159,6 +169,34 @@ std::string convGraph(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OC, in
   return os.str();
 }
 
+/// A conv (+ bias + Clip; depthwise when group = C) then a 1x1 conv (+ ReLU): the first kernel's
+/// output stays blocked, so it runs under the blocked-conv schedule (the kernel of a lone conv
+/// also holds the FromBlocked back to NCHW, which the schedule leaves to the default one).
+std::string convThenPointwise(int64_t C, int64_t H, int64_t W, int64_t OC, int64_t K,
+                              int64_t stride, const std::string &pads, int64_t group,
+                              bool epilogue = true) {
+  std::ostringstream os;
+  os << "graph @g(%x: " << dims({1, C, H, W}) << ") opset {\"\": 17} {\n";
+  os << "  %w1: " << dims({OC, C / group, K, K}) << " = "
+     << randomLiteral({OC, C / group, K, K}, 3) << "\n";
+  os << "  %b1: " << dims({OC}) << " = " << randomLiteral({OC}, 4) << "\n";
+  os << "  %wp: " << dims({16, OC, 1, 1}) << " = " << randomLiteral({16, OC, 1, 1}, 5) << "\n";
+  os << "  %lo: f32[] = dense<0.0>\n  %hi: f32[] = dense<0.3>\n";
+  os << "  %" << (epilogue ? "d" : "c") << " = Conv(%x, %w1" << (epilogue ? ", %b1" : "")
+     << ") {group = " << group << ", kernel_shape = [" << K << ", " << K << "], pads = " << pads
+     << ", strides = [" << stride << ", " << stride << "]}\n";
+  if (epilogue)
+    os << "  %c = Clip(%d, %lo, %hi)\n";
+  os << "  %p = Conv(%c, %wp) {kernel_shape = [1, 1]}\n";
+  os << "  %y = Relu(%p)\n  return %y\n}\n";
+  return os.str();
+}
+
+std::string depthwiseThenPointwise(int64_t C, int64_t H, int64_t W, int64_t stride,
+                                   const std::string &pads) {
+  return convThenPointwise(C, H, W, C, 3, stride, pads, C);
+}
+
 } // namespace
 
 TEST(ConvNCHWc, FirstLayerThreeChannelsStride2Padded) {
@@ -182,6 +220,123 @@ TEST(ConvNCHWc, NarrowOutputTwoChannelBlocksPerTile) {
 TEST(ConvNCHWc, Depthwise) {
   checkEverywhere(convGraph(1, 32, 15, 15, 32, 3, 2, "[1, 1, 1, 1]", 1, 32, true), 1);
   checkEverywhere(convGraph(1, 16, 14, 14, 16, 3, 1, "[1, 1, 1, 1]", 1, 16, false), 1);
+}
+
+/// The schedule line of the kernel whose symbol contains `what` ("" when none does).
+static std::string scheduleOf(const std::vector<std::string> &schedules, const std::string &what) {
+  for (const std::string &s : schedules)
+    if (s.find(what) != std::string::npos)
+      return s;
+  return "";
+}
+
+TEST(ConvNCHWc, DepthwisePaddedRowsPerChunkOfOutputRows) {
+  // The depthwise schedule computes the padded input rows per chunk of output rows (a divisor
+  // of the output height whose rows fit the L1 buffer) inside the parallel loop. Stride 1 and 2,
+  // output heights with many divisors (24: chunks of several rows), prime (13, 7: one chunk of
+  // all rows or one row), widths that no register tile divides (13: reg_n 13; 31: reg_n 1),
+  // asymmetric pads, block 8 (24 channels), and a 7x7 output with two oc blocks per tile (one
+  // row per chunk). The 3x3 taps are unrolled.
+  struct Case {
+    int64_t C, H, W, stride;
+    const char *pads;
+    const char *expect; // in the conv kernel's schedule line
+  };
+  const Case cases[] = {
+      {32, 24, 24, 1, "[1, 1, 1, 1]", "padded rows per"},
+      {32, 48, 48, 2, "[1, 1, 1, 1]", "padded rows per"},
+      {16, 13, 13, 1, "[1, 1, 1, 1]", "reg_n 13, padded rows per"},
+      {16, 26, 31, 1, "[0, 1, 2, 1]", "reg_n 1, padded rows per"},
+      {24, 27, 27, 2, "[1, 1, 1, 1]", "padded rows per"},
+      {64, 7, 7, 1, "[1, 1, 1, 1]", "x 2 oc blocks, padded rows per 1 output rows"},
+      {48, 14, 14, 2, "[0, 0, 1, 1]", "padded rows per"},
+  };
+  for (const Case &c : cases) {
+    SCOPED_TRACE(std::to_string(c.C) + "x" + std::to_string(c.H) + "x" + std::to_string(c.W) +
+                 " stride " + std::to_string(c.stride) + " pads " + c.pads);
+    std::vector<std::string> schedules;
+    checkEverywhere(depthwiseThenPointwise(c.C, c.H, c.W, c.stride, c.pads), 2, &schedules);
+    std::string conv = scheduleOf(schedules, "convnchwc_clip");
+    EXPECT_NE(conv.find(c.expect), std::string::npos) << conv;
+  }
+  // A 5x5 depthwise conv (its taps stay a loop: only up to 3x3 is unrolled).
+  {
+    std::vector<std::string> schedules;
+    checkEverywhere(convThenPointwise(16, 20, 20, 16, 5, 1, "[2, 2, 2, 2]", 16), 2, &schedules);
+    std::string conv = scheduleOf(schedules, "convnchwc_clip");
+    EXPECT_NE(conv.find("reg_n 20, padded rows per"), std::string::npos) << conv;
+  }
+  // 112x112 stride 1 (mobilenet_v2's first depthwise conv): several rows per chunk.
+  std::vector<std::string> schedules;
+  checkEverywhere(depthwiseThenPointwise(32, 112, 112, 1, "[1, 1, 1, 1]"), 2, &schedules);
+  std::string conv = scheduleOf(schedules, "convnchwc_clip");
+  EXPECT_EQ(conv.find("padded rows per 1 output rows"), std::string::npos) << conv;
+  EXPECT_NE(conv.find("padded rows per"), std::string::npos) << conv;
+}
+
+TEST(ConvNCHWc, RegularConvScheduleTiles) {
+  // Regular convs whose output stays blocked (the conv schedule applies): output widths 13
+  // (reg_n 13, odd height: one row per tile) and 31 (prime > 28: reg_n 1), stride 2 from 3
+  // channels, 7x7 outputs of 3x3 convs (two oc blocks per tile, all rows per tile inside the
+  // kh, kw loops) at stride 1 and 2, and rows of at most 14 with an even height (two rows per
+  // register tile); a 7x7 1x1 conv and a 7x7 conv with an odd number of oc blocks keep one row
+  // per tile.
+  struct Case {
+    int64_t C, H, W, OC, K, stride;
+    const char *pads;
+    const char *expect;
+  };
+  const Case cases[] = {
+      {16, 13, 13, 32, 3, 1, "[1, 1, 1, 1]", "reg_n 13"},
+      {16, 9, 31, 16, 3, 1, "[1, 0, 1, 0]", "reg_n 1"},
+      {3, 29, 29, 32, 7, 2, "[3, 3, 3, 3]", "reg_n 15"},
+      {32, 7, 7, 64, 3, 1, "[1, 1, 1, 1]", "reg_n 7 x 2 oc blocks, all rows per tile"},
+      {32, 14, 14, 64, 3, 2, "[1, 1, 1, 1]", "reg_n 7 x 2 oc blocks, all rows per tile"},
+      {64, 7, 9, 32, 3, 1, "[0, 1, 2, 1]", "reg_n 9 x 2 oc blocks, all rows per tile"},
+      {16, 14, 14, 16, 3, 1, "[1, 1, 1, 1]", "reg_n 14 x 2 rows"},
+      {16, 28, 28, 16, 3, 2, "[1, 1, 1, 1]", "reg_n 14 x 2 rows"},
+      {8, 6, 10, 16, 3, 1, "[1, 1, 1, 1]", "reg_n 10 x 2 rows"},
+  };
+  for (const Case &c : cases) {
+    SCOPED_TRACE(std::to_string(c.C) + "x" + std::to_string(c.H) + "x" + std::to_string(c.W) +
+                 " -> " + std::to_string(c.OC) + " k" + std::to_string(c.K) + " stride " +
+                 std::to_string(c.stride));
+    std::vector<std::string> schedules;
+    checkEverywhere(convThenPointwise(c.C, c.H, c.W, c.OC, c.K, c.stride, c.pads, 1), 2,
+                    &schedules);
+    std::string conv = scheduleOf(schedules, "convnchwc_clip");
+    EXPECT_NE(conv.find(c.expect), std::string::npos) << conv;
+  }
+  // No epilogue (no bias, no activation): the conv accumulates in a cache stage.
+  {
+    std::vector<std::string> schedules;
+    checkEverywhere(convThenPointwise(32, 7, 7, 64, 3, 1, "[1, 1, 1, 1]", 1, false), 2,
+                    &schedules);
+    std::string conv = scheduleOf(schedules, "convnchwc");
+    EXPECT_NE(conv.find("reg_n 7 x 2 oc blocks, all rows per tile"), std::string::npos) << conv;
+  }
+  for (auto [OC, K] : {std::pair<int64_t, int64_t>{64, 1}, {48, 3}}) {
+    std::vector<std::string> schedules;
+    checkEverywhere(convThenPointwise(32, 7, 7, OC, K, 1, K == 1 ? "[0, 0, 0, 0]" : "[1, 1, 1, 1]",
+                                      1),
+                    2, &schedules);
+    std::string conv = scheduleOf(schedules, "convnchwc_clip");
+    EXPECT_NE(conv.find("reg_n 7"), std::string::npos) << conv;
+    EXPECT_EQ(conv.find("all rows"), std::string::npos) << conv;
+  }
+}
+
+TEST(ConvNCHWc, ToBlockedKernelSchedule) {
+  // The input's ToBlocked is its own kernel: rows in parallel, [w | c] with c unrolled
+  // (block 3 for the 3-channel input, 8 for 24 channels, 16).
+  for (int64_t C : {3, 24, 16}) {
+    SCOPED_TRACE("channels " + std::to_string(C));
+    std::vector<std::string> schedules;
+    checkEverywhere(convGraph(1, C, 30, 33, 16, 3, 2, "[1, 1, 1, 1]", 1, 1, true), 1,
+                    &schedules);
+    std::string tb = scheduleOf(schedules, "toblocked");
+    EXPECT_NE(tb.find("toblocked rows x w x c unrolled"), std::string::npos) << tb;
+  }
 }
 
 TEST(ConvNCHWc, BlockedTrunkWithResidualPoolsAndPerChannelConstants) {

@@ -11,8 +11,21 @@
 // so each reduction step is one vector load of weights, reg_n broadcasts of the input and
 // reg_n FMAs into reg_n vector accumulators that LLVM keeps in registers (the tile is a small
 // stack buffer indexed by constants once unrolled); the epilogue reads the tile right after.
-// The zero-padded input is its own stage, computed once per kernel in parallel, so the hot loop
-// has no bounds select. Depthwise convs use the same nest with [kh, kw] as the reduction.
+// Variants:
+//   - narrow outputs (reg_n < 12, resnet18's 7x7 layers): two oc blocks per tile; for a
+//     spatial kernel (3x3) the conv is computed at E's (n, oc_o) loop over all output rows,
+//     [ic_o, kh, kw | oh | ic_i | oc tile, ow, oc_i], so a weight vector fetched once (these
+//     layers' weights come from DRAM) serves every row while it is in L1;
+//   - rows of at most 14 with an even height (the 14x14 layers): two rows per register tile,
+//     [ic_o, kh, kw, ic_i | oh (2), ow, oc_i] (28 accumulators, each weight vector serves 28);
+//   - depthwise ([kh, kw] as the reduction, both unrolled up to 3x3): E's rows are split in
+//     chunks (a divisor of OH, chooseDepthwiseRowChunk) and the zero-padded input rows of a
+//     chunk are computed at the chunk's parallel loop, into an L1-sized buffer, so these
+//     memory-bound kernels read their input once instead of writing and re-reading a whole
+//     padded copy;
+//   - regular convs: the zero-padded input is its own stage, computed once per kernel in
+//     parallel, so the hot loop has no bounds select.
+// A kernel whose output is tessel::ToBlocked gets [rows (parallel when large) | w | c unrolled].
 //
 //===----------------------------------------------------------------------===//
 #pragma once
@@ -24,9 +37,10 @@
 
 namespace tessel::compiler {
 
-/// Schedules every ConvNCHWc reduction stage of `s` with its padding stage and epilogue.
-/// Returns the stages it scheduled (the default schedule leaves them alone); `desc` gets
-/// ", conv nchwc reg_n R" per conv.
+/// Schedules every ConvNCHWc reduction stage of `s` with its padding stage and epilogue, and a
+/// ToBlocked output. Returns the stages it scheduled (the default schedule leaves them alone);
+/// `desc` gets ", conv nchwc reg_n R[ x 2 oc blocks][ x 2 rows][, all rows per tile inside
+/// kh, kw][, padded rows per K output rows]" per conv and ", toblocked rows x w x c unrolled".
 std::vector<te::Stage> scheduleBlockedConvs(te::Schedule &s, const ScheduleConfig &config,
                                             std::string &desc);
 
@@ -34,5 +48,12 @@ std::vector<te::Stage> scheduleBlockedConvs(te::Schedule &s, const ScheduleConfi
 /// reg_n * (oc_bn / lanes) accumulators, one weight vector and a broadcast in the 32 (AVX-512)
 /// or 16 vector registers.
 int64_t chooseConvRegN(int64_t ow, int64_t ocBlock, int64_t lanes);
+
+/// The output rows per chunk of a depthwise conv (a divisor of `oh`): the padded input rows a
+/// chunk reads, computed just before it, fit a 32 KiB buffer (`paddedW` x `lanesPerPoint`
+/// floats per row; (r - 1) * stride + kh rows), and `outerTiles` x the chunks stay >= 8 where
+/// possible, so that two threads get even shares.
+int64_t chooseDepthwiseRowChunk(int64_t outerTiles, int64_t oh, int64_t paddedH,
+                                int64_t paddedW, int64_t kh, int64_t lanesPerPoint);
 
 } // namespace tessel::compiler

@@ -226,13 +226,20 @@ void convNCHWcLower(LowerContext &ctx) {
   BlockedConv g = blockedConvGeom(ctx, xs, ws);
   te::Tensor X = ctx.input(0), Wt = ctx.input(1);
   // A zero-padded copy of the input as its own stage (the schedule computes it once per
-  // kernel, in parallel), so the convolution's hot loop reads it without a bounds select.
+  // kernel, in parallel, for a regular conv; per chunk of output rows for a depthwise one), so
+  // the convolution's hot loop reads it without a bounds select.
   te::Tensor Xp = X;
   if (g.pt || g.pl || g.pb || g.pr)
     Xp = ctx.compute(lowering::shapeExprs({g.N, g.ICo, g.H + g.pt + g.pb, g.W + g.pl + g.pr, g.ib}),
                      [&](Var n, Var c, Var h, Var w, Var ci) {
-                       return lowering::loadPadded(X, {n, c, h - g.pt, w - g.pl, ci}, xs,
-                                                   Expr(0.0f));
+                       // Only the spatial indices are clamped and tested (as in MaxPoolNCHWc):
+                       // the channel lanes stay one contiguous vector load, not a gather.
+                       Expr ih = h - g.pt, iw = w - g.pl;
+                       Expr inside = ih >= int64_t(0) && ih < g.H && iw >= int64_t(0) &&
+                                     iw < g.W;
+                       Expr v = X(n, c, loop::min(loop::max(ih, int64_t(0)), g.H - 1),
+                                  loop::min(loop::max(iw, int64_t(0)), g.W - 1), ci);
+                       return loop::select(inside, v, Expr(0.0f));
                      },
                      "pad");
   std::vector<Expr> out = lowering::shapeExprs(ctx.outputShape(0));
