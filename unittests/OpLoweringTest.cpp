@@ -12,6 +12,7 @@
 #include "tessel/Frontend/ONNX.h"
 #include "tessel/Graph/Lowering.h"
 #include "tessel/Interp/Interpreter.h"
+#include "tessel/Loop/Evaluate.h"
 #include "tessel/TE/Build.h"
 #include "GraphTestUtils.h"
 #include "TestUtils.h"
@@ -21,8 +22,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -371,9 +374,12 @@ void expectLoweringMatchesInterpreter(const std::string &op, const std::vector<I
   Node *n = g.appendNode(op, vals, outNames, "n0");
   n->attrs = std::move(attrs);
   inferShapes(g);
-  // a shape the model declares where inference cannot know it (a run-time scales input)
+  // a shape the model declares where inference cannot know it (a run-time scales input): for
+  // output 0, and for the other outputs whose inferred shape is not static (TopK's indices)
   if (!declaredShape.empty())
-    n->output(0)->type = Type::tensor(n->output(0)->type.dtype, Shape::of(declaredShape));
+    for (size_t i = 0; i < numOutputs; ++i)
+      if (i == 0 || !n->output(i)->type.shape.isStatic())
+        n->output(i)->type = Type::tensor(n->output(i)->type.dtype, Shape::of(declaredShape));
   for (size_t i = 0; i < numOutputs; ++i)
     g.outputs.push_back(n->output(i));
   Interpreter interp(g);
@@ -627,6 +633,214 @@ TEST(OpLowering, ShapeOpsAndGenerators) {
   expectLoweringMatchesInterpreter("ReverseSequence", {{randomTensor(DType::f32, {3, 4, 2}, 38)},
                                                        {tensorOf<int64_t>({3}, {4, 0, 2})}},
                                    {{"batch_axis", intAttr(0)}, {"time_axis", intAttr(1)}}, 10);
+}
+
+/// Output 0 of a one-node graph `op` over `x`, lowered and built (the default schedule).
+Tensor runLoweredUnary(const std::string &op, const Tensor &x) {
+  Graph g;
+  g.opsets[""] = 17;
+  Value *v = g.createValue("x", Type::tensor(x.dtype(), Shape::of(x.shape())));
+  g.inputs.push_back(v);
+  Node *n = g.appendNode(op, {v}, {"y"}, "n0");
+  inferShapes(g);
+  LoweredNode ln = lowerNode(*n);
+  BuiltModule f = build(te::create_schedule(ln.definedOutputs()), ln.args(), "llvm", "unary_" + op);
+  Tensor y(n->output(0)->type.dtype, n->output(0)->type.shape.staticDims());
+  f({const_cast<Tensor &>(x).raw(), y.raw()});
+  return y;
+}
+
+/// Asin/Acos/Atan call libm as the reference kernel does: bit for bit the same as std:: over a
+/// dense range (every f32 step of 2^-12 in [-1.25, 1.25], so +-1, +-0 and the out-of-domain
+/// NaNs), plus NaN and +-inf, in f32 and f64.
+TEST(OpLowering, InverseTrigMatchesStdBitForBit) {
+  std::vector<double> xs;
+  for (int i = -5120; i <= 5120; ++i)
+    xs.push_back(double(i) / 4096.0);
+  for (double v : {-0.0, 1e-30, -1e-30, 0.9999999, -0.9999999, 1e30, -1e30,
+                   std::numeric_limits<double>::infinity(),
+                   -std::numeric_limits<double>::infinity(),
+                   std::numeric_limits<double>::quiet_NaN()})
+    xs.push_back(v);
+  const int64_t n = int64_t(xs.size());
+  struct Fn {
+    const char *op;
+    double (*d)(double);
+    float (*f)(float);
+  };
+  const Fn fns[] = {{"Asin", [](double x) { return std::asin(x); }, [](float x) { return std::asin(x); }},
+                    {"Acos", [](double x) { return std::acos(x); }, [](float x) { return std::acos(x); }},
+                    {"Atan", [](double x) { return std::atan(x); }, [](float x) { return std::atan(x); }}};
+  for (const Fn &fn : fns) {
+    Tensor xd(DType::f64, {n}), xf(DType::f32, {n});
+    for (int64_t i = 0; i < n; ++i) {
+      xd.data<double>()[i] = xs[size_t(i)];
+      xf.data<float>()[i] = float(xs[size_t(i)]);
+    }
+    Tensor yd = runLoweredUnary(fn.op, xd), yf = runLoweredUnary(fn.op, xf);
+    int bad = 0;
+    for (int64_t i = 0; i < n && bad < 5; ++i) {
+      double wd = fn.d(xd.data<double>()[i]), gd = yd.data<double>()[i];
+      float wf = fn.f(xf.data<float>()[i]), gf = yf.data<float>()[i];
+      bool okd = std::isnan(wd) ? std::isnan(gd) : std::memcmp(&wd, &gd, 8) == 0;
+      bool okf = std::isnan(wf) ? std::isnan(gf) : std::memcmp(&wf, &gf, 4) == 0;
+      if (!okd || !okf)
+        ++bad;
+      EXPECT_TRUE(okd) << fn.op << " f64 at " << xs[size_t(i)] << ": got " << gd << ", std " << wd;
+      EXPECT_TRUE(okf) << fn.op << " f32 at " << xs[size_t(i)] << ": got " << gf << ", std " << wf;
+    }
+  }
+}
+
+/// BitShift on every unsigned width, both directions, broadcast amounts including ones at and
+/// past the width (the reference gives 0 there); and the loop IR's shl/shr themselves, signed
+/// types included, generated code against loop::evaluate.
+TEST(OpLowering, BitShiftAndShiftIntrinsics) {
+  for (DType dt : {DType::u8, DType::u16, DType::u32, DType::u64}) {
+    Tensor x = randomTensor(dt, {3, 7}, 41, 1, 250);
+    const int bits = int(dtypeSize(dt) * 8);
+    // amounts 0, 1, 2, 5, bits - 1, bits, bits + 3 in the broadcast row
+    Tensor y = tensorOf<double>({7}, {0, 1, 2, 5, double(bits - 1), double(bits), double(bits + 3)})
+                   .cast(dt);
+    for (const char *dir : {"LEFT", "RIGHT"})
+      expectLoweringMatchesInterpreter("BitShift", {{x}, {y}}, {{"direction", stringAttr(dir)}}, 11);
+  }
+  // loop IR shl/shr: generated code == loop::evaluate (the simplifier's constant folder)
+  for (DType dt : {DType::i8, DType::u8, DType::i32, DType::u64, DType::i64}) {
+    const int64_t n = 64;
+    te::Tensor A = te::placeholder({n}, dt, "a"), B = te::placeholder({n}, dt, "b");
+    te::Tensor L = te::compute({n}, [&](loop::Var i) { return loop::shl(A(i), B(i)); }, "shl");
+    te::Tensor R = te::compute({n}, [&](loop::Var i) { return loop::shr(A(i), B(i)); }, "shr");
+    BuiltModule f = build(te::create_schedule({L, R}), {A, B, L, R}, "llvm", "shifts");
+    Tensor a = randomTensor(DType::i64, {n}, 43, -100000, 100000).cast(dt);
+    Tensor b(DType::f64, {n});
+    for (int64_t i = 0; i < n; ++i)
+      b.data<double>()[i] = double(i % 70) - 3; // -3 .. 66: negative, in range, past the width
+    if (!isSigned(dt))
+      for (int64_t i = 0; i < n; ++i)
+        b.data<double>()[i] = double(i % 70);
+    Tensor bt = b.cast(dt);
+    Tensor l(dt, {n}), r(dt, {n});
+    f({a.raw(), bt.raw(), l.raw(), r.raw()});
+    std::vector<double> av = a.toDoubleVector(), bv = bt.toDoubleVector();
+    for (int64_t i = 0; i < n; ++i) {
+      loop::Type t(dt);
+      auto val = [&](const Tensor &tt) {
+        return loop::Value::ofInt(t, tt.getInt64(i));
+      };
+      loop::Value wl = loop::evaluateCall("shl", {val(a), val(bt)});
+      loop::Value wr = loop::evaluateCall("shr", {val(a), val(bt)});
+      EXPECT_EQ(l.getInt64(i), wl.i) << dtypeName(dt) << " " << av[size_t(i)] << " << " << bv[size_t(i)];
+      EXPECT_EQ(r.getInt64(i), wr.i) << dtypeName(dt) << " " << av[size_t(i)] << " >> " << bv[size_t(i)];
+    }
+  }
+  // a few values by hand: the definition of the out-of-range amounts
+  auto ev = [](const char *fn, DType dt, int64_t x, int64_t y) {
+    loop::Type t(dt);
+    return loop::evaluateCall(fn, {loop::Value::ofInt(t, x), loop::Value::ofInt(t, y)}).i;
+  };
+  EXPECT_EQ(ev("shl", DType::u8, 0x81, 1), 0x02);
+  EXPECT_EQ(ev("shl", DType::u8, 1, 8), 0);
+  EXPECT_EQ(ev("shr", DType::u8, 0x80, 7), 1);
+  EXPECT_EQ(ev("shr", DType::u8, 0x80, 9), 0);
+  EXPECT_EQ(ev("shr", DType::i8, -128, 3), -16);
+  EXPECT_EQ(ev("shr", DType::i8, -5, 100), -1);
+  EXPECT_EQ(ev("shr", DType::i32, 5, -1), 0);
+  EXPECT_NE(errorOf([] { loop::shl(loop::Expr(1.0f), loop::Expr(2.0f)); }).find("expected an integer type"),
+            std::string::npos);
+}
+
+/// TopK: ties keep the lower index, NaN sorts above every number (largest first) and last in
+/// smallest, along inner and outer axes, integers and floats, K of 0, 1 and the axis length.
+TEST(OpLowering, TopKTiesAndNaN) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  Tensor x = tensorOf<float>({3, 6}, {1, 3, 3, nan, -2, 3,  //
+                                      0, -0.0f, 0, 5, 5, -1, //
+                                      nan, 2, nan, 2, -7, 2});
+  for (int64_t k : {0, 1, 4, 6})
+    for (int64_t largest : {0, 1})
+      expectLoweringMatchesInterpreter("TopK", {{x}, {tensorOf<int64_t>({1}, {k}), true}},
+                                       {{"axis", intAttr(1)}, {"largest", intAttr(largest)}}, 11, 2);
+  expectLoweringMatchesInterpreter("TopK", {{x}, {tensorOf<int64_t>({1}, {2}), true}},
+                                   {{"axis", intAttr(0)}, {"largest", intAttr(0)}}, 11, 2);
+  Tensor xi = randomTensor(DType::i32, {2, 9, 3}, 44, -3, 3); // many ties
+  for (int64_t largest : {0, 1})
+    expectLoweringMatchesInterpreter("TopK", {{xi}, {tensorOf<int64_t>({1}, {5}), true}},
+                                     {{"axis", intAttr(-2)}, {"largest", intAttr(largest)}}, 11, 2);
+  // K at run time: the extent comes from the declared output shape
+  expectLoweringMatchesInterpreter("TopK", {{x}, {tensorOf<int64_t>({1}, {4}), false}},
+                                   {{"axis", intAttr(1)}}, 11, 2, {3, 4});
+  // opset 1: k as an attribute, one output
+  expectLoweringMatchesInterpreter("TopK", {{randomTensor(DType::f64, {4, 5}, 45)}},
+                                   {{"k", intAttr(3)}}, 1, 1);
+}
+
+/// MeanVarianceNormalization over other axes; the losses with weights, ignore_index, every
+/// reduction, run-time targets and SoftmaxCrossEntropy's log_prob output.
+TEST(OpLowering, MvnAndLosses) {
+  Tensor x = randomTensor(DType::f32, {2, 3, 4, 5}, 46, -3, 3);
+  expectLoweringMatchesInterpreter("MeanVarianceNormalization", {{x}}, {{"axes", intsAttr({1, -1})}}, 13);
+  expectLoweringMatchesInterpreter("MeanVarianceNormalization", {{x.cast(DType::f64)}}, {}, 9);
+  Tensor scores = randomTensor(DType::f32, {3, 5, 2}, 47, -4, 4);
+  Tensor target = tensorOf<int64_t>({3, 2}, {0, 4, 2, -1, 4, 4});
+  Tensor target32 = target.cast(DType::i32);
+  Tensor w = randomTensor(DType::f32, {5}, 48, 0.1, 2);
+  for (const char *red : {"none", "sum", "mean"}) {
+    std::map<std::string, Attribute> a = {{"reduction", stringAttr(red)}, {"ignore_index", intAttr(-1)}};
+    expectLoweringMatchesInterpreter("NegativeLogLikelihoodLoss", {{scores}, {target}, {w}}, a, 13);
+    expectLoweringMatchesInterpreter("NegativeLogLikelihoodLoss", {{scores}, {target32}}, a, 13);
+    expectLoweringMatchesInterpreter("SoftmaxCrossEntropyLoss", {{scores}, {target}, {w}}, a, 13, 2);
+    expectLoweringMatchesInterpreter("SoftmaxCrossEntropyLoss", {{scores.cast(DType::f64)}, {target32}},
+                                     a, 13, 1);
+  }
+  // ignore_index that is a real class (4): its positions weigh nothing
+  expectLoweringMatchesInterpreter("NegativeLogLikelihoodLoss",
+                                   {{scores}, {tensorOf<int64_t>({3, 2}, {0, 4, 2, 1, 4, 4})}, {w}},
+                                   {{"ignore_index", intAttr(4)}}, 13);
+  // large scores: the log-softmax stays finite
+  expectLoweringMatchesInterpreter("SoftmaxCrossEntropyLoss",
+                                   {{randomTensor(DType::f32, {4, 3}, 49, 50, 90)},
+                                    {tensorOf<int64_t>({4}, {2, 0, 1, 1})}},
+                                   {{"reduction", stringAttr("sum")}}, 13, 2);
+}
+
+/// MaxUnpool: duplicate indices (the last write wins), an output_shape larger than the default
+/// (indices keep their coordinates), 1-D pooling; the windows in other dtypes; MelWeightMatrix
+/// with constant edges (literals) and run-time edges.
+TEST(OpLowering, MaxUnpoolWindowsAndMel) {
+  Tensor x = randomTensor(DType::f32, {1, 2, 2, 2}, 50);
+  Tensor idx = tensorOf<int64_t>({1, 2, 2, 2}, {0, 5, 5, 15, 16, 16, 18, 31});
+  std::map<std::string, Attribute> a = {{"kernel_shape", intsAttr({2, 2})}, {"strides", intsAttr({2, 2})}};
+  expectLoweringMatchesInterpreter("MaxUnpool", {{x}, {idx}}, a, 11);
+  expectLoweringMatchesInterpreter("MaxUnpool", {{x}, {idx}, {tensorOf<int64_t>({4}, {1, 2, 5, 6}), true}},
+                                   a, 11);
+  Tensor xi = randomTensor(DType::i32, {2, 1, 3}, 51, -9, 9);
+  Tensor i1 = tensorOf<int64_t>({2, 1, 3}, {1, 2, 5, 7, 6, 9});
+  expectLoweringMatchesInterpreter("MaxUnpool", {{xi}, {i1}},
+                                   {{"kernel_shape", intsAttr({2})}, {"strides", intsAttr({2})},
+                                    {"pads", intsAttr({0, 1})}},
+                                   11);
+  for (const char *op : {"HannWindow", "HammingWindow", "BlackmanWindow"})
+    for (int64_t dt : {1, 11}) // float, double
+      for (int64_t periodic : {0, 1})
+        expectLoweringMatchesInterpreter(op, {{tensorOf<int32_t>({}, {7}), true}},
+                                         {{"output_datatype", intAttr(dt)}, {"periodic", intAttr(periodic)}},
+                                         17);
+  // size at run time: the extent comes from the declared output shape
+  expectLoweringMatchesInterpreter("HannWindow", {{tensorOf<int64_t>({}, {9}), false}},
+                                   {{"periodic", intAttr(0)}}, 17, 1, {9});
+  auto i64s = [](int64_t v) { return tensorOf<int64_t>({}, {v}); };
+  for (bool constant : {true, false})
+    expectLoweringMatchesInterpreter("MelWeightMatrix",
+                                     {{i64s(10), true}, {i64s(64), true}, {i64s(16000), true},
+                                      {tensorOf<float>({}, {20.0f}), constant},
+                                      {tensorOf<float>({}, {7600.0f}), constant}},
+                                     {{"output_datatype", intAttr(11)}}, 17);
+  // every input at run time (the output shape declared), dft_length odd
+  expectLoweringMatchesInterpreter("MelWeightMatrix",
+                                   {{i64s(8)}, {i64s(101)}, {i64s(8000)},
+                                    {tensorOf<float>({}, {0.0f})}, {tensorOf<float>({}, {4000.0f})}},
+                                   {{"output_datatype", intAttr(1)}}, 17, 1, {51, 8});
 }
 
 /// The markdown table of ops with a lowering (what docs/lowering.md embeds).

@@ -332,8 +332,10 @@ struct CastNode : ExprNode {
 
 /// A pure intrinsic call. Known names, their arity and operand rules are in intrinsicTable();
 /// all take and return the same (float, unless noted) type:
-///   exp log tanh sqrt erf fabs floor ceil round sigmoid sin cos rsqrt (1 float arg),
-///   pow fma(3) (float), abs (int or float, 1 arg).
+///   exp log tanh sqrt erf fabs floor ceil round sigmoid sin cos asin acos atan rsqrt (1 float
+///   arg), pow fma(3) (float), abs (int or float, 1 arg),
+///   shl shr (2 integer args: x shifted by y bits; shr is logical for unsigned and arithmetic
+///   for signed types; an amount outside [0, bits) gives 0, or -1 for shr of a negative x).
 struct CallNode : ExprNode {
   static constexpr ExprKind kKind = ExprKind::Call;
   std::string name;
@@ -350,6 +352,7 @@ struct IntrinsicInfo {
   std::string_view name;
   int arity;
   bool floatOnly; ///< false: integers are accepted too (abs)
+  bool intOnly = false; ///< integers only (shl, shr)
 };
 const std::vector<IntrinsicInfo> &intrinsicTable();
 const IntrinsicInfo *lookupIntrinsic(std::string_view name);
@@ -583,7 +586,13 @@ Expr ceil(Expr x);
 Expr round(Expr x);
 Expr sin(Expr x);
 Expr cos(Expr x);
+Expr asin(Expr x);
+Expr acos(Expr x);
+Expr atan(Expr x);
 Expr pow(Expr x, Expr y);
+/// x << y and x >> y (see CallNode: amounts outside [0, bits) are defined).
+Expr shl(Expr x, Expr y);
+Expr shr(Expr x, Expr y);
 Expr fma(Expr a, Expr b, Expr c);
 Expr ramp(Expr base, Expr stride, int lanes);
 Expr broadcast(Expr value, int lanes);

@@ -505,6 +505,20 @@ llvm::Value *FunctionEmitter::emitCall(const loop::CallNode *call) {
       return args[0];
     return b_.CreateBinaryIntrinsic(llvm::Intrinsic::abs, args[0], b_.getFalse());
   }
+  if (name == "shl" || name == "shr") {
+    // The loop IR defines every amount: one outside [0, bits) shifts all bits out (LLVM's
+    // shifts would be poison there), so the amount is compared unsigned with the width.
+    llvm::Value *x = args[0], *y = args[1];
+    llvm::Value *bits = llvm::ConstantInt::get(type, uint64_t(t.bits()));
+    llvm::Value *inRange = b_.CreateICmpULT(y, bits);
+    if (name == "shr" && t.isInt()) { // arithmetic: an amount >= bits fills with the sign bit
+      llvm::Value *last = llvm::ConstantInt::get(type, uint64_t(t.bits() - 1));
+      return b_.CreateAShr(x, b_.CreateSelect(inRange, y, last));
+    }
+    llvm::Value *safe = b_.CreateSelect(inRange, y, llvm::Constant::getNullValue(type));
+    llvm::Value *shifted = name == "shl" ? b_.CreateShl(x, safe) : b_.CreateLShr(x, safe);
+    return b_.CreateSelect(inRange, shifted, llvm::Constant::getNullValue(type));
+  }
   if (name == "rsqrt") // 1 / sqrt(x)
     return b_.CreateFDiv(llvm::ConstantFP::get(type, 1.0),
                          b_.CreateUnaryIntrinsic(llvm::Intrinsic::sqrt, args[0]));
@@ -527,7 +541,8 @@ llvm::Value *FunctionEmitter::emitCall(const loop::CallNode *call) {
 
   // libm, one call per lane; f16/bf16 go through float.
   static const std::unordered_map<std::string, std::pair<const char *, const char *>> libm = {
-      {"tanh", {"tanhf", "tanh"}}, {"erf", {"erff", "erf"}}};
+      {"tanh", {"tanhf", "tanh"}}, {"erf", {"erff", "erf"}},   {"asin", {"asinf", "asin"}},
+      {"acos", {"acosf", "acos"}}, {"atan", {"atanf", "atan"}}};
   auto it = libm.find(name);
   if (it == libm.end())
     unsupported(concat("intrinsic '", name, "' has no LLVM lowering"));

@@ -738,6 +738,10 @@ void attachElementwiseLowerings(OpRegistry &r) {
   r.setLower("Atanh", floatUnary([](const Expr &x) {
     return loop::log((x + 1.0) / (1.0 - x)) * 0.5;
   }));
+  // libm's asin/acos/atan (no LLVM intrinsic): what the reference kernel calls
+  r.setLower("Asin", floatUnary([](const Expr &x) { return loop::asin(x); }));
+  r.setLower("Acos", floatUnary([](const Expr &x) { return loop::acos(x); }));
+  r.setLower("Atan", floatUnary([](const Expr &x) { return loop::atan(x); }));
   r.setLower("Reciprocal", floatUnary([](const Expr &x) { return 1.0 / x; }));
   r.setLower("Erf", floatUnary([](const Expr &x) { return loop::erf(x); }));
   r.setLower("IsNaN", floatUnary([](const Expr &x) { return isNaNExpr(x); }));
@@ -768,6 +772,16 @@ void attachElementwiseLowerings(OpRegistry &r) {
     return lowering::truncDiv(v[0], safeDivisor(v[1]));
   }));
   r.setLower("Mod", elementwise(modLowered));
+  // unsigned shifts; an amount >= the bit width gives 0 (the loop IR's shl/shr define it so,
+  // as the reference kernel does)
+  r.setLower("BitShift", elementwise([](const LowerContext &c, const std::vector<Expr> &v) {
+    c.check(v[0].type().isUInt(), "lowering of BitShift handles unsigned integers only, got ",
+            dtypeName(v[0].type().dtype));
+    std::string dir = c.attrString("direction");
+    c.check(dir == "LEFT" || dir == "RIGHT", "attribute 'direction' is '", dir,
+            "', expected LEFT or RIGHT");
+    return dir == "LEFT" ? loop::shl(v[0], v[1]) : loop::shr(v[0], v[1]);
+  }));
   r.setLower("Pow", elementwise(powLowered));
 
   // logic and comparison

@@ -2142,7 +2142,81 @@ void lowerEinsum(LowerContext &ctx) {
   }));
 }
 
+/// MaxUnpool as a select over the output (TE has no scatter): for out[p], the last input
+/// position k (row-major over X, the reference's order) whose index I[k] addresses p gives
+/// X[k], else 0. I[k] addresses the default output (the shape MaxPool's input had); with an
+/// output_shape that differs, its coordinates in the default shape are re-laid out in the
+/// output's (an index whose coordinates fall outside it, or out of range, matches nothing,
+/// where the reference reports an error). One pass over X per output element: O(|Y| |X|).
+void lowerMaxUnpool(LowerContext &ctx) {
+  std::vector<int64_t> xs = ctx.inputShape(0);
+  const int64_t rank = int64_t(xs.size());
+  ctx.check(rank >= 3, "input X should have rank >= 3, got ", shapeToString(xs));
+  ctx.check(ctx.inputShape(1) == xs, "indices I have shape ", shapeToString(ctx.inputShape(1)),
+            ", expected the shape of X ", shapeToString(xs));
+  ctx.check(ctx.inputDType(1) == DType::i64, "indices I should be int64, got ",
+            dtypeName(ctx.inputDType(1)));
+  DType dt = ctx.inputDType(0);
+  std::vector<int64_t> defShape = maxUnpoolDefaultShape(ctx, xs);
+  std::vector<int64_t> out = ctx.outputShape(0);
+  ctx.check(int64_t(out.size()) == rank && out[0] == xs[0] && out[1] == xs[1], "output shape ",
+            shapeToString(out), " must keep N and C of X ", shapeToString(xs));
+  const bool remap = out != defShape;
+  std::vector<int64_t> outStr(size_t(rank), 1), defStr(size_t(rank), 1), xStr(size_t(rank), 1);
+  for (int64_t d = rank - 1; d-- > 0;) {
+    outStr[size_t(d)] = outStr[size_t(d + 1)] * out[size_t(d + 1)];
+    defStr[size_t(d)] = defStr[size_t(d + 1)] * defShape[size_t(d + 1)];
+    xStr[size_t(d)] = xStr[size_t(d + 1)] * xs[size_t(d + 1)];
+  }
+  int64_t xTotal = 1, defTotal = 1;
+  for (int64_t d = 0; d < rank; ++d) {
+    xTotal *= xs[size_t(d)];
+    defTotal *= defShape[size_t(d)];
+  }
+  te::Tensor X = ctx.input(0), I = ctx.input(1);
+  if (xTotal == 0) { // nothing to scatter
+    ctx.setOutput(0, ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var>) {
+      return lowering::constant(dt, 0.0);
+    }));
+    return;
+  }
+  std::vector<te::IterVar> red;
+  for (int64_t d = 0; d < rank; ++d)
+    red.push_back(te::reduce_axis({0, xs[size_t(d)]}, "k" + std::to_string(d)));
+  te::Tensor Last = ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+    Expr flatP = Expr(int64_t(0)), flatK = Expr(int64_t(0));
+    for (int64_t d = 0; d < rank; ++d) {
+      flatP = flatP + Expr(iv[size_t(d)]) * outStr[size_t(d)];
+      flatK = flatK + Expr(red[size_t(d)]) * xStr[size_t(d)];
+    }
+    Expr j = I.access(std::vector<Expr>(red.begin(), red.end()));
+    Expr match;
+    if (!remap) {
+      match = j == flatP;
+    } else { // j's coordinates in the default shape, laid out in the output's
+      Expr nj = Expr(int64_t(0));
+      match = j >= int64_t(0) && j < defTotal;
+      for (int64_t d = 0; d < rank; ++d) {
+        Expr c = (j / defStr[size_t(d)]) % defShape[size_t(d)];
+        match = match && c < out[size_t(d)];
+        nj = nj + c * outStr[size_t(d)];
+      }
+      match = match && nj == flatP;
+    }
+    return te::max(loop::select(match, flatK, Expr(int64_t(-1))), red, Expr(int64_t(-1)));
+  }, "last_index");
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+    Expr l = Last.access(std::vector<Expr>(iv.begin(), iv.end()));
+    Expr k = loop::min(loop::max(l, Expr(int64_t(0))), Expr(xTotal - 1));
+    std::vector<Expr> xi;
+    for (int64_t d = 0; d < rank; ++d)
+      xi.push_back((k / xStr[size_t(d)]) % xs[size_t(d)]);
+    return loop::select(l >= int64_t(0), X.access(xi), lowering::constant(dt, 0.0));
+  }));
+}
+
 void attachNNLowerings(OpRegistry &r) {
+  r.setLower("MaxUnpool", lowerMaxUnpool);
   r.setLower("Einsum", lowerEinsum);
   r.setLower("ConvTranspose", lowerConvTranspose);
   r.setLower("LpPool", lowerLpPool);

@@ -1057,7 +1057,163 @@ void lowerLRN(LowerContext &ctx) {
   }));
 }
 
+/// MeanVarianceNormalization as the reference kernel computes it, in f64: the sum and the sum
+/// of squares over `axes` (two reductions, reduced dims kept as 1), then
+/// y = (x - mean) / (sqrt(max(E[x^2] - mean^2, 0)) + 1e-9).
+void lowerMVN(LowerContext &ctx) {
+  std::vector<int64_t> xs = ctx.inputShape(0);
+  DType dt = ctx.inputDType(0);
+  ctx.check(isFloat(dt), "lowering expects a float input, got ", dtypeName(dt));
+  const int64_t r = int64_t(xs.size());
+  std::vector<char> mask(size_t(r), 0);
+  int64_t count = 1;
+  for (int64_t a : ctx.attrInts("axes", {0, 2, 3})) {
+    int64_t d = lowering::normalizeAxis(ctx, a, r, "axes entry");
+    ctx.check(!mask[size_t(d)], "axis ", a, " is given twice in axes");
+    mask[size_t(d)] = 1;
+    count *= xs[size_t(d)];
+  }
+  te::Tensor X = ctx.input(0);
+  std::vector<Expr> ks = lowering::shapeExprs(keptShape(xs, mask));
+  std::vector<te::IterVar> r1 = reduceAxesOf(xs, mask), r2 = reduceAxesOf(xs, mask);
+  te::Tensor S = ctx.compute(ks, [&](std::vector<Var> iv) {
+    return te::sum(loop::cast(DType::f64, X.access(keptIndex(mask, iv, r1))), r1);
+  }, "sum");
+  te::Tensor Q = ctx.compute(ks, [&](std::vector<Var> iv) {
+    Expr x = loop::cast(DType::f64, X.access(keptIndex(mask, iv, r2)));
+    return te::sum(x * x, r2);
+  }, "sumsq");
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(xs), [&](std::vector<Var> iv) {
+    Expr x = loop::cast(DType::f64, X.access(std::vector<Expr>(iv.begin(), iv.end())));
+    // count > 0 whenever there is an element to compute
+    Expr m = S.access(toKept(mask, iv)) / Expr(double(count));
+    Expr var = Q.access(toKept(mask, iv)) / Expr(double(count)) - m * m;
+    Expr scale = Expr(1.0) / (loop::sqrt(loop::max(var, Expr(0.0))) + Expr(1e-9));
+    return loop::cast(dt, (x - m) * scale);
+  }));
+}
+
+/// NegativeLogLikelihoodLoss over log-probabilities LP (N, C, D...) with the reference's
+/// arithmetic in f64: per target position, l = -LP[n, t, d] * w[t] (w = 1 without weights)
+/// and the weight w[t], both 0 where t == ignore_index; then none (l per position), sum, or
+/// mean (sum of l / sum of weights). A target outside [0, C), which the reference rejects, is
+/// clamped into range (unspecified result).
+void lowerNLLOver(LowerContext &ctx, const te::Tensor &LP, const std::vector<int64_t> &xs,
+                  DType dt) {
+  ctx.check(xs.size() >= 2, "input should have rank >= 2 (N x C x ...), got shape ",
+            shapeToString(xs));
+  const int64_t C = xs[1];
+  std::vector<int64_t> ts = xs;
+  ts.erase(ts.begin() + 1);
+  ctx.check(ctx.inputShape(1) == ts, "target should have shape ", shapeToString(ts), " (input ",
+            shapeToString(xs), " without the class dim), got ", shapeToString(ctx.inputShape(1)));
+  DType tt = ctx.inputDType(1);
+  ctx.check(tt == DType::i32 || tt == DType::i64, "target should be int32 or int64, got ",
+            dtypeName(tt));
+  te::Tensor W;
+  if (ctx.hasInput(2)) {
+    ctx.check(ctx.inputShape(2) == std::vector<int64_t>{C}, "weight should have shape [", C,
+              "], got ", shapeToString(ctx.inputShape(2)));
+    ctx.check(ctx.inputDType(2) == dt, "weight has dtype ", dtypeName(ctx.inputDType(2)),
+              ", expected ", dtypeName(dt), " like the input");
+    W = ctx.input(2);
+  }
+  const std::string red = ctx.attrString("reduction", "mean");
+  ctx.check(red == "none" || red == "sum" || red == "mean",
+            "reduction should be none, sum or mean, got '", red, "'");
+  const bool hasIgnore = ctx.hasAttr("ignore_index");
+  const int64_t ignore = ctx.attrInt("ignore_index", 0);
+  te::Tensor T = ctx.input(1);
+  // the weight of each target position (f64), 0 where ignored
+  auto weightAt = [&](const std::vector<Expr> &tidx) -> std::pair<Expr, Expr> {
+    Expr t = loop::cast(DType::i64, T.access(tidx));
+    Expr tc = loop::max(loop::min(t, Expr(C - 1)), Expr(int64_t(0)));
+    Expr w = W.defined() ? loop::cast(DType::f64, W(tc)) : Expr(1.0);
+    if (hasIgnore)
+      w = loop::select(t == Expr(ignore), Expr(0.0), w);
+    return {w, tc};
+  };
+  auto lossAt = [&](const std::vector<Expr> &tidx) {
+    auto [w, tc] = weightAt(tidx);
+    std::vector<Expr> idx = tidx;
+    idx.insert(idx.begin() + 1, tc);
+    Expr l = -loop::cast(DType::f64, LP.access(idx)) * w;
+    if (hasIgnore) // an ignored position contributes +0 (not -0 * w)
+      l = loop::select(loop::cast(DType::i64, T.access(tidx)) == Expr(ignore), Expr(0.0), l);
+    return l;
+  };
+  if (red == "none") {
+    ctx.setOutput(0, ctx.compute(lowering::shapeExprs(ts), [&](std::vector<Var> iv) {
+      return loop::cast(dt, lossAt(std::vector<Expr>(iv.begin(), iv.end())));
+    }));
+    return;
+  }
+  std::vector<te::IterVar> r1, r2;
+  for (size_t d = 0; d < ts.size(); ++d) {
+    r1.push_back(te::reduce_axis({0, ts[d]}, "r" + std::to_string(d)));
+    r2.push_back(te::reduce_axis({0, ts[d]}, "r" + std::to_string(d)));
+  }
+  te::Tensor L = ctx.compute({}, [&](std::vector<Var>) {
+    return te::sum(lossAt(std::vector<Expr>(r1.begin(), r1.end())), r1);
+  }, "losssum");
+  if (red == "sum") {
+    ctx.setOutput(0, ctx.compute({}, [&](std::vector<Var>) {
+      return loop::cast(dt, L.access({}));
+    }));
+    return;
+  }
+  te::Tensor WS = ctx.compute({}, [&](std::vector<Var>) {
+    return te::sum(weightAt(std::vector<Expr>(r2.begin(), r2.end())).first, r2);
+  }, "weightsum");
+  ctx.setOutput(0, ctx.compute({}, [&](std::vector<Var>) {
+    return loop::cast(dt, L.access({}) / WS.access({}));
+  }));
+}
+
+void lowerNLL(LowerContext &ctx) {
+  DType dt = ctx.inputDType(0);
+  ctx.check(isFloat(dt), "lowering expects a float input, got ", dtypeName(dt));
+  lowerNLLOver(ctx, ctx.input(0), ctx.inputShape(0), dt);
+}
+
+/// SoftmaxCrossEntropyLoss: the log-softmax over the class dim (1) as the reference computes
+/// it (max, set to 0 when not finite; the sum of exp(x - max); x - (max + log(sum))), then the
+/// NLL loss over it; the log-probabilities are output 1 when asked for.
+void lowerSCE(LowerContext &ctx) {
+  std::vector<int64_t> xs = ctx.inputShape(0);
+  DType dt = ctx.inputDType(0);
+  ctx.check(isFloat(dt), "lowering expects float scores, got ", dtypeName(dt));
+  ctx.check(xs.size() >= 2, "scores should have rank >= 2 (N x C x ...), got shape ",
+            shapeToString(xs));
+  std::vector<char> mask(xs.size(), 0);
+  mask[1] = 1;
+  te::Tensor X = ctx.input(0);
+  std::vector<Expr> ks = lowering::shapeExprs(keptShape(xs, mask));
+  std::vector<te::IterVar> r1 = reduceAxesOf(xs, mask), r2 = reduceAxesOf(xs, mask);
+  Expr inf = lowering::constant(dt, std::numeric_limits<double>::infinity());
+  te::Tensor M = ctx.compute(ks, [&](std::vector<Var> iv) {
+    return te::max(X.access(keptIndex(mask, iv, r1)), r1);
+  }, "max");
+  te::Tensor S = ctx.compute(ks, [&](std::vector<Var> iv) {
+    Expr m = M.access(toKept(mask, iv));
+    m = loop::select(loop::fabs(m) < inf, m, lowering::constant(dt, 0.0));
+    return te::sum(loop::exp(X.access(keptIndex(mask, iv, r2)) - m), r2);
+  }, "sumexp");
+  te::Tensor LP = ctx.compute(lowering::shapeExprs(xs), [&](std::vector<Var> iv) {
+    Expr m = M.access(toKept(mask, iv));
+    m = loop::select(loop::fabs(m) < inf, m, lowering::constant(dt, 0.0));
+    return X.access(std::vector<Expr>(iv.begin(), iv.end())) -
+           (m + loop::log(S.access(toKept(mask, iv))));
+  }, "log_prob");
+  lowerNLLOver(ctx, LP, xs, dt);
+  if (ctx.numOutputs() > 1 && ctx.hasOutput(1))
+    ctx.setOutput(1, LP);
+}
+
 void attachNormalizationLowerings(OpRegistry &r) {
+  r.setLower("MeanVarianceNormalization", lowerMVN);
+  r.setLower("NegativeLogLikelihoodLoss", lowerNLL);
+  r.setLower("SoftmaxCrossEntropyLoss", lowerSCE);
   r.setLower("LRN", lowerLRN);
   r.setLower("InstanceNormalization", lowerInstanceNorm);
   r.setLower("Dropout", lowerDropout);

@@ -776,8 +776,64 @@ void lowerCumSum(LowerContext &ctx) {
   }));
 }
 
+/// TopK by ranks: rank[..i..] = #{k : x[..k..] comes before x[..i..]} along the axis, in the
+/// reference's order (largest or smallest first, NaN above every number, ties by the lower
+/// index), so the ranks are a permutation of [0, n); output j holds the element of rank j
+/// (indices: the one position whose rank is j; values: the input there). O(n^2) along the
+/// axis, like CumSum's lowering: fine for the short axes TopK is used on.
+void lowerTopK(LowerContext &ctx) {
+  std::vector<int64_t> xs = ctx.inputShape(0);
+  DType dt = ctx.inputDType(0);
+  ctx.check(!xs.empty(), "input should have rank >= 1, got a scalar");
+  ctx.check(dt != DType::boolean, "TopK of a bool tensor is not supported");
+  if (ctx.opset() >= 10 && !ctx.inputConstant(1)) { // K is the output's extent on the axis
+    const Value *v = ctx.node().output(0);
+    ctx.check(v && v->type.isTensor() && v->type.shape.isStatic(),
+              "K is not a constant and the output shape is not static; lowering needs one of them");
+  }
+  const int64_t axis = lowering::normalizeAxis(ctx, ctx.attrInt("axis", -1), int64_t(xs.size()));
+  const bool largest = ctx.attrInt("largest", 1) != 0;
+  const int64_t n = xs[size_t(axis)];
+  std::vector<int64_t> out = ctx.outputShape(0);
+  te::Tensor X = ctx.input(0);
+  const bool isF = isFloat(dt);
+  // a strictly before b in the order "ascending, NaN last" (numpy's sort order)
+  auto less = [&](const Expr &a, const Expr &b) -> Expr {
+    if (!isF)
+      return a < b;
+    return (a == a) && ((b != b) || (a < b));
+  };
+  te::IterVar k = te::reduce_axis({0, std::max<int64_t>(n, 1)}, "k");
+  te::Tensor Rank = ctx.compute(lowering::shapeExprs(xs), [&](std::vector<Var> iv) {
+    std::vector<Expr> idx(iv.begin(), iv.end());
+    Expr me = X.access(idx);
+    idx[size_t(axis)] = Expr(k);
+    Expr other = X.access(idx);
+    Expr before = largest ? less(me, other) : less(other, me);
+    Expr tie = largest ? !less(other, me) : !less(me, other); // neither before the other
+    Expr beats = before || (tie && Expr(k) < Expr(iv[size_t(axis)]));
+    return te::sum(loop::select(beats, Expr(int64_t(1)), Expr(int64_t(0))), {k});
+  }, "rank");
+  te::IterVar k2 = te::reduce_axis({0, std::max<int64_t>(n, 1)}, "k");
+  te::Tensor Ind = ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+    std::vector<Expr> idx(iv.begin(), iv.end());
+    idx[size_t(axis)] = Expr(k2);
+    Expr hit = Rank.access(idx) == Expr(iv[size_t(axis)]);
+    return te::max(loop::select(hit, Expr(k2), Expr(int64_t(0))), {k2});
+  }, "indices");
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+    std::vector<Expr> idx(iv.begin(), iv.end());
+    idx[size_t(axis)] = loop::min(Ind.access(std::vector<Expr>(iv.begin(), iv.end())),
+                                  Expr(std::max<int64_t>(n - 1, 0)));
+    return X.access(idx);
+  }, "values"));
+  if (ctx.numOutputs() > 1 && ctx.hasOutput(1))
+    ctx.setOutput(1, Ind);
+}
+
 void attachReductionLowerings(OpRegistry &r) {
   r.setLower("CumSum", lowerCumSum);
+  r.setLower("TopK", lowerTopK);
   for (const ReduceInfo &ri : kReduceOps) {
     RK kind = ri.kind;
     r.setLower(ri.name, [kind](LowerContext &ctx) { lowerReduce(ctx, kind); });

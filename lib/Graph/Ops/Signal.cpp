@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "OpUtils.h"
+#include "tessel/Graph/Lowering.h"
 
 #include <algorithm>
 #include <cmath>
@@ -310,6 +311,16 @@ void kernelSTFT(KernelContext &ctx) {
 // Windows
 //===----------------------------------------------------------------------===//
 
+/// The generalized cosine windows' coefficients (a0, a1, a2), shared by the reference kernel
+/// and the lowering.
+struct CosineWindow {
+  const char *name;
+  double a0, a1, a2;
+};
+constexpr CosineWindow kCosineWindows[] = {{"HannWindow", 0.5, 0.5, 0.0},
+                                           {"HammingWindow", 25.0 / 46.0, 21.0 / 46.0, 0.0},
+                                           {"BlackmanWindow", 0.42, 0.5, 0.08}};
+
 /// Generalized cosine window a0 - a1 cos(2 pi k / N) + a2 cos(4 pi k / N).
 OpDef windowOp(const char *name, double a0, double a1, double a2) {
   OpDef d;
@@ -402,6 +413,142 @@ void kernelMel(KernelContext &ctx) {
 
 } // namespace
 
+// --- lowerings of the Signal ops
+// The window generators and MelWeightMatrix: their sizes are output extents, taken from the
+// constant size inputs or else from the declared static output shape; the values are computed
+// in the kernel in f64 with the reference's expressions (same order of operations), then
+// converted to output_datatype.
+namespace {
+
+using loop::Expr;
+using loop::Var;
+
+/// One scalar of a constant input as integer / double (an Error naming `what` otherwise).
+int64_t loweredScalarInt(const LowerContext &ctx, size_t i, const char *what) {
+  std::vector<int64_t> v = ctx.constantInts(i, what);
+  ctx.check(v.size() == 1, what, " should be a scalar, got ", v.size(), " values");
+  return v[0];
+}
+double loweredScalarFloat(const LowerContext &ctx, size_t i, const char *what) {
+  std::vector<double> v = ctx.constantFloats(i, what);
+  ctx.check(v.size() == 1, what, " should be a scalar, got ", v.size(), " values");
+  return v[0];
+}
+
+/// Input i (a one-element tensor) as an f64 expression: a literal when constant, else a load.
+Expr scalarAsF64(const LowerContext &ctx, size_t i, const char *what) {
+  if (ctx.inputConstant(i))
+    return Expr(loweredScalarFloat(ctx, i, what));
+  std::vector<int64_t> es = ctx.inputShape(i);
+  ctx.check(es.size() <= 1 && (es.empty() || es[0] == 1), what, " should be a scalar, got shape ",
+            shapeToString(es));
+  DType et = ctx.inputDType(i);
+  ctx.check(isFloat(et) || isInteger(et), what, " should be numeric, got ", dtypeName(et));
+  return loop::cast(DType::f64,
+                    ctx.input(i).access(std::vector<Expr>(es.size(), Expr(int64_t(0)))));
+}
+
+/// A size input that is an output extent: its value when constant, else the extent `dim` of
+/// the declared output shape (which must then be static).
+int64_t sizeFromOutput(const LowerContext &ctx, size_t i, const char *what, size_t dim) {
+  if (ctx.inputConstant(i))
+    return loweredScalarInt(ctx, i, what);
+  const Value *v = ctx.node().output(0);
+  ctx.check(v && v->type.isTensor() && v->type.shape.isStatic(), what,
+            " is not a constant and the output shape is not static; lowering needs one of them");
+  return ctx.outputShape(0)[dim];
+}
+
+/// a0 - a1 cos(2 pi k / N) + a2 cos(4 pi k / N), N = size (periodic) or size - 1 (symmetric).
+LowerFn lowerWindow(double a0, double a1, double a2) {
+  return [a0, a1, a2](LowerContext &ctx) {
+    DType dt = ctx.outputDType(0);
+    lowering::checkDType(ctx, dt, "output_datatype");
+    ctx.check(dt != DType::boolean, "output_datatype bool is not supported");
+    const int64_t size = sizeFromOutput(ctx, 0, "size", 0);
+    ctx.check(size >= 0, "size is ", size, ", expected >= 0");
+    const bool periodic = ctx.attrInt("periodic", 1) != 0;
+    const int64_t N = periodic ? size : size - 1;
+    ctx.setOutput(0, ctx.compute({Expr(size)}, [&](Var k) {
+      Expr a = N > 0 ? Expr(2.0 * std::numbers::pi) * loop::cast(DType::f64, Expr(k)) /
+                           Expr(double(N))
+                     : Expr(0.0);
+      Expr v = Expr(a0) - Expr(a1) * loop::cos(a) + Expr(a2) * loop::cos(Expr(2.0) * a);
+      return dt == DType::f64 ? v : loop::cast(dt, v);
+    }));
+  };
+}
+
+/// MelWeightMatrix [dft_length / 2 + 1, num_mel_bins]: column i is the triangle over the
+/// frequency bins lo = fb(i), ce = fb(i + 1), hi = fb(i + 2), with
+/// fb(i) = floor((dft_length + 1) * hz(i) / sample_rate) and hz(i) the i-th of num_mel_bins + 2
+/// points evenly spaced in mel between the edges; rising (j - lo) / (ce - lo) on [lo, ce]
+/// (1 at ce when lo == ce), then falling (hi - j) / (hi - ce) on [ce, hi), which overwrites.
+void lowerMel(LowerContext &ctx) {
+  DType dt = ctx.outputDType(0);
+  lowering::checkDType(ctx, dt, "output_datatype");
+  ctx.check(dt != DType::boolean, "output_datatype bool is not supported");
+  const int64_t numMel = sizeFromOutput(ctx, 0, "num_mel_bins", 1);
+  sizeFromOutput(ctx, 1, "dft_length", 0); // a constant, or the output shape is static
+  const int64_t nbins = ctx.outputShape(0)[0];  // dft_length / 2 + 1
+  ctx.check(numMel > 0 && nbins > 0, "num_mel_bins (", numMel, ") and dft_length / 2 + 1 (", nbins,
+            ") must be > 0");
+  if (ctx.inputConstant(1))
+    ctx.check(loweredScalarInt(ctx, 1, "dft_length") > 0, "dft_length must be > 0");
+  if (ctx.inputConstant(2))
+    ctx.check(loweredScalarInt(ctx, 2, "sample_rate") > 0, "sample_rate must be > 0");
+  // dft_length and sample_rate enter the bins' formula: literals when constant, else loads
+  Expr dftLen = scalarAsF64(ctx, 1, "dft_length"), rate = scalarAsF64(ctx, 2, "sample_rate");
+  // The edges only set the spacing of the mel points: literals when constant (computed here
+  // as the reference does), else read at run time (log10 then as log(x) / ln 10, which may
+  // differ from std::log10 in the last bit; edges the reference rejects give unspecified
+  // values).
+  auto melOfEdge = [&](size_t i, const char *what) -> Expr {
+    if (ctx.inputConstant(i)) {
+      const double hz = loweredScalarFloat(ctx, i, what);
+      ctx.check(hz >= 0 && std::isfinite(hz), what, " should be finite and >= 0, got ", hz);
+      return Expr(2595.0 * std::log10(1.0 + hz / 700.0));
+    }
+    Expr hz = scalarAsF64(ctx, i, what);
+    return Expr(2595.0) * (loop::log(Expr(1.0) + hz / Expr(700.0)) / Expr(std::log(10.0)));
+  };
+  if (ctx.inputConstant(3) && ctx.inputConstant(4)) {
+    const double lower = loweredScalarFloat(ctx, 3, "lower_edge_hertz");
+    const double upper = loweredScalarFloat(ctx, 4, "upper_edge_hertz");
+    ctx.check(upper >= lower, "expected 0 <= lower_edge_hertz <= upper_edge_hertz, got ", lower,
+              " and ", upper);
+  }
+  Expr lowMel = melOfEdge(3, "lower_edge_hertz"), highMel = melOfEdge(4, "upper_edge_hertz");
+  Expr melStep = (highMel - lowMel) / Expr(double(numMel + 2));
+  auto fb = [&](Expr i) { // the reference's bin of mel point i, as i64
+    Expr m = loop::cast(DType::f64, i) * melStep + lowMel;
+    Expr hz = Expr(700.0) * (loop::pow(Expr(10.0), m / Expr(2595.0)) - Expr(1.0));
+    return loop::cast(DType::i64, loop::floor((dftLen + Expr(1.0)) * hz / rate));
+  };
+  ctx.setOutput(0, ctx.compute({Expr(nbins), Expr(numMel)}, [&](Var j, Var i) {
+    Expr lo = fb(Expr(i)), ce = fb(Expr(i) + 1), hi = fb(Expr(i) + 2);
+    Expr jf = loop::cast(DType::f64, Expr(j));
+    Expr lc = ce - lo, ch = hi - ce;
+    Expr rising = loop::select(lc == int64_t(0), loop::select(Expr(j) == ce, Expr(1.0), Expr(0.0)),
+                               loop::select(Expr(j) >= lo && Expr(j) <= ce,
+                                            (jf - loop::cast(DType::f64, lo)) /
+                                                loop::cast(DType::f64, lc),
+                                            Expr(0.0)));
+    Expr falling = (loop::cast(DType::f64, hi) - jf) / loop::cast(DType::f64, ch);
+    Expr v = loop::select(ch > int64_t(0) && Expr(j) >= ce && Expr(j) < hi, falling, rising);
+    return dt == DType::f64 ? v : loop::cast(dt, v);
+  }));
+}
+
+void attachSignalLowerings(OpRegistry &r) {
+  for (const CosineWindow &w : kCosineWindows)
+    r.setLower(w.name, lowerWindow(w.a0, w.a1, w.a2));
+  r.setLower("MelWeightMatrix", lowerMel);
+}
+
+} // namespace
+// --- end of the Signal lowerings
+
 void registerSignalOps(OpRegistry &r) {
   r.add(OpDef{"DFT", "", 17, 17, 1, 2, 1, 1, "float types",
               "real or complex input; onesided (real input only), inverse, axis, dft_length; "
@@ -410,14 +557,14 @@ void registerSignalOps(OpRegistry &r) {
   r.add(OpDef{"STFT", "", 17, 17, 2, 4, 1, 1, "float types",
               "window and/or frame_length (must agree); onesided (real signal only)", inferSTFT,
               kernelSTFT});
-  r.add(windowOp("HannWindow", 0.5, 0.5, 0.0));
-  r.add(windowOp("HammingWindow", 25.0 / 46.0, 21.0 / 46.0, 0.0));
-  r.add(windowOp("BlackmanWindow", 0.42, 0.5, 0.08));
+  for (const CosineWindow &w : kCosineWindows)
+    r.add(windowOp(w.name, w.a0, w.a1, w.a2));
   r.add(OpDef{"MelWeightMatrix", "", 17, 17, 5, 5, 1, 1,
               "int32/int64 sizes, float edges; output: output_datatype",
               "follows the ONNX reference (bins floor((dft_length+1)*hz/sample_rate)); "
               "bins outside [0, dft_length/2] are dropped",
               inferMel, kernelMel});
+  attachSignalLowerings(r);
 }
 
 } // namespace tessel

@@ -2,6 +2,7 @@
 
 #include "tessel/Loop/Evaluate.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace tessel::loop {
@@ -126,6 +127,16 @@ Value evaluateCast(Type t, const Value &v) {
 Value evaluateCall(const std::string &name, const std::vector<Value> &args) {
   TESSEL_CHECK(!args.empty(), "evaluate: call ", name, " without arguments");
   Type t = args[0].type;
+  if (!t.isFloat() && (name == "shl" || name == "shr")) {
+    // amounts outside [0, bits) shift every bit out (CallNode's definition)
+    const uint64_t amount = uint64_t(args.at(1).i), bits = uint64_t(t.bits());
+    const int64_t x = args[0].i;
+    if (name == "shl")
+      return Value::ofInt(t, amount >= bits ? 0 : int64_t(uint64_t(x) << amount));
+    if (t.isUInt())
+      return Value::ofInt(t, amount >= bits ? 0 : int64_t(uint64_t(x) >> amount));
+    return Value::ofInt(t, x >> std::min<uint64_t>(amount, 63)); // sign-extended in 64 bits
+  }
   if (!t.isFloat()) {
     TESSEL_CHECK(name == "abs", "evaluate: call ", name, " of ", t.toString());
     return Value::ofInt(t, args[0].i < 0 ? int64_t(0 - uint64_t(args[0].i)) : args[0].i);
@@ -144,6 +155,9 @@ Value evaluateCall(const std::string &name, const std::vector<Value> &args) {
   else if (name == "round") r = std::nearbyint(x); // round half to even
   else if (name == "sin") r = std::sin(x);
   else if (name == "cos") r = std::cos(x);
+  else if (name == "asin") r = std::asin(x);
+  else if (name == "acos") r = std::acos(x);
+  else if (name == "atan") r = std::atan(x);
   else if (name == "pow") r = std::pow(x, args.at(1).f);
   else if (name == "fma") r = std::fma(x, args.at(1).f, args.at(2).f);
   else fail("evaluate: unknown intrinsic '", name, "'");

@@ -304,6 +304,8 @@ const std::vector<IntrinsicInfo> &intrinsicTable() {
       {"rsqrt", 1, true}, {"erf", 1, true},   {"sigmoid", 1, true}, {"fabs", 1, true},
       {"floor", 1, true}, {"ceil", 1, true},  {"round", 1, true},   {"sin", 1, true},
       {"cos", 1, true},   {"pow", 2, true},   {"fma", 3, true},     {"abs", 1, false},
+      {"asin", 1, true},  {"acos", 1, true},  {"atan", 1, true},
+      {"shl", 2, false, /*intOnly=*/true},    {"shr", 2, false, /*intOnly=*/true},
   };
   return table;
 }
@@ -332,6 +334,8 @@ Expr CallNode::make(std::string name, std::vector<Expr> args) {
                  args[0].type().toString(), " (expected equal types)");
   }
   Type t = args[0].type();
+  TESSEL_CHECK(!info->intOnly || t.isIntOrUInt(), "loop IR: call ", name, ": arguments are ",
+               t.toString(), " (expected an integer type)");
   TESSEL_CHECK(t.isFloat() || (!info->floatOnly && t.isIntOrUInt()), "loop IR: call ", name,
                ": arguments are ", t.toString(),
                info->floatOnly ? " (expected a float type)" : " (expected a number type)");
@@ -614,7 +618,12 @@ Expr ceil(Expr x) { return call("ceil", {std::move(x)}); }
 Expr round(Expr x) { return call("round", {std::move(x)}); }
 Expr sin(Expr x) { return call("sin", {std::move(x)}); }
 Expr cos(Expr x) { return call("cos", {std::move(x)}); }
+Expr asin(Expr x) { return call("asin", {std::move(x)}); }
+Expr acos(Expr x) { return call("acos", {std::move(x)}); }
+Expr atan(Expr x) { return call("atan", {std::move(x)}); }
 Expr pow(Expr x, Expr y) { return call("pow", {std::move(x), std::move(y)}); }
+Expr shl(Expr x, Expr y) { return call("shl", {std::move(x), std::move(y)}); }
+Expr shr(Expr x, Expr y) { return call("shr", {std::move(x), std::move(y)}); }
 Expr fma(Expr a, Expr b, Expr c) { return call("fma", {std::move(a), std::move(b), std::move(c)}); }
 Expr ramp(Expr base, Expr stride, int lanes) {
   return RampNode::make(std::move(base), std::move(stride), lanes);
