@@ -39,10 +39,23 @@ using AlignedBytes = std::unique_ptr<uint8_t, AlignedFree>;
 
 uint64_t alignUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
+/// Buffers from 1 MiB up (weights, arenas) are 2 MiB-aligned and asked to be backed by
+/// transparent huge pages: physically contiguous memory streams at the prefetchers' full
+/// speed (they stop at 4 KiB page boundaries) and lands in the caches the same way in every
+/// process. With 4 KiB pages mlp's 1.6 MB weight matrix ran at 23-24 us or 28-31 us per
+/// inference depending on the process.
+constexpr uint64_t kHugePage = 2u << 20;
+
 AlignedBytes allocAligned(uint64_t size, const std::string &what) {
-  uint64_t n = alignUp(std::max<uint64_t>(size, 1), kArtifactAlignment);
-  void *p = std::aligned_alloc(kArtifactAlignment, n);
+  bool huge = size >= (1u << 20);
+  uint64_t align = huge ? kHugePage : kArtifactAlignment;
+  uint64_t n = alignUp(std::max<uint64_t>(size, 1), align);
+  void *p = std::aligned_alloc(align, n);
   TESSEL_CHECK(p != nullptr, what, ": cannot allocate ", size, " bytes");
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (huge)
+    (void)madvise(p, n, MADV_HUGEPAGE); // a hint: without THP the pages stay 4 KiB
+#endif
   return AlignedBytes(static_cast<uint8_t *>(p));
 }
 
