@@ -488,11 +488,22 @@ CompiledModel compileModel(Graph &g, const CompileOptions &opts) {
       // (constant inputs travel inside the serialized node).
       KernelTE k;
       k.fallback = grp.nodes[0];
-      for (const Value *v : grp.inputs)
-        if (!v->isConstant()) {
-          staticDims(*v, "value");
-          k.paramValues.push_back(v);
-        }
+      std::vector<const Value *> args(grp.inputs.begin(), grp.inputs.end());
+      // Values its subgraphs (If, Loop, Scan bodies) read from this graph are arguments too:
+      // the serialized node declares them as inputs of its one-node model.
+      for (const Value *v : subgraphReads(*k.fallback))
+        args.push_back(v);
+      for (const Value *v : args) {
+        if (v->isConstant() ||
+            std::find(k.paramValues.begin(), k.paramValues.end(), v) != k.paramValues.end())
+          continue;
+        staticDims(*v, "value");
+        bool isInput = std::find(g.inputs.begin(), g.inputs.end(), v) != g.inputs.end();
+        TESSEL_CHECK(isInput || producedBy.count(v), k.fallback->describe(), ": value '",
+                     v->name(), "' that its subgraph reads is not kept by the kernel that "
+                     "computes it (it is fused away); expected a graph input or a kernel output");
+        k.paramValues.push_back(v);
+      }
       k.outputValues = grp.outputs;
       CompiledKernel ck;
       ck.symbol = std::string(runtime::kFallbackSymbolPrefix) + std::to_string(numFallbacks++);

@@ -9,6 +9,7 @@
 #include "tessel/Interp/Interpreter.h"
 #include "tessel/Support/Error.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -26,11 +27,30 @@ namespace tessel {
 
 namespace {
 
-bool holdsSubgraph(const Node &n) {
-  for (const auto &[name, a] : n.attrs)
-    if (a.kind == Attribute::Kind::Graph || a.kind == Attribute::Kind::Graphs)
-      return true;
-  return false;
+void collectReads(const Graph &sub, const Graph &owner, std::vector<const Value *> &out) {
+  auto add = [&](const Value *v) {
+    if (v && std::find(out.begin(), out.end(), v) == out.end())
+      out.push_back(v);
+  };
+  std::vector<const Value *> caps;
+  collectCaptures(sub, owner, caps);
+  for (const Value *v : caps)
+    add(v);
+  for (const auto &node : sub.nodes()) {
+    for (const Value *v : node->inputs())
+      if (v && v->graph() == &owner)
+        add(v);
+    for (const auto &[name, a] : node->attrs) {
+      if (a.g)
+        collectReads(*a.g, owner, out);
+      for (const auto &sg : a.graphs)
+        if (sg)
+          collectReads(*sg, owner, out);
+    }
+  }
+  for (const Value *v : sub.outputs)
+    if (v && v->graph() == &owner)
+      add(v);
 }
 
 std::vector<uint8_t> readAndRemove(const std::string &path) {
@@ -51,11 +71,22 @@ std::string shapeText(const std::vector<int64_t> &s) {
 
 } // namespace
 
+std::vector<const Value *> subgraphReads(const Node &n) {
+  std::vector<const Value *> out;
+  if (!n.graph())
+    return out;
+  for (const auto &[name, a] : n.attrs) {
+    if (a.g)
+      collectReads(*a.g, *n.graph(), out);
+    for (const auto &sg : a.graphs)
+      if (sg)
+        collectReads(*sg, *n.graph(), out);
+  }
+  return out;
+}
+
 std::vector<uint8_t> serializeFallbackNode(const Node &n, const std::vector<const Value *> &inputs,
                                            const std::vector<const Value *> &outputs) {
-  TESSEL_CHECK(!holdsSubgraph(n), n.describe(),
-               ": holds a subgraph, which the interpreter fallback cannot carry (its captured "
-               "values are not serialized)");
   Graph sub;
   sub.name = "fallback_" + n.name;
   if (n.graph())
@@ -82,6 +113,21 @@ std::vector<uint8_t> serializeFallbackNode(const Node &n, const std::vector<cons
       it = map.emplace(v, c).first;
     }
     ins.push_back(it->second);
+  }
+  // Constants that its subgraphs capture travel as initializers of the one-node model (the
+  // non-constant captures are among `inputs`): the subgraphs read them by name.
+  for (const Value *v : subgraphReads(n)) {
+    if (map.count(v))
+      continue;
+    TESSEL_CHECK(v->isConstant(), n.describe(), ": its subgraph reads '", v->name(),
+                 "', which is neither a step argument nor a constant");
+    Value *c = sub.createValue(v->name(), v->type);
+    c->constant = v->constant;
+    sub.initializers.push_back(c);
+    // Also a graph input with that initializer as its value: no node of the one-node model
+    // uses it (the subgraphs name it), and the writer keeps only initializers in use.
+    sub.inputs.push_back(c);
+    map.emplace(v, c);
   }
   std::vector<std::string> outNames;
   for (const Value *v : n.outputs())

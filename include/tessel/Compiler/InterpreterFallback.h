@@ -22,10 +22,16 @@
 
 namespace tessel {
 
+/// The values of `n`'s graph that its subgraphs (If branches, Loop and Scan bodies, nested
+/// ones too) read: captured ones and ones their nodes take directly (graph inputs,
+/// initializers), each once, in first-use order.
+std::vector<const Value *> subgraphReads(const Node &n);
+
 /// `n` as a one-node ONNX model (the payload of a fallback step): graph inputs `inputs` (the
-/// node's non-constant inputs, in the step's argument order), its constant inputs as
-/// initializers, graph outputs `outputs` (the node's outputs that the step writes), with the
-/// types of `n`'s graph. Error for a node that holds a subgraph (its captures are not carried).
+/// node's non-constant inputs and the non-constant values its subgraphs read, in the step's
+/// argument order), its constant inputs and the constants its subgraphs read as initializers,
+/// graph outputs `outputs` (the node's outputs that the step writes), with the types of `n`'s
+/// graph.
 std::vector<uint8_t> serializeFallbackNode(const Node &n, const std::vector<const Value *> &inputs,
                                            const std::vector<const Value *> &outputs);
 
