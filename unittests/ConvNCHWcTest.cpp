@@ -279,8 +279,9 @@ TEST(ConvNCHWc, RegularConvScheduleTiles) {
   // (reg_n 13, odd height: one row per tile) and 31 (prime > 28: reg_n 1), stride 2 from 3
   // channels, 7x7 outputs of 3x3 convs (two oc blocks per tile, all rows per tile inside the
   // kh, kw loops) at stride 1 and 2, and rows of at most 14 with an even height (two rows per
-  // register tile); a 7x7 1x1 conv and a 7x7 conv with an odd number of oc blocks keep one row
-  // per tile.
+  // register tile) when the output channels are one block; rows of 12 to 14 with an even
+  // number of oc blocks (3x3 at stride 1 and 2, 1x1) get two oc blocks per tile, ow-major; a
+  // 7x7 1x1 conv and a 7x7 conv with an odd number of oc blocks keep one row per tile.
   struct Case {
     int64_t C, H, W, OC, K, stride;
     const char *pads;
@@ -296,6 +297,11 @@ TEST(ConvNCHWc, RegularConvScheduleTiles) {
       {16, 14, 14, 16, 3, 1, "[1, 1, 1, 1]", "reg_n 14 x 2 rows"},
       {16, 28, 28, 16, 3, 2, "[1, 1, 1, 1]", "reg_n 14 x 2 rows"},
       {8, 6, 10, 16, 3, 1, "[1, 1, 1, 1]", "reg_n 10 x 2 rows"},
+      {16, 14, 14, 32, 3, 1, "[1, 1, 1, 1]", "reg_n 14 x 2 oc blocks, ow-major"},
+      {16, 28, 28, 32, 3, 2, "[1, 1, 1, 1]", "reg_n 14 x 2 oc blocks, ow-major"},
+      {8, 12, 12, 32, 3, 1, "[0, 1, 2, 1]", "reg_n 12 x 2 oc blocks, ow-major"},
+      {32, 14, 14, 64, 1, 1, "[0, 0, 0, 0]", "reg_n 14 x 2 oc blocks, ow-major"},
+      {16, 14, 13, 48, 3, 1, "[1, 1, 1, 1]", "reg_n 13 x 2 rows"},
   };
   for (const Case &c : cases) {
     SCOPED_TRACE(std::to_string(c.C) + "x" + std::to_string(c.H) + "x" + std::to_string(c.W) +

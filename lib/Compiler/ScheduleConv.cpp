@@ -178,15 +178,26 @@ std::vector<te::Stage> scheduleBlockedConvs(te::Schedule &s, const ScheduleConfi
       continue;
     const int64_t lanes = config.vectorLanesF32;
     const int64_t regN = chooseConvRegN(OW, ob, lanes);
-    // A narrow output (resnet18's 7x7 layers: reg_n 7) gets two output-channel blocks per
-    // tile, so that enough independent accumulators hide the FMA latency.
-    const int64_t ocTile = regN < 12 && OCo % 2 == 0 ? 2 : 1;
     // The conv's reduction axes: [kh, kw] for a depthwise conv, [ic_o, kh, kw, ic_i] else.
     std::vector<te::IterVar> order;
     for (const te::IterVar &iv : C->rootIterVars)
       if (iv.isReduce())
         order.push_back(iv);
     const bool depthwise = order.size() == 2;
+    // A regular conv whose whole output row is one tile of 12 to 14 (the 14x14 layers) gets
+    // two output-channel blocks per tile, the oc blocks inside the output columns
+    // (`ow-major`): 28 accumulators, and per reduction step 2 weight vectors and 14
+    // broadcasts (each used by the two FMAs next to it, so one or two broadcast registers
+    // suffice: 32 in all) instead of the 28 broadcasts + 1 weight vector of two rows per tile
+    // (resnet18's 14x14 3x3 convs: 229-232 -> 242-245 GFLOP/s). With the oc blocks outside
+    // ow, the 14 broadcasts stay live across both blocks and spill (1.33 ms vs 1.03).
+    const int64_t vecPerPoint = std::max<int64_t>(1, (ob + lanes - 1) / lanes);
+    const int64_t registers = lanes >= 16 ? 32 : 16;
+    const bool owMajorOcPair = !depthwise && OW == regN && regN >= 12 && OCo % 2 == 0 &&
+                               2 * regN * vecPerPoint + 2 * vecPerPoint + 2 <= registers;
+    // A narrow output (resnet18's 7x7 layers: reg_n 7) gets two output-channel blocks per
+    // tile, so that enough independent accumulators hide the FMA latency.
+    const int64_t ocTile = (regN < 12 || owMajorOcPair) && OCo % 2 == 0 ? 2 : 1;
     te::Tensor padded; // the conv's zero-padded input stage, if any
     for (const te::Tensor &in : te::inputTensors(conv))
       if (!in.isPlaceholder() && !in.op()->reduce && in.ndim() == 5)
@@ -199,7 +210,7 @@ std::vector<te::Stage> scheduleBlockedConvs(te::Schedule &s, const ScheduleConfi
     // blocks per tile, the whole row in the tile) computes all its output rows per oc-block
     // pair, with the rows inside the [ic_o, kh, kw] reduction loops (see the file comment):
     // each weight vector, loaded once, serves all rows while it is in L1.
-    bool allRows = !depthwise && ocTile == 2 && OW == regN;
+    bool allRows = !depthwise && ocTile == 2 && OW == regN && !owMajorOcPair;
     if (allRows) {
       const int64_t *kh = loop::asConstInt(order[1].dom().extent);
       const int64_t *kw = loop::asConstInt(order[2].dom().extent);
@@ -217,9 +228,10 @@ std::vector<te::Stage> scheduleBlockedConvs(te::Schedule &s, const ScheduleConfi
     te::IterVar n = out.axis(0), oco = out.axis(1), oh = out.axis(2), ow = out.axis(3),
                 oci = out.axis(4);
     auto [ocoo, ocoi] = E.split(oco, ocTile);
-    // A regular conv whose whole output row is one tile of at most 14 (the 14x14 layers) gets
-    // two rows per register tile (28 accumulators): each weight vector serves 28 outputs per
-    // load instead of 14 (resnet18's 14x14 3x3 convs: 196-219 -> 225-232 GFLOP/s).
+    // A regular conv whose whole output row is one tile of at most 14 and that has no oc pair
+    // (one oc block, or an odd number) gets two rows per register tile (28 accumulators):
+    // each weight vector serves 28 outputs per load instead of 14 (resnet18's 14x14 3x3 convs
+    // went 196-219 -> 225-232 GFLOP/s with it, before the ow-major oc pair replaced it there).
     const int64_t rowTile =
         !depthwise && ocTile == 1 && rowChunk == 1 && OW == regN && regN * 2 <= 28 && OH % 2 == 0
             ? 2
@@ -252,8 +264,13 @@ std::vector<te::Stage> scheduleBlockedConvs(te::Schedule &s, const ScheduleConfi
         order.push_back(conv.axis(2));
         C.unroll(conv.axis(2));
       }
-      order.push_back(conv.axis(1));
-      order.push_back(conv.axis(3));
+      if (owMajorOcPair) {
+        order.push_back(conv.axis(3));
+        order.push_back(conv.axis(1));
+      } else {
+        order.push_back(conv.axis(1));
+        order.push_back(conv.axis(3));
+      }
       order.push_back(conv.axis(4));
       C.reorder(order);
     }
@@ -295,6 +312,7 @@ std::vector<te::Stage> scheduleBlockedConvs(te::Schedule &s, const ScheduleConfi
     }
     desc += ", conv nchwc reg_n " + std::to_string(regN) +
             (ocTile > 1 ? " x " + std::to_string(ocTile) + " oc blocks" : "") +
+            (owMajorOcPair ? ", ow-major" : "") +
             (rowTile > 1 ? " x " + std::to_string(rowTile) + " rows" : "") +
             (allRows ? ", all rows per tile inside kh, kw" : "") +
             (depthwise && padded.defined() ? ", padded rows per " + std::to_string(rowChunk) +

@@ -16,7 +16,10 @@
 //     spatial kernel (3x3) the conv is computed at E's (n, oc_o) loop over all output rows,
 //     [ic_o, kh, kw | oh | ic_i | oc tile, ow, oc_i], so a weight vector fetched once (these
 //     layers' weights come from DRAM) serves every row while it is in L1;
-//   - rows of at most 14 with an even height (the 14x14 layers): two rows per register tile,
+//   - rows of 12 to 14 with an even number of oc blocks (the 14x14 layers): two oc blocks per
+//     tile, ow-major, [ic_o, kh, kw, ic_i | ow, oc tile (2), oc_i] (28 accumulators; per step
+//     2 weight vectors and 14 broadcasts, each broadcast used by the two FMAs next to it);
+//   - other rows of at most 14 with an even height: two rows per register tile,
 //     [ic_o, kh, kw, ic_i | oh (2), ow, oc_i] (28 accumulators, each weight vector serves 28);
 //   - depthwise ([kh, kw] as the reduction, both unrolled up to 3x3): E's rows are split in
 //     chunks (a divisor of OH, chooseDepthwiseRowChunk) and the zero-padded input rows of a
@@ -39,8 +42,8 @@ namespace tessel::compiler {
 
 /// Schedules every ConvNCHWc reduction stage of `s` with its padding stage and epilogue, and a
 /// ToBlocked output. Returns the stages it scheduled (the default schedule leaves them alone);
-/// `desc` gets ", conv nchwc reg_n R[ x 2 oc blocks][ x 2 rows][, all rows per tile inside
-/// kh, kw][, padded rows per K output rows]" per conv and ", toblocked rows x w x c unrolled".
+/// `desc` gets ", conv nchwc reg_n R[ x 2 oc blocks][, ow-major][ x 2 rows][, all rows per tile
+/// inside kh, kw][, padded rows per K output rows]" per conv and ", toblocked rows x w x c unrolled".
 std::vector<te::Stage> scheduleBlockedConvs(te::Schedule &s, const ScheduleConfig &config,
                                             std::string &desc);
 
