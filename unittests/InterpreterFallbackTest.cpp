@@ -7,6 +7,7 @@
 // node (C API too). Artifacts without fallback nodes keep the 5-section layout.
 //
 //===----------------------------------------------------------------------===//
+#include "TestUtils.h"
 #include "tessel/Compiler/Compile.h"
 #include "tessel/Compiler/InterpreterFallback.h"
 #include "tessel/Graph/Lowering.h"
@@ -42,14 +43,7 @@ graph @fallback(%x: f32[3,4,4]) opset {"": 17} {
 }
 )";
 
-std::string errorOf(const std::function<void()> &f) {
-  try {
-    f();
-  } catch (const Error &e) {
-    return e.what();
-  }
-  return "";
-}
+using test::errorOf;
 
 CompiledModel compileText(const char *text, bool fallback) {
   auto g = parseGraph(text, "test");

@@ -62,13 +62,6 @@ std::vector<uint8_t> readAndRemove(const std::string &path) {
   return bytes;
 }
 
-std::string shapeText(const std::vector<int64_t> &s) {
-  std::string r = "[";
-  for (size_t i = 0; i < s.size(); ++i)
-    r += (i ? "," : "") + std::to_string(s[i]);
-  return r + "]";
-}
-
 } // namespace
 
 std::vector<const Value *> subgraphReads(const Node &n) {
@@ -191,7 +184,7 @@ runtime::FallbackKernel interpreterFallbackKernel(const runtime::FallbackNode &n
       TESSEL_CHECK(o.isTensor() && o.tensor.dtype() == want && o.tensor.shape() == outs[j].shape,
                    what, ": output '", name, "' is ",
                    o.isTensor() ? o.tensor.typeString() : std::string("not a tensor"),
-                   ", the compiled model expects ", dtypeName(want), shapeText(outs[j].shape));
+                   ", the compiled model expects ", dtypeName(want), shapeToString(outs[j].shape));
       if (o.tensor.nbytes())
         std::memcpy(args[ins.size() + j], o.tensor.raw(), o.tensor.nbytes());
     }

@@ -295,7 +295,7 @@ int runCompiledAccuracy(const std::string &modelPath, const std::string &imagesP
   int64_t n = images.dim(0), per = images.numel() / std::max<int64_t>(n, 1);
   runtime::HostTensor x(in), y(outDesc);
   TESSEL_CHECK(int64_t(x.bytes.size()) == per * int64_t(dtypeSize(dt)), "one image has ", per,
-               " elements but the model input ", in.name, " ", shapeStr(in.shape), " needs ",
+               " elements but the model input ", in.name, " ", shapeToString(in.shape), " needs ",
                x.bytes.size() / dtypeSize(dt));
   DType outType = dtypeOf(outDesc.dtype);
   runtime::TensorArg inArg{in.name, in.dtype, in.shape.data(), in.shape.size(), x.bytes.data(),

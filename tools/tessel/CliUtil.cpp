@@ -25,13 +25,6 @@ DType dtypeOf(runtime::ElemType e) {
   fail("element type ", runtime::elemTypeName(uint32_t(e)), " has no tessel dtype");
 }
 
-std::string shapeStr(const std::vector<int64_t> &s) {
-  std::string r = "[";
-  for (size_t i = 0; i < s.size(); ++i)
-    r += (i ? "," : "") + std::to_string(s[i]);
-  return r + "]";
-}
-
 Tensor randomTensor(DType dt, const std::vector<int64_t> &shape, std::mt19937 &rng) {
   Tensor r(dt, shape);
   std::uniform_real_distribution<float> uf(-1.f, 1.f);
@@ -74,8 +67,8 @@ std::map<std::string, Tensor> readInputSpecs(const std::vector<std::string> &spe
 
 void checkInput(const std::string &name, const Tensor &t, DType dt,
                 const std::vector<int64_t> &shape) {
-  TESSEL_CHECK(t.shape() == shape, "input '", name, "': the file has shape ", shapeStr(t.shape()),
-               ", the model expects ", shapeStr(shape));
+  TESSEL_CHECK(t.shape() == shape, "input '", name, "': the file has shape ", shapeToString(t.shape()),
+               ", the model expects ", shapeToString(shape));
   TESSEL_CHECK(t.dtype() == dt, "input '", name, "': the file holds ", dtypeName(t.dtype()),
                ", the model expects ", dtypeName(dt));
 }

@@ -22,9 +22,6 @@ namespace tessel::cli {
 /// The tessel dtype of a runtime element type (an Error when there is none).
 DType dtypeOf(runtime::ElemType e);
 
-/// "[1,3,224,224]".
-std::string shapeStr(const std::vector<int64_t> &s);
-
 /// Seeded random values: uniform in [-1, 1) for floats, 0..9 for integers, 0/1 for bool.
 Tensor randomTensor(DType dt, const std::vector<int64_t> &shape, std::mt19937 &rng);
 
