@@ -258,6 +258,8 @@ TEST(ConvNCHWc, DepthwisePaddedRowsPerChunkOfOutputRows) {
     checkEverywhere(depthwiseThenPointwise(c.C, c.H, c.W, c.stride, c.pads), 2, &schedules);
     std::string conv = scheduleOf(schedules, "convnchwc_clip");
     EXPECT_NE(conv.find(c.expect), std::string::npos) << conv;
+    if (std::string(c.expect).find("prefetched") == std::string::npos)
+      EXPECT_EQ(conv.find("prefetched"), std::string::npos) << conv;
   }
   // A 5x5 depthwise conv (its taps stay a loop: only up to 3x3 is unrolled).
   {
@@ -302,6 +304,11 @@ TEST(ConvNCHWc, RegularConvScheduleTiles) {
       {8, 12, 12, 32, 3, 1, "[0, 1, 2, 1]", "reg_n 12 x 2 oc blocks, ow-major"},
       {32, 14, 14, 64, 1, 1, "[0, 0, 0, 0]", "reg_n 14 x 2 oc blocks, ow-major"},
       {16, 14, 13, 48, 3, 1, "[1, 1, 1, 1]", "reg_n 13 x 2 rows"},
+      // Weights of 512 KiB or more (128 x 128 x 3 x 3 floats: 576 KiB) are prefetched.
+      {128, 7, 7, 128, 3, 1, "[1, 1, 1, 1]",
+       "reg_n 7 x 2 oc blocks, all rows per tile inside kh, kw, weights prefetched 2 kw steps"},
+      {128, 12, 12, 128, 3, 1, "[1, 1, 1, 1]",
+       "reg_n 12 x 2 oc blocks, ow-major, weights prefetched 2 kw steps"},
   };
   for (const Case &c : cases) {
     SCOPED_TRACE(std::to_string(c.C) + "x" + std::to_string(c.H) + "x" + std::to_string(c.W) +
@@ -312,6 +319,8 @@ TEST(ConvNCHWc, RegularConvScheduleTiles) {
                     &schedules);
     std::string conv = scheduleOf(schedules, "convnchwc_clip");
     EXPECT_NE(conv.find(c.expect), std::string::npos) << conv;
+    if (std::string(c.expect).find("prefetched") == std::string::npos)
+      EXPECT_EQ(conv.find("prefetched"), std::string::npos) << conv;
   }
   // No epilogue (no bias, no activation): the conv accumulates in a cache stage.
   {

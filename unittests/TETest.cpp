@@ -400,6 +400,54 @@ TEST(TE, CacheReadAndStorageAlign) {
   interpretBoth(f, {{"A", toDouble(a)}, {"S", std::vector<double>(16)}}, {}, "S", want, 1e-4f);
 }
 
+TEST(TE, PrefetchFetchesTheLinesOfALaterIteration) {
+  // C[i, j] = sum_k A[i, k] * B[k, j] with k outside j: at each k, prefetch the row of B that
+  // iteration k + 2 reads (32 floats: two 64-byte lines). For k = 6, 7 that row is past B's end:
+  // a prefetch there is allowed (it never faults), and the interpreters must not read it.
+  auto A = te::placeholder({4, 8}, DType::f32, "A");
+  auto B = te::placeholder({8, 32}, DType::f32, "B");
+  auto k = te::reduce_axis({0, 8}, "k");
+  auto C = te::compute({4, 32}, [&](Var i, Var j) { return te::sum(A(i, k) * B(k, j), {k}); }, "C");
+  auto s = te::create_schedule(C);
+  s[C].reorder({C.axis(0), k, C.axis(1)});
+  s[C].prefetch(B, k, 2);
+  auto f = te::lower(s, {A, B, C}, "mm_prefetch");
+  const std::string t = text(f);
+  EXPECT_NE(t.find("    for %k in 0..8 {\n"
+                   "      unrolled for %pf.B.1 in 0..2 {\n"
+                   "        evaluate prefetch(B[%k + 2, %pf.B.1 * 16])\n"
+                   "      }\n"
+                   "      for %j in 0..32 {"),
+            std::string::npos)
+      << t;
+  auto a = randomFloats(4 * 8, 21), b = randomFloats(8 * 32, 22);
+  std::vector<float> want(4 * 32, 0.0f);
+  for (size_t i = 0; i < 4; ++i)
+    for (size_t j = 0; j < 32; ++j)
+      for (size_t q = 0; q < 8; ++q)
+        want[i * 32 + j] += a[i * 8 + q] * b[q * 32 + j];
+  interpretBoth(f, {{"A", toDouble(a)}, {"B", toDouble(b)}, {"C", std::vector<double>(4 * 32)}}, {},
+                "C", want, 1e-5f);
+  // Through LLVM: the prefetch is llvm.prefetch, the result unchanged.
+  auto built = tessel::build(s, {A, B, C}, "llvm");
+  std::vector<float> c(4 * 32, -1.0f);
+  built({a.data(), b.data(), c.data()});
+  expectNear(c, want, 1e-5f, "mm_prefetch built");
+
+  // Errors name the stage and what was expected.
+  auto s2 = te::create_schedule(C);
+  EXPECT_NE(errorOf([&] { s2[C].prefetch(B, C.axis(0), 1); auto [o, in] = s2[C].split(C.axis(0), 2);
+                          te::lower(s2, {A, B, C}, "x"); })
+                .find("prefetch at axis 'i', which is no longer a loop of the stage"),
+            std::string::npos);
+  auto D = te::compute({4}, [&](Var i) { return A(i, 0) * 2.0f; }, "D");
+  auto E = te::compute({4}, [&](Var i) { return D(i) + B(0, i); }, "E");
+  auto s3 = te::create_schedule(E);
+  s3[D].prefetch(B, D.axis(0), 1);
+  const std::string err = errorOf([&] { te::lower(s3, {A, B, E}, "y"); });
+  EXPECT_NE(err.find("prefetch of 'B', which the stage does not read"), std::string::npos) << err;
+}
+
 TEST(TE, SelectCastAndIntrinsics) {
   auto A = te::placeholder({10}, DType::f32, "A");
   auto B = te::compute({10}, [&](Var i) {

@@ -28,6 +28,8 @@
 //     padded copy;
 //   - regular convs: the zero-padded input is its own stage, computed once per kernel in
 //     parallel, so the hot loop has no bounds select.
+// A regular conv whose weights are 512 KiB or more prefetches them 2 kw steps ahead
+// (te::Stage::prefetch): they stream from L3/DRAM, faster than the hardware prefetcher runs.
 // A kernel whose output is tessel::ToBlocked gets [rows (parallel when large) | w | c unrolled].
 //
 //===----------------------------------------------------------------------===//
@@ -43,7 +45,7 @@ namespace tessel::compiler {
 /// Schedules every ConvNCHWc reduction stage of `s` with its padding stage and epilogue, and a
 /// ToBlocked output. Returns the stages it scheduled (the default schedule leaves them alone);
 /// `desc` gets ", conv nchwc reg_n R[ x 2 oc blocks][, ow-major][ x 2 rows][, all rows per tile
-/// inside kh, kw][, padded rows per K output rows]" per conv and ", toblocked rows x w x c unrolled".
+/// inside kh, kw][, weights prefetched 2 kw steps ahead][, padded rows per K output rows]" per conv and ", toblocked rows x w x c unrolled".
 std::vector<te::Stage> scheduleBlockedConvs(te::Schedule &s, const ScheduleConfig &config,
                                             std::string &desc);
 

@@ -308,6 +308,7 @@ private:
   void computeLeafValues(StageState &st);
   void realizeBuffers();
   Stmt makeNest(StageState &st);
+  Stmt makePrefetch(StageState &st, const PrefetchSpec &spec, size_t leafPos, const Expr &reads);
   Stmt wrapAttached(StageState &consumer, size_t leafPos, Stmt body);
   std::string where(const StageState &st) const { return "stage '" + st.node->tensor.name() + "'"; }
 
@@ -568,7 +569,8 @@ void Lowerer::inferAttached(StageState &p) {
         safe = false;
         break;
       }
-      const int64_t *glo = asConstInt(canon(g.lo)), *ghi = asConstInt(canon(g.hi));
+      const Expr lo = canon(g.lo), hi = canon(g.hi); // held: asConstInt points into them
+      const int64_t *glo = asConstInt(lo), *ghi = asConstInt(hi);
       if (!glo || !ghi || !sc || *glo < 0 || *ghi > *sc - 1)
         safe = false;
     }
@@ -833,10 +835,23 @@ Stmt Lowerer::makeNest(StageState &st) {
                            forKindOf(l), init);
     }
   }
+  // What the stage reads, in leaf variables (for prefetches).
+  Expr reads = st.reduce ? substitute(st.reduce->source, rootMap) : substitute(st.body, rootMap);
+  for (const PrefetchSpec &pf : s->prefetches) {
+    bool leaf = false;
+    for (const IterVar &l : s->leafIterVars)
+      leaf |= l.same_as(pf.axis);
+    if (!leaf)
+      fail(where(st), ": prefetch at axis '", pf.axis.name(),
+           "', which is no longer a loop of the stage (split or fused after prefetch)");
+  }
   for (int p = int(s->leafIterVars.size()) - 1; p >= 0; --p) {
     const IterVar &l = s->leafIterVars[p];
     body = guardsAt(p, {}, true, body);
     body = wrapAttached(st, size_t(p), body);
+    for (auto it = s->prefetches.rbegin(); it != s->prefetches.rend(); ++it)
+      if (it->axis.same_as(l))
+        body = SeqNode::make({makePrefetch(st, *it, size_t(p), reads), body});
     body = ForNode::make(l, makeZero(Type::i64()), st.leafExt.at(l.get()), forKindOf(l), body);
     if (p == firstReduce)
       body = SeqNode::make({init, body});
@@ -845,6 +860,74 @@ Stmt Lowerer::makeNest(StageState &st) {
   if (st.reduce && firstReduce < 0) // a reduction with no axes left (cannot happen today)
     body = SeqNode::make({init, body});
   return body;
+}
+
+/// One prefetch per cache line of the region of `spec.tensor` that iteration l + offset of
+/// leaf loop `leafPos` reads (`reads`: the stage's body in leaf variables): the loops inside it
+/// range over their extents, the outer ones stay variables. Each dimension of the region gets
+/// an unrolled loop; the innermost steps by a cache line.
+Stmt Lowerer::makePrefetch(StageState &st, const PrefetchSpec &spec, size_t leafPos,
+                           const Expr &reads) {
+  StageNode *s = st.node;
+  const StageState &src = state(sched_[spec.tensor].get());
+  if (src.node->attach == AttachKind::Inline)
+    fail(where(st), ": prefetch of '", spec.tensor.name(),
+         "', which is computed inline (it has no buffer to prefetch)");
+  CollectLoadsOf c;
+  c.target = src.realized.get();
+  c.visit(reads);
+  if (c.indices.empty())
+    fail(where(st), ": prefetch of '", spec.tensor.name(),
+         "', which the stage does not read; expected one of its inputs");
+  const IterVar &axis = s->leafIterVars[leafPos];
+  RangeMap ranges;
+  for (size_t i = leafPos + 1; i < s->leafIterVars.size(); ++i) {
+    const IterVar &l = s->leafIterVars[i];
+    ranges[l.get()] = Interval{makeZero(Type::i64()), canon(st.leafExt.at(l.get()) - Expr(int64_t(1)))};
+  }
+  VarMap shift;
+  shift[axis] = Expr(axis) + Expr(spec.offset);
+  const int64_t line = std::max<int64_t>(1, 64 / int64_t(dtypeSize(spec.tensor.dtype())));
+  std::vector<Stmt> out;
+  std::vector<std::vector<Expr>> done;
+  for (const std::vector<Expr> &idx0 : c.indices) {
+    std::vector<Expr> lo, ext;
+    for (const Expr &e : idx0) {
+      Interval iv = bound(canon(substitute(e, shift)), ranges);
+      const Expr n = iv.known() ? canon(iv.hi - iv.lo + Expr(int64_t(1))) : Expr();
+      const int64_t *k = n.defined() ? asConstInt(n) : nullptr;
+      if (!k)
+        fail(where(st), ": prefetch of '", spec.tensor.name(), "' at axis '", axis.name(),
+             "': the region it reads there has a non-constant extent");
+      lo.push_back(canon(iv.lo));
+      ext.push_back(Expr(*k));
+    }
+    bool dup = false;
+    for (const auto &d : done)
+      dup |= std::equal(d.begin(), d.end(), lo.begin(), lo.end(),
+                        [](const Expr &a, const Expr &b) { return exprEqual(a, b); });
+    if (dup)
+      continue;
+    done.push_back(lo);
+    std::vector<Var> vars;
+    std::vector<Expr> idx;
+    for (size_t d = 0; d < lo.size(); ++d) {
+      const int64_t n = *asConstInt(ext[d]);
+      const bool last = d + 1 == lo.size();
+      const int64_t count = last ? (n + line - 1) / line : n;
+      Var v("pf." + spec.tensor.name() + "." + std::to_string(d));
+      vars.push_back(count > 1 ? v : Var());
+      Expr at = count > 1 ? (last ? Expr(v) * Expr(line) : Expr(v)) : makeZero(Type::i64());
+      idx.push_back(canon(lo[d] + at));
+      ext[d] = Expr(count);
+    }
+    Stmt body = EvaluateNode::make(CallNode::make("prefetch", {LoadNode::make(src.realized, idx)}));
+    for (size_t d = lo.size(); d-- > 0;)
+      if (vars[d].defined())
+        body = ForNode::make(vars[d], makeZero(Type::i64()), ext[d], ForKind::Unrolled, body);
+    out.push_back(body);
+  }
+  return out.size() == 1 ? out[0] : SeqNode::make(out);
 }
 
 LoweredFunc Lowerer::run() {

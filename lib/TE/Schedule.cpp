@@ -298,6 +298,21 @@ Stage &Stage::storage_align(const IterVar &axis, int64_t factor, int64_t offset)
   return *this;
 }
 
+Stage &Stage::prefetch(const Tensor &tensor, const IterVar &axis, int64_t offset) {
+  StageNode *s = node_.get();
+  requireComputeStage(s, "prefetch");
+  if (!tensor.defined())
+    fail(where(s), ": prefetch of an undefined tensor; expected a tensor the stage reads");
+  bool leaf = false;
+  for (const IterVar &l : s->leafIterVars)
+    leaf |= l.same_as(axis);
+  if (!leaf)
+    fail(where(s), ": prefetch at axis '", axis.defined() ? axis.name() : std::string("?"),
+         "'; expected a loop (leaf axis) of this stage");
+  s->prefetches.push_back(PrefetchSpec{tensor, axis, offset});
+  return *this;
+}
+
 //===----------------------------------------------------------------------===//
 // Schedule
 //===----------------------------------------------------------------------===//

@@ -335,7 +335,11 @@ struct CastNode : ExprNode {
 ///   exp log tanh sqrt erf fabs floor ceil round sigmoid sin cos asin acos atan rsqrt (1 float
 ///   arg), pow fma(3) (float), abs (int or float, 1 arg),
 ///   shl shr (2 integer args: x shifted by y bits; shr is logical for unsigned and arithmetic
-///   for signed types; an amount outside [0, bits) gives 0, or -1 for shr of a negative x).
+///   for signed types; an amount outside [0, bits) gives 0, or -1 for shr of a negative x),
+///   prefetch (1 arg, a Load: a hint to bring the cache line of that element close to the core;
+///   it reads nothing, has the load's type and value 0, and its element may lie outside the
+///   buffer, since a prefetch never faults. Used as Evaluate(prefetch(B[i])); te::Stage::prefetch
+///   makes it).
 struct CallNode : ExprNode {
   static constexpr ExprKind kKind = ExprKind::Call;
   std::string name;
@@ -346,6 +350,9 @@ struct CallNode : ExprNode {
   /// the result type is the arguments' type.
   static Expr make(std::string name, std::vector<Expr> args);
 };
+
+/// True for a prefetch(B[i]) call (see CallNode): evaluators must not read its argument.
+bool isPrefetch(const Expr &e);
 
 /// One entry of the intrinsic table.
 struct IntrinsicInfo {

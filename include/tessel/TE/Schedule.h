@@ -47,6 +47,14 @@ struct StorageAlign {
   int64_t factor, offset;
 };
 
+/// Stage::prefetch: at the start of each iteration of `axis`, prefetch the region of `tensor`
+/// that the iteration `offset` iterations later reads.
+struct PrefetchSpec {
+  Tensor tensor;
+  IterVar axis;
+  int64_t offset;
+};
+
 struct StageNode;
 struct ScheduleNode;
 class Schedule;
@@ -88,6 +96,13 @@ public:
   /// factor * k + offset elements (TVM's storage_align; e.g. factor 64, offset 1 to avoid
   /// cache-set conflicts). For intermediate tensors with constant region sizes.
   Stage &storage_align(const IterVar &axis, int64_t factor, int64_t offset);
+  /// TVM's prefetch: at the start of each iteration of the leaf loop `axis`, one prefetch per
+  /// cache line of the region of `tensor` (a tensor this stage reads) that iteration
+  /// i + `offset` reads (its inner loops' whole ranges). The index is linear in the loop
+  /// variable, so an offset past the loop's end reaches into what the enclosing loops read
+  /// next (for a tensor laid out in the order the loops read it: the next stretch of the
+  /// stream), or past the buffer's end, which a prefetch may (it never faults).
+  Stage &prefetch(const Tensor &tensor, const IterVar &axis, int64_t offset);
 
 private:
   std::shared_ptr<StageNode> node_;
@@ -112,6 +127,7 @@ struct StageNode {
   bool isOutput = false;
   std::string scope = "global";
   std::vector<StorageAlign> aligns;
+  std::vector<PrefetchSpec> prefetches;
   ScheduleNode *schedule = nullptr; ///< the owning schedule (for checks across stages)
 };
 

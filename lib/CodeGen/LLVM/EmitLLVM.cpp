@@ -228,6 +228,8 @@ llvm::Metadata *loopProperty(llvm::LLVMContext &ctx, const char *name, llvm::Con
   return llvm::MDNode::get(ctx, ops);
 }
 
+Expr foldVectorIndex(const Expr &e);
+
 class FunctionEmitter {
 public:
   FunctionEmitter(llvm::Module &module, llvm::Function *fn, const std::string &kernel,
@@ -493,6 +495,22 @@ llvm::Value *FunctionEmitter::emitCast(const Type &to, const Expr &value) {
 
 llvm::Value *FunctionEmitter::emitCall(const loop::CallNode *call) {
   const Type t = call->type;
+  if (call->name == "prefetch") {
+    // llvm.prefetch(address, read, locality 3 (keep in all levels), data cache) of the
+    // element's (first lane's) address; plain GEPs, since the element may be past the end.
+    const auto *ld = call->args[0].as<loop::LoadNode>();
+    llvm::Value *data = lookup(ld->buffer->data.get());
+    llvm::Type *elem = scalarType(ctx_, ld->buffer.dtype(), true);
+    Expr index = foldVectorIndex(ld->indices.at(0));
+    if (const auto *r = index.as<loop::RampNode>())
+      index = r->base;
+    if (index.type().lanes != 1)
+      unsupported("prefetch of a gathered address (expected a scalar or contiguous index)");
+    llvm::Value *ptr = pointerAt(elem, data, index);
+    b_.CreateIntrinsic(llvm::Intrinsic::prefetch, {ptr->getType()},
+                       {ptr, b_.getInt32(0), b_.getInt32(3), b_.getInt32(1)});
+    return llvm::Constant::getNullValue(llvmType(ctx_, t));
+  }
   std::vector<llvm::Value *> args;
   for (const Expr &a : call->args)
     args.push_back(emitExpr(a));

@@ -191,6 +191,8 @@ Value evaluate(const Expr &e, const Env &env) {
   }
   case ExprKind::Cast: return evaluateCast(e.type(), evaluate(e.as<CastNode>()->value, env));
   case ExprKind::Call: {
+    if (isPrefetch(e)) // a hint: no value, and its address is not read
+      return e.type().isFloat() ? Value::ofFloat(e.type(), 0) : Value::ofInt(e.type(), 0);
     std::vector<Value> args;
     for (auto &a : e.as<CallNode>()->args)
       args.push_back(evaluate(a, env));

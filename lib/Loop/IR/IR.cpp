@@ -306,6 +306,7 @@ const std::vector<IntrinsicInfo> &intrinsicTable() {
       {"cos", 1, true},   {"pow", 2, true},   {"fma", 3, true},     {"abs", 1, false},
       {"asin", 1, true},  {"acos", 1, true},  {"atan", 1, true},
       {"shl", 2, false, /*intOnly=*/true},    {"shr", 2, false, /*intOnly=*/true},
+      {"prefetch", 1, false},
   };
   return table;
 }
@@ -315,6 +316,11 @@ const IntrinsicInfo *lookupIntrinsic(std::string_view name) {
     if (info.name == name)
       return &info;
   return nullptr;
+}
+
+bool isPrefetch(const Expr &e) {
+  const auto *c = e.as<CallNode>();
+  return c && c->name == "prefetch";
 }
 
 Expr CallNode::make(std::string name, std::vector<Expr> args) {
@@ -333,6 +339,10 @@ Expr CallNode::make(std::string name, std::vector<Expr> args) {
                  " has type ", args[i].type().toString(), " but argument 0 has ",
                  args[0].type().toString(), " (expected equal types)");
   }
+  if (name == "prefetch")
+    TESSEL_CHECK(args[0].as<LoadNode>(), "loop IR: call prefetch: the argument is a ",
+                 exprKindName(args[0].kind()), " (expected a load: the element whose cache line "
+                 "to fetch)");
   Type t = args[0].type();
   TESSEL_CHECK(!info->intOnly || t.isIntOrUInt(), "loop IR: call ", name, ": arguments are ",
                t.toString(), " (expected an integer type)");

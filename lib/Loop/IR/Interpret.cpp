@@ -103,6 +103,10 @@ public:
     }
     case ExprKind::Call: {
       const auto *op = e.as<CallNode>();
+      if (isPrefetch(e)) // a hint: no value, and its address is not read (it may be past the end)
+        return lanewise(e.type(), [&](int) {
+          return elem.isFloat() ? Value::ofFloat(elem, 0) : Value::ofInt(elem, 0);
+        });
       std::vector<Val> args;
       for (const Expr &a : op->args)
         args.push_back(eval(a));
