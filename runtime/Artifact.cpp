@@ -13,6 +13,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <iomanip>
 #include <limits>
@@ -773,6 +775,11 @@ ArtifactContents parseArtifact(const uint8_t *data, size_t size, std::string_vie
                       what + ": " + sectionKindName(k) + " section");
   };
   ArtifactContents c;
+  c.fileSize = size;
+  for (const SectionEntry &e : present)
+    c.sections.push_back({e.kind, e.offset, e.size});
+  std::sort(c.sections.begin(), c.sections.end(),
+            [](const SectionInfo &a, const SectionInfo &b) { return a.offset < b.offset; });
   c.metadata = decodeMetadata(reader(SectionKind::Metadata));
   const SectionEntry &code = entries[uint32_t(SectionKind::Code) - 1];
   c.code = data + code.offset;
@@ -793,6 +800,34 @@ ArtifactContents parseArtifact(const uint8_t *data, size_t size, std::string_vie
     fail(what, ": the execution plan has ", kernelSteps,
          " kernel steps but the code section is empty");
   return c;
+}
+
+std::vector<double> parseKernelFlops(const ArtifactContents &contents, std::string_view whatView) {
+  const std::string what(whatView);
+  std::vector<double> flops;
+  const std::string *text = nullptr;
+  for (const auto &[k, v] : contents.metadata.extra)
+    if (k == "kernel_flops" && !text) // the first one, as Model::info sees it
+      text = &v;
+  if (!text)
+    return flops;
+  size_t pos = 0;
+  while (pos <= text->size() && !text->empty()) {
+    size_t comma = std::min(text->find(',', pos), text->size());
+    std::string item = text->substr(pos, comma - pos);
+    char *end = nullptr;
+    errno = 0;
+    double v = item.empty() ? -1 : std::strtod(item.c_str(), &end);
+    TESSEL_CHECK(!item.empty() && errno == 0 && end == item.c_str() + item.size() && v >= 0,
+                 what, ": metadata 'kernel_flops' item ", flops.size(), " is '", item,
+                 "', expected a non-negative number");
+    flops.push_back(v);
+    pos = comma + 1;
+  }
+  TESSEL_CHECK(flops.size() == contents.steps.size(), what, ": metadata 'kernel_flops' has ",
+               flops.size(), " numbers, expected one per execution-plan step (",
+               contents.steps.size(), ")");
+  return flops;
 }
 
 //===--- host checks --------------------------------------------------------===//

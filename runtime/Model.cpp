@@ -291,28 +291,7 @@ void Model::Impl::init() {
   parseKernelFlops();
 }
 
-void Model::Impl::parseKernelFlops() {
-  auto it = info.find("kernel_flops");
-  if (it == info.end())
-    return;
-  const std::string &text = it->second;
-  size_t pos = 0;
-  while (pos <= text.size() && !text.empty()) {
-    size_t comma = std::min(text.find(',', pos), text.size());
-    std::string item = text.substr(pos, comma - pos);
-    char *end = nullptr;
-    errno = 0;
-    double v = item.empty() ? -1 : std::strtod(item.c_str(), &end);
-    TESSEL_CHECK(!item.empty() && errno == 0 && end == item.c_str() + item.size() && v >= 0,
-                 what, ": metadata 'kernel_flops' item ", kernelFlops.size(), " is '", item,
-                 "', expected a non-negative number");
-    kernelFlops.push_back(v);
-    pos = comma + 1;
-  }
-  TESSEL_CHECK(kernelFlops.size() == contents.steps.size(), what, ": metadata 'kernel_flops' has ",
-               kernelFlops.size(), " numbers, expected one per execution-plan step (",
-               contents.steps.size(), ")");
-}
+void Model::Impl::parseKernelFlops() { kernelFlops = runtime::parseKernelFlops(contents, what); }
 
 AlignedBytes Model::Impl::takeArena() const {
   {
@@ -346,7 +325,10 @@ Model::Model(Model &&) noexcept = default;
 Model &Model::operator=(Model &&) noexcept = default;
 Model::~Model() = default;
 
-Model Model::load(const std::string &path) {
+namespace {
+
+/// Reads the regular file at `path` into one aligned buffer (errors name the path).
+AlignedBytes readWholeFile(const std::string &path, uint64_t &size) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   TESSEL_CHECK(fd >= 0, path, ": cannot open: ", errnoText());
   struct stat st;
@@ -359,14 +341,11 @@ Model Model::load(const std::string &path) {
     ::close(fd);
     fail(path, ": not a regular file");
   }
-  auto impl = std::make_unique<Impl>();
-  impl->what = path;
-  impl->fileSize = uint64_t(st.st_size);
-  impl->file = allocAligned(impl->fileSize, path);
+  size = uint64_t(st.st_size);
+  AlignedBytes file = allocAligned(size, path);
   uint64_t done = 0;
-  while (done < impl->fileSize) {
-    ssize_t n = ::read(fd, impl->file.get() + done,
-                       std::min<uint64_t>(impl->fileSize - done, 1u << 30));
+  while (done < size) {
+    ssize_t n = ::read(fd, file.get() + done, std::min<uint64_t>(size - done, 1u << 30));
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0) {
@@ -377,6 +356,24 @@ Model Model::load(const std::string &path) {
     done += uint64_t(n);
   }
   ::close(fd);
+  return file;
+}
+
+} // namespace
+
+ArtifactFile ArtifactFile::read(const std::string &path) {
+  uint64_t size = 0;
+  AlignedBytes file = readWholeFile(path, size);
+  ArtifactFile f;
+  f.contents_ = parseArtifact(file.get(), size, path);
+  f.bytes_ = std::unique_ptr<uint8_t, void (*)(void *)>(file.release(), std::free);
+  return f;
+}
+
+Model Model::load(const std::string &path) {
+  auto impl = std::make_unique<Impl>();
+  impl->what = path;
+  impl->file = readWholeFile(path, impl->fileSize);
   impl->init();
   return Model(std::move(impl));
 }

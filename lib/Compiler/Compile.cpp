@@ -131,9 +131,53 @@ std::vector<std::string> requiredFeatures(const codegen::Target &t) {
   return r;
 }
 
+/// The artifact's name of each graph output whose value is named otherwise (see
+/// computeEveryOutput); an output not in the map has its value's name.
+using OutputNames = std::unordered_map<const Value *, std::string>;
+
+/// Makes every graph output a distinct value that a kernel computes, so that each output of the
+/// artifact is written by exactly one step (docs/artifact.md, "Graph outputs"):
+///  - an output listed twice (the same value, so the same name) stays once: the runtime binds
+///    outputs by name, and both entries would name the same tensor;
+///  - an output that is a graph input is copied by an Identity node, which lowers to a copy
+///    kernel; its value gets a fresh name, and `names` keeps the input's name for the artifact's
+///    output (inputs and outputs are bound separately, so the names may coincide). Where
+///    optimization removes the Identity, Dropout or same-shape Reshape between an input and an
+///    output, the optimizer keeps a node that produces the output under its name
+///    (Graph::restoreOutputNames); a graph input left as an output by any pass is copied here;
+///  - an output that folding turned into a constant (Shape or Size of a static input, a
+///    Constant node) is copied the same way: the constant keeps its bytes under another name,
+///    and the Identity node produces the output under the output's name.
+void computeEveryOutput(Graph &g, OutputNames &names) {
+  std::vector<Value *> outputs;
+  for (Value *o : g.outputs)
+    if (std::find(outputs.begin(), outputs.end(), o) == outputs.end())
+      outputs.push_back(o);
+  g.outputs = outputs;
+  for (size_t i = 0; i < g.outputs.size(); ++i) {
+    Value *o = g.outputs[i];
+    if (o->producer())
+      continue;
+    std::string name = o->name();
+    bool isInput = std::find(g.inputs.begin(), g.inputs.end(), o) != g.inputs.end();
+    if (!isInput && !o->isConstant())
+      continue; // not computable at all: the checks in prepareGraph name it
+    if (isInput) {
+      Node *copy = g.appendNode("Identity", {o}, {g.uniqueName(name + ".copy")},
+                                g.uniqueName(name + ".copy"));
+      g.outputs[i] = copy->output(0);
+      names[g.outputs[i]] = name;
+      continue;
+    }
+    g.renameValue(o, g.uniqueName(name + ".const"));
+    g.outputs[i] = g.appendNode("Identity", {o}, {name}, g.uniqueName(name + ".copy"))->output(0);
+  }
+}
+
 /// Applies the input-shape overrides, optimizes, infers shapes and checks that every value the
-/// kernels touch is a static tensor and every node has a lowering.
-void prepareGraph(Graph &g, const CompileOptions &opts) {
+/// kernels touch is a static tensor and every node has a lowering. Returns the artifact's names
+/// of outputs whose values are named otherwise (computeEveryOutput).
+OutputNames prepareGraph(Graph &g, const CompileOptions &opts) {
   for (auto &[name, dims] : opts.inputShapes) {
     Value *v = nullptr;
     for (Value *in : g.inputs)
@@ -176,18 +220,8 @@ void prepareGraph(Graph &g, const CompileOptions &opts) {
   if (opts.optLevel >= 2 && opts.vectorize &&
       (layoutTarget.hasFeature("avx512f") || layoutTarget.hasFeature("avx2")))
     runPasses(g, {"transform-layout"});
-  // An output that folding turned into a constant (Shape or Size of a static input, a
-  // Constant node) is computed by a copy kernel: the constant keeps its bytes under another
-  // name, and an Identity node produces the output under the output's name.
-  for (size_t i = 0; i < g.outputs.size(); ++i) {
-    Value *o = g.outputs[i];
-    if (o->producer() || !o->isConstant() ||
-        std::find(g.inputs.begin(), g.inputs.end(), o) != g.inputs.end())
-      continue;
-    std::string name = o->name();
-    g.renameValue(o, g.uniqueName(name + ".const"));
-    g.outputs[i] = g.appendNode("Identity", {o}, {name}, g.uniqueName(name + ".copy"))->output(0);
-  }
+  OutputNames outputNames;
+  computeEveryOutput(g, outputNames);
   inferShapes(g);
   for (const auto &n : g.nodes()) {
     TESSEL_CHECK(hasLowering(*n) || opts.allowInterpreterFallback, n->describe(), ": op ",
@@ -203,11 +237,12 @@ void prepareGraph(Graph &g, const CompileOptions &opts) {
   for (const Value *o : g.outputs) {
     staticDims(*o, "output");
     TESSEL_CHECK(o->producer() != nullptr, "output '", o->name(),
-                 "' is a graph input or a constant, not computed by a node: the compiler does "
-                 "not handle that yet");
-    TESSEL_CHECK(seen.insert(o).second, "output '", o->name(),
-                 "' is listed twice among the graph outputs: the compiler does not handle that");
+                 "' is computed by no node (expected a graph input, a constant or a node's "
+                 "output)");
+    TESSEL_CHECK(seen.insert(o).second, "output '", o->name(), "' is listed twice among the "
+                 "graph outputs after computeEveryOutput (expected each output once)");
   }
+  return outputNames;
 }
 
 /// A value that crosses kernels: its byte range in the arena.
@@ -437,7 +472,11 @@ CompiledModel compileModel(Graph &g, const CompileOptions &opts) {
   auto t0 = Clock::now();
   TESSEL_CHECK(opts.optLevel >= 0 && opts.optLevel <= 3, "-O", opts.optLevel,
                ": expected an optimization level 0..3");
-  prepareGraph(g, opts);
+  OutputNames outputNames = prepareGraph(g, opts);
+  auto artifactName = [&](const Value *v) -> const std::string & {
+    auto it = outputNames.find(v);
+    return it == outputNames.end() ? v->name() : it->second;
+  };
   // Constant GEMM weights in the layout the kernels read (docs/compile.md, "Dense, ...").
   if (opts.vectorize)
     compiler::packDenseWeights(g);
@@ -477,7 +516,7 @@ CompiledModel compileModel(Graph &g, const CompileOptions &opts) {
       lastUse[v] = int64_t(idx);
     }
     for (const Value *v : k.outputValues) {
-      ck.args.push_back(v->name());
+      ck.args.push_back(artifactName(v));
       producedBy[v] = int64_t(idx);
     }
   };
@@ -592,7 +631,7 @@ CompiledModel compileModel(Graph &g, const CompileOptions &opts) {
     if (!v->isConstant())
       inputIdx[v] = w.addInput(v->name(), v->type.dtype, staticDims(*v, "input"));
   for (const Value *v : g.outputs)
-    outputIdx[v] = w.addOutput(v->name(), v->type.dtype, staticDims(*v, "output"));
+    outputIdx[v] = w.addOutput(artifactName(v), v->type.dtype, staticDims(*v, "output"));
   std::vector<Slice> slices;
   for (auto &[v, first] : producedBy) {
     if (outputIdx.count(v))

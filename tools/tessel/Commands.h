@@ -27,7 +27,8 @@ int printVersion();
 /// `tessel inspect`: op histogram, node count, parameters, FLOPs/MACs per op type, before and
 /// after optimization at `optLevel`. With `fusion`, also the fusion groups of the optimized graph
 /// (docs/fusion.md); a non-empty `dotPrefix` writes DOTPREFIX.before.dot and .after.dot (and
-/// .svg when Graphviz's `dot` is on PATH) and implies `fusion`.
+/// .svg when Graphviz's `dot` is on PATH) and implies `fusion`. A `.tsl` path prints what the
+/// compiled artifact holds instead (docs/artifact.md, "Inspecting an artifact").
 int runInspect(const std::string &modelPath, int optLevel, bool fusion = false,
                const std::string &dotPrefix = "");
 

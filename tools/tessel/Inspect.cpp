@@ -22,6 +22,14 @@
 // PATH.after.dot (each group a cluster), and renders each to .svg with Graphviz's `dot` when it
 // is on PATH (started with posix_spawnp and an argument vector: no shell sees the file names).
 //
+// A .tsl artifact (docs/artifact.md, "Inspecting an artifact") is read with the runtime's own
+// checker (runtime::ArtifactFile: parseArtifact, no code loaded, no CPU check): its metadata
+// (`input NAME: f32[...]`, `output ...`, target, CPU features, tessel version, source hash, opt
+// level), one `kernel I: SYMBOL flops F (args)` line per execution-plan step, the memory line in
+// the format above (peak live bytes from the slices' first and last steps), weights, fallback
+// nodes, and `size: F bytes: code C (x%), weights W (y%), rest R (z%)` with the section table.
+// A truncated or corrupted file is the runtime's error, exit status 1.
+//
 //===----------------------------------------------------------------------===//
 #include "Commands.h"
 
@@ -30,7 +38,10 @@
 #include "tessel/Graph/Fusion.h"
 #include "tessel/Graph/MemoryPlan.h"
 #include "tessel/Graph/Transforms.h"
+#include "tessel/runtime/Artifact.h"
+#include "tessel/runtime/Model.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -233,10 +244,178 @@ void printFusionSummary(const Graph &g, const std::string &dotPrefix) {
     std::cout << "fusion svg: " << dotPrefix << ".before.svg, " << dotPrefix << ".after.svg\n";
 }
 
+/// "12.5%" of `part` in `whole`.
+std::string percent(uint64_t part, uint64_t whole) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f%%", whole ? 100.0 * double(part) / double(whole) : 0.0);
+  return buf;
+}
+
+std::string joined(const std::vector<std::string> &items, const char *none) {
+  if (items.empty())
+    return none;
+  std::string s;
+  for (const std::string &i : items)
+    s += (s.empty() ? "" : ", ") + i;
+  return s;
+}
+
+/// "input x", "weight conv.w", "arena slice t", "scalar 5": what step argument `a` names.
+std::string describeArg(const runtime::ArtifactContents &c, const runtime::StepArg &a) {
+  std::string kind = runtime::argKindName(a.kind);
+  auto idx = size_t(a.value);
+  switch (a.kind) {
+  case runtime::ArgKind::Input: return kind + " " + c.metadata.inputs[idx].name;
+  case runtime::ArgKind::Output: return kind + " " + c.metadata.outputs[idx].name;
+  case runtime::ArgKind::Weight: return kind + " " + c.weights[idx].desc.name;
+  case runtime::ArgKind::Arena: return kind + " " + c.memoryPlan.slices[idx].name;
+  case runtime::ArgKind::Scalar: return kind + " " + std::to_string(a.value);
+  }
+  return kind;
+}
+
+/// The largest sum of arena-slice bytes live at one step, a slice being live from the first
+/// step that names it to the last (the compiler plans the arena over these lifetimes).
+uint64_t peakLiveBytes(const runtime::ArtifactContents &c) {
+  size_t n = c.memoryPlan.slices.size();
+  std::vector<int64_t> first(n, -1), last(n, -1);
+  for (size_t s = 0; s < c.steps.size(); ++s)
+    for (const runtime::StepArg &a : c.steps[s].args)
+      if (a.kind == runtime::ArgKind::Arena) {
+        auto i = size_t(a.value);
+        if (first[i] < 0)
+          first[i] = int64_t(s);
+        last[i] = int64_t(s);
+      }
+  uint64_t peak = 0;
+  for (size_t s = 0; s < c.steps.size(); ++s) {
+    uint64_t live = 0;
+    for (size_t i = 0; i < n; ++i)
+      if (first[i] >= 0 && first[i] <= int64_t(s) && int64_t(s) <= last[i])
+        live += c.memoryPlan.slices[i].size;
+    peak = std::max(peak, live);
+  }
+  return peak;
+}
+
+/// `tessel inspect MODEL.tsl`: what a compiled artifact holds, read with the runtime's own
+/// checker (runtime::ArtifactFile: parseArtifact, no code loaded), so a truncated or corrupted
+/// file gives the runtime's error and an artifact compiled for another CPU can be inspected.
+int inspectArtifact(const std::string &path) {
+  runtime::ArtifactFile file = runtime::ArtifactFile::read(path);
+  const runtime::ArtifactContents &c = file.contents();
+  const runtime::Metadata &m = c.metadata;
+  std::vector<double> flops = runtime::parseKernelFlops(c, path);
+  auto extra = [&](std::string_view key) -> const std::string * {
+    for (const auto &[k, v] : m.extra)
+      if (k == key)
+        return &v;
+    return nullptr;
+  };
+
+  std::cout << "artifact: " << path << " (format version " << runtime::kArtifactVersion << ", "
+            << c.sections.size() << " sections)\n";
+  std::cout << "tessel version: " << (m.tesselVersion.empty() ? "not recorded" : m.tesselVersion)
+            << "\n";
+  std::cout << "source hash: " << (m.sourceHash.empty() ? "not recorded" : m.sourceHash) << "\n";
+  std::cout << "target: " << (m.targetTriple.empty() ? "any" : m.targetTriple) << " (cpu "
+            << (m.cpuName.empty() ? "not recorded" : m.cpuName) << ")\n";
+  std::cout << "cpu features: " << joined(m.cpuFeatures, "none") << "\n";
+  const std::string *opt = extra("opt_level");
+  std::cout << "opt level: " << (opt ? *opt : "not recorded") << "\n";
+  std::cout << "buffer alignment: " << m.bufferAlignment << "\n";
+  for (const runtime::TensorDesc &d : m.inputs)
+    std::cout << "input " << d.name << ": " << runtime::describe(d) << " (" << runtime::byteSize(d)
+              << " bytes)\n";
+  for (const runtime::TensorDesc &d : m.outputs)
+    std::cout << "output " << d.name << ": " << runtime::describe(d) << " ("
+              << runtime::byteSize(d) << " bytes)\n";
+
+  size_t numFallback = 0;
+  for (const runtime::Step &s : c.steps)
+    numFallback += s.fallback >= 0;
+  std::cout << "kernels: " << c.steps.size() << " steps (" << c.steps.size() - numFallback
+            << " compiled kernels, " << numFallback << " interpreter fallback)\n";
+  double totalFlops = 0;
+  for (size_t i = 0; i < c.steps.size(); ++i) {
+    const runtime::Step &s = c.steps[i];
+    std::cout << "kernel " << i << ": " << s.symbol;
+    if (s.fallback >= 0) {
+      const runtime::FallbackNode &f = c.fallbacks[size_t(s.fallback)];
+      std::cout << " (interpreter: node '" << f.name << "' (" << f.opType << "))";
+    }
+    if (!flops.empty()) {
+      totalFlops += flops[i];
+      std::cout << " flops " << human(int64_t(flops[i]));
+    }
+    std::vector<std::string> args;
+    for (const runtime::StepArg &a : s.args)
+      args.push_back(describeArg(c, a));
+    std::cout << " (" << joined(args, "no args") << ")\n";
+  }
+  if (flops.empty())
+    std::cout << "flops total: not recorded\n";
+  else
+    std::cout << "flops total: " << int64_t(totalFlops) << " (" << human(int64_t(totalFlops))
+              << ")\n";
+
+  uint64_t sum = 0;
+  for (const runtime::ArenaSlice &sl : c.memoryPlan.slices)
+    sum += sl.size;
+  uint64_t arena = c.memoryPlan.arenaSize, peak = peakLiveBytes(c);
+  char reuse[32];
+  std::snprintf(reuse, sizeof reuse, "%.2f", arena ? double(sum) / double(arena) : 1.0);
+  std::cout << "memory: arena " << arena << " bytes (peak live " << peak
+            << " bytes, sum of intermediates " << sum << " bytes, reuse " << reuse << "x) [arena "
+            << human(int64_t(arena)) << "B, peak " << human(int64_t(peak)) << "B, sum "
+            << human(int64_t(sum)) << "B]\n";
+  std::cout << "memory slices: " << c.memoryPlan.slices.size() << " intermediates\n";
+  uint64_t weightBytes = 0;
+  for (const runtime::WeightDesc &w : c.weights)
+    weightBytes += w.size;
+  std::cout << "weights: " << c.weights.size() << " tensors, " << weightBytes << " bytes ("
+            << human(int64_t(weightBytes)) << "B; weight data with alignment padding "
+            << c.weightDataSize << " bytes)\n";
+  for (const runtime::WeightDesc &w : c.weights)
+    std::cout << "weight " << w.desc.name << ": " << runtime::describe(w.desc) << " (" << w.size
+              << " bytes)\n";
+  std::vector<std::string> fallbackNames;
+  for (const runtime::FallbackNode &f : c.fallbacks)
+    fallbackNames.push_back(f.name + " (" + f.opType + ")");
+  std::cout << "fallback nodes: " << c.fallbacks.size() << (c.fallbacks.empty() ? "" : ": ")
+            << joined(fallbackNames, "") << "\n";
+
+  uint64_t codeSection = 0, weightSection = 0;
+  for (const runtime::SectionInfo &sec : c.sections) {
+    if (sec.kind == runtime::SectionKind::Code)
+      codeSection = sec.size;
+    if (sec.kind == runtime::SectionKind::Weights)
+      weightSection = sec.size;
+  }
+  uint64_t rest = c.fileSize - codeSection - weightSection;
+  std::cout << "size: " << c.fileSize << " bytes: code " << codeSection << " ("
+            << percent(codeSection, c.fileSize) << "), weights " << weightSection << " ("
+            << percent(weightSection, c.fileSize) << "), rest " << rest << " ("
+            << percent(rest, c.fileSize) << ") [" << human(int64_t(c.fileSize)) << "B]\n";
+  for (const runtime::SectionInfo &sec : c.sections)
+    std::cout << "section " << runtime::sectionKindName(sec.kind) << ": bytes " << sec.offset
+              << ".." << sec.offset + sec.size << " (" << sec.size << " bytes)\n";
+  for (const auto &[k, v] : m.extra)
+    if (k != "opt_level" && k != "kernel_flops")
+      std::cout << "metadata " << k << ": " << v << "\n";
+  return 0;
+}
+
 } // namespace
 
 int runInspect(const std::string &modelPath, int optLevel, bool fusion,
                const std::string &dotPrefix) {
+  if (isArtifactPath(modelPath)) {
+    TESSEL_CHECK(!fusion && dotPrefix.empty(), modelPath,
+                 ": --fusion and --dot-prefix show the fusion of an .onnx model; a .tsl artifact "
+                 "holds compiled kernels (inspect the .onnx it was compiled from)");
+    return inspectArtifact(modelPath);
+  }
   Model m = loadOnnx(modelPath);
   Graph &g = *m.graph;
   Summary before = summarize(g);

@@ -295,7 +295,7 @@ int main(int argc, char **argv) {
   auto *insp = app.add_subcommand(
       "inspect", "Op histogram, node count, parameters, FLOPs/MACs before and after optimization");
   int inspLevel = 3;
-  insp->add_option("model", model, "Model file (.onnx)")->required();
+  insp->add_option("model", model, "Model file (.onnx), or a compiled artifact (.tsl)")->required();
   insp->add_option("-O,--opt-level", inspLevel, "Optimization level 0-3 (default 3)")
       ->check(CLI::Range(0, 3));
   bool inspFusion = false;

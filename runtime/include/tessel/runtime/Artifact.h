@@ -171,6 +171,13 @@ struct FallbackNode {
   uint64_t payloadSize = 0;
 };
 
+/// One entry of the file's section table (set by parseArtifact; encodeArtifact ignores it).
+struct SectionInfo {
+  SectionKind kind = SectionKind::Metadata;
+  uint64_t offset = 0; // from the start of the file
+  uint64_t size = 0;   // bytes
+};
+
 /// Everything an artifact says, with the code and weight bytes by reference.
 struct ArtifactContents {
   Metadata metadata;
@@ -185,12 +192,24 @@ struct ArtifactContents {
   uint64_t weightDataSize = 0;
   /// The fallback section's nodes (payloads by reference); empty when the file has none.
   std::vector<FallbackNode> fallbacks;
+  /// Set by parseArtifact: the section table, in the order of the sections' offsets (what
+  /// `tessel inspect model.tsl` prints), and the size of the whole file.
+  std::vector<SectionInfo> sections;
+  uint64_t fileSize = 0;
 };
 
 /// Decodes and checks an artifact held in memory (see the top of this file). The pointers in
 /// the result point into `data`. `what` names the file in error messages.
 TESSEL_RUNTIME_EXPORT ArtifactContents parseArtifact(const uint8_t *data, size_t size,
                                                      std::string_view what = "artifact");
+
+/// The arithmetic cost of each execution-plan step in floating-point operations, as the
+/// compiler recorded it in the metadata key "kernel_flops" (one non-negative number per step,
+/// comma-separated; 0 for a step whose cost was not modelled). Empty when the key is absent;
+/// an Error naming `what` when it does not hold one number per step. Model::kernelFlops and
+/// `tessel inspect model.tsl` read it through this function.
+TESSEL_RUNTIME_EXPORT std::vector<double> parseKernelFlops(const ArtifactContents &contents,
+                                                           std::string_view what = "artifact");
 
 /// Encodes `contents` (code and weight bytes copied from its pointers) as an artifact file
 /// image. Checks only what encoding needs (counts and sizes that fit); the writer validates the

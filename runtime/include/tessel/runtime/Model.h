@@ -88,6 +88,29 @@ struct RunProfile {
   std::vector<uint64_t> stepNanoseconds;
 };
 
+/// An artifact file read into memory and checked by parseArtifact (structure, checksums, every
+/// offset and index), and nothing more: no architecture or CPU-feature check, no dlopen, no
+/// fallback handler, so it opens an artifact compiled for another machine. What
+/// `tessel inspect model.tsl` reads; Model::load reads the file the same way, then loads it.
+/// Move-only: contents() points into the bytes it owns.
+class TESSEL_RUNTIME_EXPORT ArtifactFile {
+public:
+  /// Reads and checks the artifact at `path`: the errors of Model::load's first steps (a path
+  /// that cannot be read, then parseArtifact's), naming the path.
+  static ArtifactFile read(const std::string &path);
+
+  ArtifactFile(ArtifactFile &&) noexcept = default;
+  ArtifactFile &operator=(ArtifactFile &&) noexcept = default;
+
+  /// The decoded file (contents().fileSize, contents().sections: its size and section table).
+  const ArtifactContents &contents() const { return contents_; }
+
+private:
+  ArtifactFile() = default;
+  std::unique_ptr<uint8_t, void (*)(void *)> bytes_{nullptr, nullptr};
+  ArtifactContents contents_;
+};
+
 class TESSEL_RUNTIME_EXPORT Model {
 public:
   /// Reads, checks and loads the artifact at `path` (errors name the path).
