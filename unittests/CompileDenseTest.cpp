@@ -104,6 +104,21 @@ graph @g(%p: f32[2,16,8], %v: f32[2,8,32], %r: f32[2,16,32]) opset {"": 17} {
   EXPECT_TRUE(anySchedule(cm, "packedB"));
 }
 
+TEST(CompileDense, LargeWeightsArePrefetchedAsTheyStream) {
+  // B of 512 KiB or more (here 256 x 512 floats) streams from DRAM: the panel copy prefetches
+  // it (" prefetched"); a smaller one (256 x 256) stays in cache and is not.
+  for (int n : {512, 256}) {
+    SCOPED_TRACE("N " + std::to_string(n));
+    std::string text = "graph @g(%x: f32[32,256]) opset {\"\": 17} {\n"
+                       "  %w: f32[256," + std::to_string(n) + "] = " + matrix(256, n, 7) + "\n"
+                       "  %y = MatMul(%x, %w) {name = \"ffn\"}\n"
+                       "  return %y\n}\n";
+    CompiledModel cm = compileAndCheck(text);
+    EXPECT_EQ(anySchedule(cm, "packedB prefetched"), n == 512) << cm.kernels[0].schedule;
+    EXPECT_TRUE(anySchedule(cm, "packedB")) << cm.kernels[0].schedule;
+  }
+}
+
 TEST(CompileDense, BatchAxisAsRowsWithSharedWeights) {
   // [S, 1, K] x [K, N] (a projection before attention): the batch axis is the row axis.
   std::string text = "graph @g(%x: f32[16,1,24]) opset {\"\": 17} {\n"

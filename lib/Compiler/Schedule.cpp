@@ -32,6 +32,17 @@ te::IterVar fuseLeading(te::Stage &st, const std::vector<te::IterVar> &axes, siz
 
 } // namespace
 
+int64_t constBytes(const te::Tensor &t) {
+  int64_t bytes = int64_t(dtypeSize(t.dtype()));
+  for (const loop::Expr &e : t.shape()) {
+    const int64_t *v = loop::asConstInt(e);
+    if (!v)
+      return 0;
+    bytes *= *v;
+  }
+  return bytes;
+}
+
 std::string applyDefaultSchedule(te::Schedule &s, const ScheduleConfig &config) {
   int inlined = 0, roots = 0, parallel = 0, vectorized = 0;
   std::string denseDesc; // ", dense 8x32 packedB parallel" per contraction

@@ -33,6 +33,13 @@ struct ScheduleConfig {
   int64_t minParallelWork = 1 << 15;
 };
 
+/// Weights of at least this many bytes do not stay in L2 (1-2 MiB) from one inference to the
+/// next: the conv and dense schedules prefetch them as they stream (te::Stage::prefetch).
+constexpr int64_t kStreamedWeightBytes = 512 << 10;
+
+/// The bytes of a tensor of constant shape; 0 when a dimension is not constant.
+int64_t constBytes(const te::Tensor &t);
+
 /// Applies the default schedule to every stage of `s` (the schedule of one kernel's outputs).
 /// Returns a short description ("inline 3, root 2, parallel 2, vectorized 1").
 std::string applyDefaultSchedule(te::Schedule &s, const ScheduleConfig &config);

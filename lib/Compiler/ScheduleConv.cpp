@@ -286,15 +286,11 @@ std::vector<te::Stage> scheduleBlockedConvs(te::Schedule &s, const ScheduleConfi
     // ones 243 -> 250-252 (distances 1, 2, 4, 8 measured: 2 and 4 best). Smaller weights stay
     // in L2, where the extra loads only cost issue slots.
     if (!depthwise) {
-      constexpr int64_t kPrefetchSteps = 2, kStreamedWeightBytes = 512 << 10;
+      constexpr int64_t kPrefetchSteps = 2;
       for (const te::Tensor &w : te::inputTensors(conv)) {
         if (!w.isPlaceholder() || w.ndim() != 6)
           continue;
-        const std::vector<int64_t> ws = constShape(w);
-        int64_t bytes = int64_t(dtypeSize(w.dtype()));
-        for (int64_t d : ws)
-          bytes *= std::max<int64_t>(d, 0);
-        if (bytes >= kStreamedWeightBytes) {
+        if (constBytes(w) >= kStreamedWeightBytes) {
           C.prefetch(w, order[2], kPrefetchSteps);
           prefetched = true;
         }

@@ -26,7 +26,8 @@ namespace tessel::compiler {
 /// panel loop (cache_read on `s`, computed at the panel loop). Without a row axis (a
 /// matrix-vector product), j is tiled by up to 4 vectors: 4 independent accumulator chains.
 /// Returns false (and changes nothing) when the stage is not such a contraction or its columns
-/// do not tile without a remainder; `desc` gets "dense MRxNR[ packedB][ parallel]" on success.
+/// do not tile without a remainder; `desc` gets "dense MRxNR[ packedB[ prefetched]][ parallel]" on
+/// success (prefetched: B of kStreamedWeightBytes or more, its rows prefetched 16 ahead).
 bool scheduleContraction(te::Schedule &s, te::Stage st, const ScheduleConfig &config,
                          std::string &desc);
 
