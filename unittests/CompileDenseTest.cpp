@@ -119,6 +119,18 @@ TEST(CompileDense, LargeWeightsArePrefetchedAsTheyStream) {
   }
 }
 
+TEST(CompileDense, MatrixVectorWithoutVectorTilesRunsColumnBlocksInParallel) {
+  // [1, 64] x [64, 1000]: 1000 columns do not tile by whole vectors and there is no row axis,
+  // so the default schedule takes it; its leading axis has extent 1, and the vector column
+  // blocks (63, the last one partial) are the parallel loop instead.
+  std::string text = "graph @g(%x: f32[1,64]) opset {\"\": 17} {\n"
+                     "  %w: f32[64,1000] = " + matrix(64, 1000, 9) + "\n"
+                     "  %y = MatMul(%x, %w) {name = \"head\"}\n"
+                     "  return %y\n}\n";
+  CompiledModel cm = compileAndCheck(text);
+  EXPECT_TRUE(anySchedule(cm, "parallel 1, vectorized 1")) << cm.kernels[0].schedule;
+}
+
 TEST(CompileDense, BatchAxisAsRowsWithSharedWeights) {
   // [S, 1, K] x [K, N] (a projection before attention): the batch axis is the row axis.
   std::string text = "graph @g(%x: f32[16,1,24]) opset {\"\": 17} {\n"
