@@ -323,8 +323,16 @@ private:
            checkPath(i, dom, [](OpPattern k, bool, int64_t) { return k <= OpPattern::Broadcast; });
     } else if (own <= OpPattern::Broadcast) {
       // Into an injective or reduction consumer, or the epilogue of any non-opaque group;
-      // through row reductions when the path is otherwise broadcast.
-      ok = (edge <= OpPattern::Injective || edge == OpPattern::CommReduce) &&
+      // through row reductions when the path is otherwise broadcast. Not when this node is in
+      // a conv/matmul group and the consumer is injective (TVM's rule: an out-ewise-fusable
+      // group takes elementwise epilogues only): a layout change or transpose after the
+      // epilogue would make the group's output a different shape from the conv's, and the
+      // register-tiled schedules (ScheduleConv.h, ScheduleDense.h) then do not apply (a 512
+      // channel 3x3 conv whose FromBlocked output fused in ran at 32 GFLOP/s instead of 250).
+      const int64_t m = masterOf(find(i));
+      const bool contractionGroup = m >= 0 && fg_.pattern[m] == OpPattern::OutEWiseFusable;
+      ok = !(contractionGroup && fg_.pattern[dom] == OpPattern::Injective) &&
+           (edge <= OpPattern::Injective || edge == OpPattern::CommReduce) &&
            checkPath(i, dom, [&](OpPattern k, bool isSink, int64_t root) {
              return isSink ? k != OpPattern::Opaque
                            : k <= OpPattern::Injective || rowLocal(k, root);
