@@ -44,10 +44,13 @@ TEST(Compile, ResidualBlockMatchesInterpreter) {
   for (int level : {0, 3}) {
     CompiledModel cm = compileAndCheck(kResidual, level);
     // At -O3 on an AVX-512/AVX2 host, transform-layout blocks the convs (docs/compile.md,
-    // "Convolution"): a ToBlocked kernel first, then ConvNCHWc kernels.
+    // "Convolution"): a ToBlocked kernel first, then ConvNCHWc kernels, then a FromBlocked one
+    // (a conv group takes elementwise epilogues only, not the layout change: docs/fusion.md).
     const size_t b = level == 3 && !cm.kernels.empty() && cm.kernels[0].symbol == "k0_toblocked_f32";
     const std::string conv = b ? "convnchwc" : "conv";
-    ASSERT_EQ(cm.kernels.size(), 2u + b);
+    ASSERT_EQ(cm.kernels.size(), 2u + 2 * b);
+    if (b)
+      EXPECT_EQ(cm.kernels[3].symbol, "k3_fromblocked_f32");
     EXPECT_EQ(cm.kernels[b].symbol, "k" + std::to_string(b) + "_" + conv + "_f32");
     EXPECT_EQ(cm.kernels[1 + b].symbol.rfind("k" + std::to_string(1 + b) + "_" + conv + "_add", 0),
               0u)

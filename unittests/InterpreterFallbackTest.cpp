@@ -1,10 +1,10 @@
 //===- InterpreterFallbackTest.cpp - --allow-interpreter-fallback ---------===//
 //
-// A node whose op has no lowering (Det) is a compile error naming the node and the op
-// without the option; with it, the node becomes a fallback step (the optional fallback section
-// of the artifact), the model runs through the runtime with the interpreter registered as the
-// fallback handler and matches the interpreter; without a handler, loading fails naming the
-// node (C API too). Artifacts without fallback nodes keep the 5-section layout.
+// A node whose op has no lowering (RandomUniformLike) is a compile error naming the node and
+// the op without the option; with it, the node becomes a fallback step (the optional fallback
+// section of the artifact), the model runs through the runtime with the interpreter registered
+// as the fallback handler and matches the interpreter; without a handler, loading fails naming
+// the node (C API too). Artifacts without fallback nodes keep the 5-section layout.
 //
 //===----------------------------------------------------------------------===//
 #include "TestUtils.h"
@@ -29,15 +29,18 @@ using namespace tessel;
 
 namespace {
 
-// relu(det(x * 2)) + max(x over each matrix): Det (no lowering: LU with pivoting is
-// sequential) sits between two kernels and reads an arena value.
-const char *kDet = R"(
+// relu(random_uniform_like(x * 2) - 0.5) + max(x over each matrix): RandomUniformLike (no
+// lowering: random ops are not compiled; seeded, its values are the same on every run) sits
+// between two kernels and reads an arena value.
+const char *kRand = R"(
 graph @fallback(%x: f32[3,4,4]) opset {"": 17} {
   %two: f32[] = dense<2.0>
+  %half: f32[] = dense<0.5>
   %m = Mul(%x, %two) {name = "mul"}
-  %d = Det(%m) {name = "det"}
-  %r = Relu(%d) {name = "relu"}
-  %s = ReduceMax(%x) {name = "rmax", axes = [1, 2], keepdims = 0}
+  %d = RandomUniformLike(%m) {name = "rand", seed = 3.0}
+  %c = Sub(%d, %half) {name = "sub"}
+  %r = Relu(%c) {name = "relu"}
+  %s = ReduceMax(%x) {name = "rmax", axes = [1, 2], keepdims = 1}
   %y = Add(%r, %s) {name = "add"}
   return %y
 }
@@ -54,30 +57,30 @@ CompiledModel compileText(const char *text, bool fallback) {
 
 } // namespace
 
-TEST(InterpreterFallback, DetHasNoLowering) {
-  auto g = parseGraph(kDet, "test");
+TEST(InterpreterFallback, RandomUniformLikeHasNoLowering) {
+  auto g = parseGraph(kRand, "test");
   for (const auto &n : g->nodes())
-    EXPECT_EQ(hasLowering(*n), n->opType != "Det") << n->opType;
+    EXPECT_EQ(hasLowering(*n), n->opType != "RandomUniformLike") << n->opType;
 }
 
 TEST(InterpreterFallback, WithoutTheOptionTheCompileFailsNamingNodeAndOp) {
-  std::string err = errorOf([] { compileText(kDet, false); });
-  EXPECT_NE(err.find("node 'det' (Det)"), std::string::npos) << err;
+  std::string err = errorOf([] { compileText(kRand, false); });
+  EXPECT_NE(err.find("node 'rand' (RandomUniformLike)"), std::string::npos) << err;
   EXPECT_NE(err.find("has no lowering"), std::string::npos) << err;
   EXPECT_NE(err.find("--allow-interpreter-fallback"), std::string::npos) << err;
 }
 
 TEST(InterpreterFallback, CompiledModelMatchesTheInterpreter) {
   registerInterpreterFallback();
-  CompiledModel cm = compileText(kDet, true);
+  CompiledModel cm = compileText(kRand, true);
   ASSERT_EQ(cm.fallbackNodes.size(), 1u);
-  EXPECT_NE(cm.fallbackNodes[0].find("node 'det' (Det)"), std::string::npos)
+  EXPECT_NE(cm.fallbackNodes[0].find("node 'rand' (RandomUniformLike)"), std::string::npos)
       << cm.fallbackNodes[0];
   runtime::Model m = runtime::Model::loadFromMemory(cm.artifact.data(), cm.artifact.size());
   ASSERT_NE(m.info("fallback_nodes"), nullptr);
-  EXPECT_EQ(*m.info("fallback_nodes"), "det (Det)");
+  EXPECT_EQ(*m.info("fallback_nodes"), "rand (RandomUniformLike)");
   ASSERT_EQ(m.contents().fallbacks.size(), 1u);
-  EXPECT_EQ(m.contents().fallbacks[0].opType, "Det");
+  EXPECT_EQ(m.contents().fallbacks[0].opType, "RandomUniformLike");
 
   std::mt19937 rng(11);
   std::uniform_real_distribution<float> u(-1, 1);
@@ -85,7 +88,7 @@ TEST(InterpreterFallback, CompiledModelMatchesTheInterpreter) {
   Tensor xt(DType::f32, {3, 4, 4});
   for (int i = 0; i < 48; ++i)
     x.data<float>()[i] = xt.data<float>()[i] = u(rng);
-  auto ref = parseGraph(kDet, "test");
+  auto ref = parseGraph(kRand, "test");
   auto want = Interpreter(*ref).run({{"x", Object(xt)}}).at("y").tensor;
   // Several runs, and from two threads at once: the fallback kernel is reentrant.
   for (int rep = 0; rep < 2; ++rep) {
@@ -95,7 +98,7 @@ TEST(InterpreterFallback, CompiledModelMatchesTheInterpreter) {
     t.join();
     for (auto *got : {&a, &b}) {
       ASSERT_EQ(got->size(), 1u);
-      for (int i = 0; i < 3; ++i)
+      for (int i = 0; i < 48; ++i)
         EXPECT_NEAR((*got)[0].data<float>()[i], want.data<float>()[i], 1e-5) << i;
     }
   }
@@ -169,17 +172,17 @@ graph @iff(%x: f32[2,3], %c: bool[]) opset {"": 17} {
 }
 
 TEST(InterpreterFallback, LoadingWithoutAHandlerFailsNamingTheNodes) {
-  CompiledModel cm = compileText(kDet, true);
+  CompiledModel cm = compileText(kRand, true);
   runtime::setFallbackHandler({});
   EXPECT_FALSE(runtime::hasFallbackHandler());
   std::string err = errorOf(
       [&] { runtime::Model::loadFromMemory(cm.artifact.data(), cm.artifact.size(), "fb.tsl"); });
-  EXPECT_NE(err.find("det (Det)"), std::string::npos) << err;
+  EXPECT_NE(err.find("rand (RandomUniformLike)"), std::string::npos) << err;
   EXPECT_NE(err.find("no fallback handler"), std::string::npos) << err;
   tessel_model *cm2 = nullptr;
   EXPECT_EQ(tessel_load_from_memory(cm.artifact.data(), cm.artifact.size(), &cm2), -1);
   std::string cerr = tessel_last_error();
-  EXPECT_NE(cerr.find("det (Det)"), std::string::npos) << cerr;
+  EXPECT_NE(cerr.find("rand (RandomUniformLike)"), std::string::npos) << cerr;
   registerInterpreterFallback();
   EXPECT_TRUE(runtime::hasFallbackHandler());
 }
@@ -197,7 +200,7 @@ graph @plain(%x: f32[4]) opset {"": 17} {
 }
 )";
   EXPECT_EQ(sectionCount(compileText(plain, true).artifact), runtime::kNumSectionKinds);
-  EXPECT_EQ(sectionCount(compileText(kDet, true).artifact), runtime::kMaxSectionKinds);
+  EXPECT_EQ(sectionCount(compileText(kRand, true).artifact), runtime::kMaxSectionKinds);
 }
 
 // Regression (conformance pytorch-converted/test_PReLU_*_multiparam compiled): before opset 7

@@ -338,6 +338,15 @@ void lowerBroadcast(LowerContext &ctx, const std::function<Expr(const std::vecto
   ctx.setOutput(0, t);
 }
 
+te::Tensor storedCompute(const LowerContext &ctx, std::vector<Expr> shape,
+                         const std::function<Expr(const std::vector<Var> &)> &f,
+                         const std::string &what) {
+  return ctx.compute(std::move(shape), [&](std::vector<Var> iv) {
+    te::IterVar u = te::reduce_axis({Expr(int64_t(0)), Expr(int64_t(1))}, "u");
+    return te::ComputeBody(te::sum(f(iv), {u}));
+  }, what);
+}
+
 Expr truncDiv(Expr a, Expr b) {
   if (a.type().isFloat())
     return a / b;

@@ -141,6 +141,14 @@ Expr constant(DType dt, double v);
 void lowerBroadcast(LowerContext &ctx, const std::function<Expr(const std::vector<Expr> &)> &f);
 /// ONNX integer division (truncation toward zero) from the loop IR's floor division.
 Expr truncDiv(Expr a, Expr b);
+/// A compute (ctx.compute) that the default schedule keeps as a stored root stage, computed
+/// once, instead of inlining it into every reader: its value is written as a sum over one unit
+/// reduction axis. For intermediates read many times (DFT twiddle tables) or chained
+/// (recurrent states, Det's eliminated blocks: inlined into each other they would re-expand
+/// the whole chain).
+te::Tensor storedCompute(const LowerContext &ctx, std::vector<Expr> shape,
+                         const std::function<Expr(const std::vector<Var> &)> &f,
+                         const std::string &what);
 
 } // namespace lowering
 } // namespace tessel

@@ -14,6 +14,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <string>
 #include <type_traits>
@@ -1718,6 +1719,8 @@ void detInfer(InferContext &ctx) {
 // are pads (TVM's pad compute: schedules can inline it or compute it at the consumer), then one
 // reduction over the window (and the channels of the group for Conv). Geometry (auto_pad,
 // strides, dilations, ceil_mode) comes from computeGeom, the same code the reference kernel uses.
+// Det is the reference's elimination with partial pivoting, one group of stored stages per
+// column (lowerDet).
 namespace {
 
 using loop::Expr;
@@ -2215,7 +2218,126 @@ void lowerMaxUnpool(LowerContext &ctx) {
   }));
 }
 
+/// The largest matrix Det lowers (3 (n - 1) stages; larger ones are an error naming the case).
+constexpr int64_t kMaxLoweredDet = 128;
+/// The largest buffer generated code places on the stack (EmitOptions::maxStackBytes), and how
+/// much of the stack Det's stages may take together.
+constexpr int64_t kStackBufferBytes = 32 * 1024;
+constexpr int64_t kMaxDetStackBytes = 4 * 1024 * 1024;
+
+/// Det of [..., n, n] (float): Gaussian elimination with partial pivoting in f64, as the
+/// reference computes it, one group of stages per column k (the trailing (n - k) x (n - k)
+/// block A_k, A_0 = X):
+///   max_k[b]   = max over rows t of |A_k[b, t, 0]|
+///   pivot_k[b] = the first row t with |A_k[b, t, 0]| == max_k[b] (the reference's strict `>`
+///                scan keeps the first maximum)
+///   A_{k+1}[b, r, j] = S[r + 1, j + 1] - f * S[0, j + 1], f = S[r + 1, 0] / S[0, 0], where S is
+///                A_k with rows 0 and pivot_k swapped (f = 0 when the pivot is 0: the column is
+///                zero and the determinant is 0)
+/// and det = prod_k (pivot_k != 0 ? -1 : 1) * S_k[0, 0] in the reference's order. Each stage is
+/// stored (a unit reduction keeps it a root stage: inlined, the stages would grow
+/// exponentially); the work is O(n^3) per matrix and the stages take O(n^3) doubles.
+void lowerDet(LowerContext &ctx) {
+  std::vector<int64_t> xs = ctx.inputShape(0);
+  const size_t rank = xs.size();
+  ctx.check(rank >= 2 && xs[rank - 1] == xs[rank - 2], "input should be [..., M, M], got ",
+            shapeToString(xs));
+  DType dt = ctx.inputDType(0);
+  ctx.check(dt == DType::f32 || dt == DType::f64, "lowering of Det handles f32 and f64, got ",
+            dtypeName(dt));
+  const int64_t n = xs.back();
+  ctx.check(n <= kMaxLoweredDet, "lowering of Det makes 3 stages per column; a ", n, "x", n,
+            " matrix is larger than the ", kMaxLoweredDet, "x", kMaxLoweredDet,
+            " it accepts");
+  std::vector<int64_t> bs(xs.begin(), xs.end() - 2); // the batch shape (= output shape)
+  int64_t batch = 1;
+  for (int64_t d : bs)
+    batch *= d;
+  // Generated code keeps buffers of up to 32 KiB on the stack (docs/codegen.md, Allocate), all
+  // at once: many small stages (thousands of matrices, a large n) would overflow a thread's stack
+  int64_t stackBytes = 0;
+  for (int64_t m = n; m >= 2; --m) // per column: the max, the pivot, the next block
+    for (int64_t bytes : {batch * 8, batch * 8, batch * (m - 1) * (m - 1) * 8})
+      stackBytes += bytes <= kStackBufferBytes ? bytes : 0;
+  ctx.check(stackBytes <= kMaxDetStackBytes, "lowering of Det of ", batch, " matrices of ", n,
+            "x", n, " would keep ", stackBytes, " bytes of stages on the stack; expected at most ",
+            kMaxDetStackBytes, " (fewer matrices per node, or smaller ones)");
+  const te::Tensor &X = ctx.input(0);
+  // A_k[b, r, c] as an f64 expression (A_0 reads X)
+  std::function<Expr(const std::vector<Expr> &, Expr, Expr)> load =
+      [&X](const std::vector<Expr> &b, Expr r, Expr c) {
+        std::vector<Expr> idx = b;
+        idx.push_back(r);
+        idx.push_back(c);
+        return loop::cast(DType::f64, X.access(idx));
+      };
+  // the signed pivots of the columns, each a function of the batch index
+  std::vector<std::function<Expr(const std::vector<Expr> &)>> pivots;
+  for (int64_t k = 0; k + 1 < n; ++k) {
+    const int64_t m = n - k; // A_k is m x m
+    const std::string sk = std::to_string(k);
+    te::Tensor mx = ctx.compute(lowering::shapeExprs(bs), [&](std::vector<Var> bv) {
+      te::IterVar t = te::reduce_axis({Expr(int64_t(0)), Expr(m)}, "t");
+      std::vector<Expr> b(bv.begin(), bv.end());
+      return te::ComputeBody(te::max(loop::fabs(load(b, Expr(t), Expr(int64_t(0)))), {t}));
+    }, "col" + sk + "_max");
+    te::Tensor pv = ctx.compute(lowering::shapeExprs(bs), [&](std::vector<Var> bv) {
+      te::IterVar t = te::reduce_axis({Expr(int64_t(0)), Expr(m)}, "t");
+      std::vector<Expr> b(bv.begin(), bv.end());
+      Expr hit = loop::fabs(load(b, Expr(t), Expr(int64_t(0)))) == mx.access(b);
+      return te::ComputeBody(te::min(loop::select(hit, Expr(t), Expr(m)), {t}, Expr(m)));
+    }, "col" + sk + "_pivot");
+    // the pivot row (0 when no row matched, which only NaNs cause: the reference keeps row k)
+    auto pivotRow = [pv, m](const std::vector<Expr> &b) {
+      Expr p = pv.access(b);
+      return loop::select(p < m, p, Expr(int64_t(0)));
+    };
+    auto prev = load;
+    pivots.push_back([prev, pivotRow](const std::vector<Expr> &b) {
+      Expr p = pivotRow(b);
+      Expr d = prev(b, p, Expr(int64_t(0)));
+      return loop::select(p != int64_t(0), -d, d);
+    });
+    te::Tensor next = lowering::storedCompute(
+        ctx,
+        [&] {
+          std::vector<Expr> s = lowering::shapeExprs(bs);
+          s.push_back(Expr(m - 1));
+          s.push_back(Expr(m - 1));
+          return s;
+        }(),
+        [&](const std::vector<Var> &iv) {
+          std::vector<Expr> b(iv.begin(), iv.end() - 2);
+          Expr r = Expr(iv[iv.size() - 2]) + 1, j = Expr(iv.back()) + 1;
+          Expr p = pivotRow(b);
+          Expr row = loop::select(r == p, Expr(int64_t(0)), r); // S[r] after the swap
+          Expr d = prev(b, p, Expr(int64_t(0)));
+          Expr f = loop::select(d == 0.0, Expr(0.0),
+                                prev(b, row, Expr(int64_t(0))) /
+                                    loop::select(d == 0.0, Expr(1.0), d));
+          return prev(b, row, j) - f * prev(b, p, j);
+        },
+        "elim" + sk);
+    load = [next](const std::vector<Expr> &b, Expr r, Expr c) {
+      std::vector<Expr> idx = b;
+      idx.push_back(r);
+      idx.push_back(c);
+      return next.access(idx);
+    };
+  }
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(bs), [&](std::vector<Var> bv) {
+    std::vector<Expr> b(bv.begin(), bv.end());
+    Expr det = Expr(1.0);
+    for (auto &pivot : pivots)
+      det = det * pivot(b);
+    if (n > 0) // the last 1 x 1 block
+      det = det * load(b, Expr(int64_t(0)), Expr(int64_t(0)));
+    return dt == DType::f64 ? det : loop::cast(dt, det);
+  }));
+}
+
 void attachNNLowerings(OpRegistry &r) {
+  r.setLower("Det", lowerDet);
   r.setLower("MaxUnpool", lowerMaxUnpool);
   r.setLower("Einsum", lowerEinsum);
   r.setLower("ConvTranspose", lowerConvTranspose);

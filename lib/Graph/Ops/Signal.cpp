@@ -11,8 +11,12 @@
 #include <algorithm>
 #include <cmath>
 #include <complex>
+#include <functional>
 #include <numbers>
 #include <optional>
+#include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 namespace tessel {
@@ -417,7 +421,9 @@ void kernelMel(KernelContext &ctx) {
 // The window generators and MelWeightMatrix: their sizes are output extents, taken from the
 // constant size inputs or else from the declared static output shape; the values are computed
 // in the kernel in f64 with the reference's expressions (same order of operations), then
-// converted to output_datatype.
+// converted to output_datatype. DFT and STFT transform in f64 with twiddle tables computed in
+// the kernel: one sum reduction each for the real and imaginary parts (lowerLineDft), or
+// radix-2 FFT stages for static powers of two (lineFft).
 namespace {
 
 using loop::Expr;
@@ -540,10 +546,297 @@ void lowerMel(LowerContext &ctx) {
   }));
 }
 
+/// A size input read at run time when it is not a constant: an i64 expression (a load of its
+/// one element, converted).
+Expr scalarAsI64(const LowerContext &ctx, size_t i, const char *what) {
+  if (ctx.inputConstant(i))
+    return Expr(loweredScalarInt(ctx, i, what));
+  std::vector<int64_t> es = ctx.inputShape(i);
+  ctx.check(es.size() <= 1 && (es.empty() || es[0] == 1), what, " should be a scalar, got shape ",
+            shapeToString(es));
+  DType et = ctx.inputDType(i);
+  ctx.check(isInteger(et), what, " should be an integer, got ", dtypeName(et));
+  return loop::cast(DType::i64,
+                    ctx.input(i).access(std::vector<Expr>(es.size(), Expr(int64_t(0)))));
+}
+
+/// The most (sample, bin) pairs whose twiddles a transform tables (two f64 tables of this many
+/// entries: 16 MiB); longer transforms index the per-length tables with jk mod N per term.
+constexpr int64_t kMaxTwiddlePairs = int64_t(1) << 20;
+
+/// A transform length: static, or read at run time (a dft_length or frame_length input that
+/// is not a constant) with a static upper bound taken from the declared output shape.
+struct DftLength {
+  int64_t max = 0; ///< the length when static, else its largest value that fits the output
+  Expr value;      ///< i64: a literal when static, else the load of the input
+  bool isStatic = true;
+};
+
+/// What a line transform reads: sample j (0 <= j < take) of the line through output position
+/// `idx` (the output's indices without the trailing [re, im] axis; the bin axis is ignored), as
+/// f64 real and imaginary parts (imaginary undefined for a real signal).
+using SampleFn = std::function<std::pair<Expr, Expr>(const std::vector<Var> &idx, Expr j)>;
+
+/// The shortest power-of-two transform done by FFT stages rather than the direct sum.
+constexpr int64_t kMinFftLength = 16;
+
+/// A radix-2 Stockham FFT of N = 2^p samples along the bin axis (the reference's algorithm for
+/// powers of two, up to the order of operations): p stored stages, each a real and an imaginary
+/// f64 tensor of the line results' shape with N along the bin axis, in natural order (no bit
+/// reversal). Stage t (Ns = 2^t) computes, for o = q 2Ns + r Ns + k (k < Ns, r in {0, 1}) and
+/// j = q Ns + k,
+///   y[o] = x[j] + w x[j + N/2] (r = 0) or x[j] - w x[j + N/2] (r = 1), w = w^(k N / (2 Ns)),
+/// with the twiddles from the N-entry tables; stage 0 reads the samples (zero past `take`).
+/// Returns the last stage's (real, imaginary) tensors.
+std::pair<te::Tensor, te::Tensor> lineFft(const LowerContext &ctx, std::vector<int64_t> ls,
+                                          size_t binAxis, int64_t take, int64_t N,
+                                          const te::Tensor &cosT, const te::Tensor &sinT,
+                                          const SampleFn &sample) {
+  ls[binAxis] = N;
+  using Complex = std::pair<Expr, Expr>;
+  // the previous stage's element j along the bin axis of the line through iv
+  std::function<Complex(const std::vector<Var> &, Expr)> prev =
+      [&](const std::vector<Var> &iv, Expr j) -> Complex {
+    if (take >= N)
+      return sample(iv, j);
+    Expr in = j < take; // zero padding (the load stays in bounds)
+    auto [sr, si] = sample(iv, loop::min(j, Expr(take - 1)));
+    return {loop::select(in, sr, Expr(0.0)),
+            si.defined() ? loop::select(in, si, Expr(0.0)) : si};
+  };
+  te::Tensor re, im;
+  for (int64_t Ns = 1; Ns < N; Ns *= 2) {
+    auto stage = [&](bool imag) {
+      return lowering::storedCompute(ctx, lowering::shapeExprs(ls), [&](const std::vector<Var> &iv) {
+        Expr o = Expr(iv[binAxis]);
+        Expr k = o % Ns, r = (o / Ns) % 2;
+        Expr j = (o / (2 * Ns)) * Ns + k;
+        auto [ar, ai] = prev(iv, j);
+        auto [br, bi] = prev(iv, j + N / 2);
+        Expr m = k * (N / (2 * Ns));
+        Expr wc = cosT(m), ws = sinT(m);
+        Expr v; // this part of b * w: (br wc - bi ws) + (br ws + bi wc)i
+        if (!bi.defined())
+          v = imag ? br * ws : br * wc;
+        else
+          v = imag ? br * ws + bi * wc : br * wc - bi * ws;
+        Expr a = imag ? ai : ar; // undefined: the imaginary part of a real signal, 0
+        if (!a.defined())
+          return loop::select(r == int64_t(0), v, -v);
+        return loop::select(r == int64_t(0), a + v, a - v);
+      }, (imag ? "fft_imag" : "fft_real") + std::to_string(Ns));
+    };
+    te::Tensor nre = stage(false), nim = stage(true);
+    prev = [nre, nim, binAxis](const std::vector<Var> &iv, Expr j) -> Complex {
+      std::vector<Expr> idx(iv.begin(), iv.end());
+      idx[binAxis] = j;
+      return {nre.access(idx), nim.access(idx)};
+    };
+    re = nre;
+    im = nim;
+  }
+  return {re, im};
+}
+
+/// Writes output 0 [..., K (at binAxis), ..., 2] = scale * sum_{j < take, j < N} x[j] w^(jk mod N),
+/// w^m = (cos, sin)(sign 2 pi m / N), sign -1 (forward) or +1 (inverse, scale 1 / N). The
+/// twiddles are two f64 tables of N (or its bound) entries, computed in the kernel with the
+/// reference's expression; the real and imaginary parts are two f64 reductions in the
+/// reference's order of operations ((a + bi)(c + di) = (ac - bd) + (ad + bc)i), then the
+/// output converts to its dtype. A static power-of-two length >= kMinFftLength runs as FFT
+/// stages instead (lineFft), as the reference does; its direct sum and its FFT differ from
+/// these by rounding in f64 only.
+void lowerLineDft(LowerContext &ctx, size_t binAxis, int64_t take, const DftLength &N, bool inverse,
+                  const SampleFn &sample) {
+  DType dt = ctx.outputDType(0);
+  ctx.check(dt == DType::f32 || dt == DType::f64, "lowering handles f32 and f64 signals, got ",
+            dtypeName(dt));
+  std::vector<int64_t> os = ctx.outputShape(0);
+  std::vector<int64_t> ls(os.begin(), os.end() - 1); // the line results' shape
+  ctx.check(N.max >= 1 && take >= 1, "transform length ", N.max, " and ", take,
+            " samples: expected both >= 1");
+  const double sign = inverse ? 1.0 : -1.0;
+  Expr n = N.isStatic ? N.value : loop::max(N.value, Expr(int64_t(1))); // no modulo by 0
+  auto table = [&](bool isSin) {
+    return lowering::storedCompute(ctx, {Expr(N.max)}, [&](const std::vector<Var> &m) {
+      // the reference's sign * 2.0 * pi * double(m) / double(n), same order
+      Expr a = Expr(sign * 2.0 * std::numbers::pi) * loop::cast(DType::f64, Expr(m[0])) /
+               loop::cast(DType::f64, n);
+      return isSin ? loop::sin(a) : loop::cos(a);
+    }, isSin ? "sin" : "cos");
+  };
+  te::Tensor cosT = table(false), sinT = table(true);
+  te::Tensor re, im; // the line results, indexed by the output's indices (bin axis included)
+  if (N.isStatic && N.max >= kMinFftLength && (N.max & (N.max - 1)) == 0) {
+    std::tie(re, im) = lineFft(ctx, ls, binAxis, take, N.max, cosT, sinT, sample);
+  } else {
+    // w^(jk mod N) by sample and bin: the index computation (an integer modulo, which no vector
+    // unit does) once per pair instead of once per pair and line, and loads contiguous in k
+    const int64_t K = ls[binAxis];
+    const bool perPair = take * K <= kMaxTwiddlePairs;
+    auto twiddleIndex = [&](Expr j, Expr k) {
+      Expr m = (j * k) % n;
+      if (!N.isStatic) // a run-time length beyond the declared output's: stay in the table
+        m = loop::min(m, Expr(N.max - 1));
+      return m;
+    };
+    te::Tensor cosJK, sinJK;
+    if (perPair) {
+      auto pairs = [&](const te::Tensor &t, const char *what) {
+        return lowering::storedCompute(ctx, {Expr(take), Expr(K)}, [&](const std::vector<Var> &jk) {
+          return t(twiddleIndex(Expr(jk[0]), Expr(jk[1])));
+        }, what);
+      };
+      cosJK = pairs(cosT, "cos_jk");
+      sinJK = pairs(sinT, "sin_jk");
+    }
+    auto part = [&](bool imag) {
+      return ctx.compute(lowering::shapeExprs(ls), [&](std::vector<Var> iv) {
+        te::IterVar j = te::reduce_axis({Expr(int64_t(0)), Expr(take)}, "j");
+        Expr c, s;
+        if (perPair) {
+          c = cosJK(Expr(j), Expr(iv[binAxis]));
+          s = sinJK(Expr(j), Expr(iv[binAxis]));
+        } else {
+          Expr m = twiddleIndex(Expr(j), Expr(iv[binAxis]));
+          c = cosT(m);
+          s = sinT(m);
+        }
+        auto [xr, xi] = sample(iv, Expr(j));
+        Expr v;
+        if (!xi.defined())
+          v = imag ? xr * s : xr * c;
+        else
+          v = imag ? xr * s + xi * c : xr * c - xi * s;
+        Expr where = N.isStatic ? Expr() : Expr(j) < N.value;
+        return te::ComputeBody(te::sum(v, {j}, Expr(), where));
+      }, imag ? "imag" : "real");
+    };
+    re = part(false);
+    im = part(true);
+  }
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(os), [&](std::vector<Var> iv) {
+    std::vector<Expr> li(iv.begin(), iv.end() - 1);
+    Expr v = loop::select(Expr(iv.back()) == int64_t(0), re.access(li), im.access(li));
+    if (inverse)
+      v = v * (Expr(1.0) / loop::cast(DType::f64, n));
+    return dt == DType::f64 ? v : loop::cast(dt, v);
+  }));
+}
+
+/// The signal's input as f64 real / imaginary parts at `idx` (last index replaced).
+std::pair<Expr, Expr> complexSample(const te::Tensor &x, std::vector<Expr> idx, bool complexIn) {
+  idx.back() = Expr(int64_t(0));
+  Expr re = loop::cast(DType::f64, x.access(idx));
+  if (!complexIn)
+    return {re, Expr()};
+  idx.back() = Expr(int64_t(1));
+  return {re, loop::cast(DType::f64, x.access(idx))};
+}
+
+/// DFT (opset 17): the transform along `axis` of [batch, signal..., 1 | 2] to [..., K, ..., 2].
+/// dft_length: a constant, or (not onesided) the output's extent along the axis, or else read
+/// at run time, bounded by the output's extent (onesided: N <= 2K - 1).
+void lowerDFT(LowerContext &ctx) {
+  std::vector<int64_t> xs = ctx.inputShape(0);
+  const int64_t rank = int64_t(xs.size());
+  ctx.check(rank >= 2 && (xs.back() == 1 || xs.back() == 2), "input has shape ",
+            shapeToString(xs), ", expected [batch, signal..., 1] (real) or [..., 2] (complex)");
+  const bool complexIn = xs.back() == 2;
+  const int64_t axis = dftAxis(ctx, rank);
+  const bool inverse = ctx.attrInt("inverse", 0) != 0;
+  const bool onesided = ctx.attrInt("onesided", 0) != 0;
+  ctx.check(!(onesided && complexIn),
+            "onesided=1 requires a real input (last dimension 1), got shape ", shapeToString(xs));
+  const int64_t K = ctx.outputShape(0)[size_t(axis)], L = xs[size_t(axis)];
+  DftLength N;
+  if (!ctx.hasInput(1)) {
+    N.max = L;
+  } else if (ctx.inputConstant(1) || !onesided) {
+    N.max = ctx.inputConstant(1) ? loweredScalarInt(ctx, 1, "dft_length") : K;
+    ctx.check(N.max > 0, "dft_length is ", N.max, ", expected > 0");
+  } else {
+    N.max = 2 * K - 1;
+    N.isStatic = false;
+    N.value = scalarAsI64(ctx, 1, "dft_length");
+  }
+  if (N.isStatic)
+    N.value = Expr(N.max);
+  const te::Tensor &x = ctx.input(0);
+  lowerLineDft(ctx, size_t(axis), std::min(L, N.max), N, inverse,
+               [&](const std::vector<Var> &iv, Expr j) {
+                 std::vector<Expr> idx(iv.begin(), iv.end());
+                 idx.push_back(Expr(int64_t(0)));
+                 idx[size_t(axis)] = j;
+                 return complexSample(x, idx, complexIn);
+               });
+}
+
+/// STFT: frames of frame_length samples every frame_step, times the window, each transformed
+/// ([batch, frames, bins, 2]). frame_step is a literal when constant, else read at run time;
+/// frame_length is the window's length, or a constant, or (not onesided) the output's bins,
+/// or else read at run time, bounded by the output (onesided: 2 * bins - 1). Frame starts past
+/// the signal (which the reference rejects) are clamped.
+void lowerSTFT(LowerContext &ctx) {
+  std::vector<int64_t> xs = ctx.inputShape(0);
+  ctx.check(xs.size() == 3 && (xs[2] == 1 || xs[2] == 2), "input signal has shape ",
+            shapeToString(xs), ", expected [batch, length, 1] (real) or [batch, length, 2]");
+  const bool complexIn = xs[2] == 2;
+  const bool onesided = ctx.attrInt("onesided", 1) != 0;
+  ctx.check(!(onesided && complexIn),
+            "onesided=1 requires a real signal (last dimension 1), got shape ", shapeToString(xs));
+  const int64_t len = xs[1], bins = ctx.outputShape(0)[2];
+  if (ctx.inputConstant(1))
+    ctx.check(loweredScalarInt(ctx, 1, "frame_step") > 0, "frame_step must be > 0");
+  Expr step = scalarAsI64(ctx, 1, "frame_step");
+  const bool hasWindow = ctx.hasInput(2);
+  DftLength N;
+  if (hasWindow) {
+    std::vector<int64_t> ws = ctx.inputShape(2);
+    ctx.check(ws.size() == 1, "input window has shape ", shapeToString(ws), ", expected rank 1");
+    N.max = ws[0];
+    if (ctx.hasInput(3) && ctx.inputConstant(3))
+      ctx.check(loweredScalarInt(ctx, 3, "frame_length") == N.max, "frame_length ",
+                loweredScalarInt(ctx, 3, "frame_length"), " differs from the window length ",
+                N.max);
+  } else if (ctx.hasInput(3) && (ctx.inputConstant(3) || !onesided)) {
+    N.max = ctx.inputConstant(3) ? loweredScalarInt(ctx, 3, "frame_length") : bins;
+  } else if (ctx.hasInput(3)) {
+    N.max = 2 * bins - 1;
+    N.isStatic = false;
+    N.value = scalarAsI64(ctx, 3, "frame_length");
+  } else {
+    ctx.fail("either window or frame_length must be given");
+  }
+  ctx.check(N.max > 0, "frame_length is ", N.max, ", expected > 0");
+  ctx.check(!N.isStatic || len >= N.max, "signal length ", len,
+            " is shorter than the frame length ", N.max);
+  if (N.isStatic)
+    N.value = Expr(N.max);
+  const te::Tensor &x = ctx.input(0);
+  te::Tensor w = hasWindow ? ctx.input(2) : te::Tensor();
+  if (hasWindow) {
+    DType wt = ctx.inputDType(2);
+    ctx.check(isFloat(wt) || isInteger(wt), "input window should be numeric, got ",
+              dtypeName(wt));
+  }
+  lowerLineDft(ctx, 2, N.max, N, false, [&](const std::vector<Var> &iv, Expr j) {
+    // sample j of frame iv[1]: signal[b, f * step + j] (clamped into the signal)
+    Expr pos = loop::min(loop::max(Expr(iv[1]) * step + j, Expr(int64_t(0))), Expr(len - 1));
+    auto [re, im] = complexSample(x, {Expr(iv[0]), pos, Expr(int64_t(0))}, complexIn);
+    if (!hasWindow)
+      return std::pair<Expr, Expr>{re, im};
+    Expr wj = loop::cast(DType::f64, w(j));
+    return std::pair<Expr, Expr>{re * wj, im.defined() ? im * wj : im};
+  });
+}
+
 void attachSignalLowerings(OpRegistry &r) {
   for (const CosineWindow &w : kCosineWindows)
     r.setLower(w.name, lowerWindow(w.a0, w.a1, w.a2));
   r.setLower("MelWeightMatrix", lowerMel);
+  r.setLower("DFT", lowerDFT);
+  r.setLower("STFT", lowerSTFT);
 }
 
 } // namespace
