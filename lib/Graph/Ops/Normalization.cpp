@@ -854,7 +854,7 @@ void lowerSoftmax(LowerContext &ctx, SM mode) {
     }));
     return;
   }
-  te::Tensor M, S;
+  te::Tensor M, S, E;
   // Over the innermost axis only, with a length that is a multiple of kRowLanes: the max and
   // the sum in two stages each (as the innermost-axis reductions of Reduction.cpp), so that a
   // row is read with contiguous vector loads into kRowLanes partial results, reduced after.
@@ -877,7 +877,17 @@ void lowerSoftmax(LowerContext &ctx, SM mode) {
     }, "max_partial");
     M = ctx.compute(ks, [&](std::vector<Var> iv) { return te::max(Mp.access(row(iv, l1)), {l1}); },
                     "max");
+    // Softmax: exp(x - max) stored once (a stored stage) and read by the sum and the output,
+    // instead of computed in both: [4,128,128] 0.035 -> 0.0225 ms per kernel (exp is ~20
+    // vector instructions per 16 values; the stored rows stay in L2).
+    if (mode == SM::Softmax)
+      E = lowering::storedCompute(ctx, lowering::shapeExprs(xs), [&](const std::vector<Var> &iv) {
+        std::vector<Expr> idx(iv.begin(), iv.end());
+        return loop::exp(X.access(idx) - M.access(row(iv, Expr(int64_t(0)))));
+      }, "exp");
     te::Tensor Sp = ctx.compute(lowering::shapeExprs(ps), [&](std::vector<Var> iv) {
+      if (E.defined())
+        return te::sum(E.access(row(iv, Expr(ko2) * kRowLanes + iv.back())), {ko2});
       return te::sum(loop::exp(X.access(row(iv, Expr(ko2) * kRowLanes + iv.back())) -
                                M.access(row(iv, Expr(int64_t(0))))),
                      {ko2});
@@ -897,7 +907,7 @@ void lowerSoftmax(LowerContext &ctx, SM mode) {
     Expr s = S.access(toKept(mask, iv));
     if (mode == SM::LogSoftmax)
       return x - m - loop::log(s);
-    return loop::exp(x - m) / s;
+    return (E.defined() ? E.access(std::vector<Expr>(iv.begin(), iv.end())) : loop::exp(x - m)) / s;
   }));
 }
 
