@@ -304,6 +304,12 @@ TEST(ConvNCHWc, RegularConvScheduleTiles) {
       {8, 12, 12, 32, 3, 1, "[0, 1, 2, 1]", "reg_n 12 x 2 oc blocks, ow-major"},
       {32, 14, 14, 64, 1, 1, "[0, 0, 0, 0]", "reg_n 14 x 2 oc blocks, ow-major"},
       {16, 14, 13, 48, 3, 1, "[1, 1, 1, 1]", "reg_n 13 x 2 rows"},
+      // Wider rows split into tiles of 12-14 columns get the oc pair ow-major too (28 -> 14,
+      // 56 -> 14, 39 -> 13); with one oc block the row keeps its 28-wide tile.
+      {16, 28, 28, 32, 3, 1, "[1, 1, 1, 1]", "reg_n 14 x 2 oc blocks, ow-major"},
+      {16, 8, 56, 32, 1, 1, "[0, 0, 0, 0]", "reg_n 14 x 2 oc blocks, ow-major"},
+      {8, 6, 39, 32, 3, 1, "[1, 1, 1, 1]", "reg_n 13 x 2 oc blocks, ow-major"},
+      {16, 6, 28, 16, 3, 1, "[1, 1, 1, 1]", "reg_n 28"},
       // Weights of 512 KiB or more (128 x 128 x 3 x 3 floats: 576 KiB) are prefetched.
       {128, 7, 7, 128, 3, 1, "[1, 1, 1, 1]",
        "reg_n 7 x 2 oc blocks, all rows per tile inside kh, kw, weights prefetched 2 kw steps"},

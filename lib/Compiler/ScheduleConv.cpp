@@ -177,23 +177,35 @@ std::vector<te::Stage> scheduleBlockedConvs(te::Schedule &s, const ScheduleConfi
     if (N < 0 || OCo < 0 || OH < 0 || OW < 0 || ob < 0)
       continue;
     const int64_t lanes = config.vectorLanesF32;
-    const int64_t regN = chooseConvRegN(OW, ob, lanes);
+    int64_t regN = chooseConvRegN(OW, ob, lanes);
     // The conv's reduction axes: [kh, kw] for a depthwise conv, [ic_o, kh, kw, ic_i] else.
     std::vector<te::IterVar> order;
     for (const te::IterVar &iv : C->rootIterVars)
       if (iv.isReduce())
         order.push_back(iv);
     const bool depthwise = order.size() == 2;
-    // A regular conv whose whole output row is one tile of 12 to 14 (the 14x14 layers) gets
-    // two output-channel blocks per tile, the oc blocks inside the output columns
-    // (`ow-major`): 28 accumulators, and per reduction step 2 weight vectors and 14
-    // broadcasts (each used by the two FMAs next to it, so one or two broadcast registers
-    // suffice: 32 in all) instead of the 28 broadcasts + 1 weight vector of two rows per tile
-    // (resnet18's 14x14 3x3 convs: 229-232 -> 242-245 GFLOP/s). With the oc blocks outside
-    // ow, the 14 broadcasts stay live across both blocks and spill (1.33 ms vs 1.03).
+    // A regular conv whose output rows split into tiles of 12 to 14 columns (a whole row of
+    // the 14x14 layers, or a divisor of a wider row: 28, 56, 112) and that has an even number
+    // of full-vector oc blocks gets two output-channel blocks per tile, the oc blocks inside
+    // the output columns (`ow-major`): 28 accumulators, and per reduction step 2 weight
+    // vectors and 14 broadcasts (each used by the two FMAs next to it, so one or two broadcast
+    // registers suffice: 32 in all) instead of the 28 broadcasts + 1 weight vector of a 28-wide
+    // tile or of two rows per tile (29 loads per 28 FMAs: load-bound). resnet18's 14x14 3x3
+    // convs: 229-232 -> 242-245 GFLOP/s; then for wider rows (reg_n 14 instead of 28) its
+    // 56x56 and 28x28 convs 245-251 -> 256-265, the 7x7/2 stem 247 -> 254-257, the 1x1/2
+    // downsample 220 -> 241-252, the model 14.75 -> 14.30 ms at one thread; mobilenet_v2's
+    // 112x112 16 -> 96 1x1 conv 0.198 -> 0.175 ms. With the oc blocks outside ow, the 14
+    // broadcasts stay live across both blocks and spill (1.33 ms vs 1.03).
     const int64_t vecPerPoint = std::max<int64_t>(1, (ob + lanes - 1) / lanes);
     const int64_t registers = lanes >= 16 ? 32 : 16;
-    const bool owMajorOcPair = !depthwise && OW == regN && regN >= 12 && OCo % 2 == 0 &&
+    if (!depthwise && OCo % 2 == 0 && ob % lanes == 0 && OW > 14)
+      for (int64_t r = 14; r >= 12; --r)
+        if (OW % r == 0) {
+          regN = r;
+          break;
+        }
+    const bool owMajorOcPair = !depthwise && OCo % 2 == 0 && OW % regN == 0 && regN >= 12 &&
+                               regN <= 14 &&
                                2 * regN * vecPerPoint + 2 * vecPerPoint + 2 <= registers;
     // A narrow output (resnet18's 7x7 layers: reg_n 7) gets two output-channel blocks per
     // tile, so that enough independent accumulators hide the FMA latency.

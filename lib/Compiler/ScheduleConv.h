@@ -16,8 +16,9 @@
 //     spatial kernel (3x3) the conv is computed at E's (n, oc_o) loop over all output rows,
 //     [ic_o, kh, kw | oh | ic_i | oc tile, ow, oc_i], so a weight vector fetched once (these
 //     layers' weights come from DRAM) serves every row while it is in L1;
-//   - rows of 12 to 14 with an even number of oc blocks (the 14x14 layers): two oc blocks per
-//     tile, ow-major, [ic_o, kh, kw, ic_i | ow, oc tile (2), oc_i] (28 accumulators; per step
+//   - rows of 12 to 14, or wider rows split into tiles of 12 to 14 (28, 56, 112 columns), with
+//     an even number of oc blocks (resnet18's 14x14 to 56x56 layers): two oc blocks per tile,
+//     ow-major, [ic_o, kh, kw, ic_i | ow, oc tile (2), oc_i] (28 accumulators; per step
 //     2 weight vectors and 14 broadcasts, each broadcast used by the two FMAs next to it);
 //   - other rows of at most 14 with an even height: two rows per register tile,
 //     [ic_o, kh, kw, ic_i | oh (2), ow, oc_i] (28 accumulators, each weight vector serves 28);
