@@ -262,10 +262,37 @@ TEST(CompileDense, AttentionBatchedMatMulsParallelOverHeads) {
                        "  %s = MatMul(%q, %kt) {name = \"qk\"}\n"
                        "  %p = Softmax(%s) {name = \"sm\", axis = -1}\n"
                        "  %o = MatMul(%p, %v) {name = \"pv\"}\n"
-                       "  return %o\n}\n";
+                       "  return %o, %p\n}\n"; // %p an output too: no attention group
     CompiledModel cm = compileAndCheck(text);
     EXPECT_TRUE(anySchedule(cm, "dense 8x32 packedB parallel"));
   }
+}
+
+TEST(CompileDense, AttentionAsOneKernel) {
+  // Q K^T, a scale and a mask (broadcast), Softmax over the keys, times V: one attention group
+  // (FuseOps) and one kernel that computes it block of 8 query rows by block, the scores of a
+  // block kept at the block (ScheduleAttention.h). 48 keys: a 16-wide score tile.
+  std::string text = "graph @g(%q: f32[3,16,24], %kt: f32[3,24,48], %v: f32[3,48,32], "
+                     "%mask: f32[16,48]) opset {\"\": 17} {\n"
+                     "  %scale: f32[] = dense<0.25>\n"
+                     "  %s = MatMul(%q, %kt) {name = \"qk\"}\n"
+                     "  %t = Mul(%s, %scale) {name = \"scale\"}\n"
+                     "  %u = Add(%t, %mask) {name = \"mask\"}\n"
+                     "  %p = Softmax(%u) {name = \"sm\", axis = -1}\n"
+                     "  %o = MatMul(%p, %v) {name = \"pv\"}\n"
+                     "  return %o\n}\n";
+  CompiledModel cm = compileAndCheck(text);
+  ASSERT_EQ(cm.kernels.size(), 1u) << cm.kernels[0].schedule;
+  EXPECT_EQ(cm.kernels[0].symbol, "k0_matmul_mul_add_softmax_matmul_f32");
+  EXPECT_TRUE(anySchedule(cm, "attention rows 8 x 32, scores at the row block"))
+      << cm.kernels[0].schedule;
+  // 6 query rows (no row tile of 4 or 8): the same group, the default schedule, same results.
+  std::string odd = text;
+  odd.replace(odd.find("%q: f32[3,16,24]"), 16, "%q: f32[3,6,24]");
+  odd.replace(odd.find("%mask: f32[16,48]"), 17, "%mask: f32[6,48]");
+  CompiledModel cm2 = compileAndCheck(odd);
+  ASSERT_EQ(cm2.kernels.size(), 1u);
+  EXPECT_FALSE(anySchedule(cm2, "attention")) << cm2.kernels[0].schedule;
 }
 
 TEST(CompileDense, HeadSplitAndMergeCopies) {

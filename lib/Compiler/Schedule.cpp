@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "Schedule.h"
+#include "ScheduleAttention.h"
 #include "ScheduleConv.h"
 #include "ScheduleDense.h"
 
@@ -49,6 +50,9 @@ std::string applyDefaultSchedule(te::Schedule &s, const ScheduleConfig &config) 
   // Blocked convolutions first (ScheduleConv.h): they schedule their epilogue and padding too.
   std::string convDesc;
   std::vector<te::Stage> convStages = scheduleBlockedConvs(s, config, convDesc);
+  // An attention group (ScheduleAttention.h) as one row-block loop.
+  for (const te::Stage &st : scheduleAttention(s, config, convDesc))
+    convStages.push_back(st);
   // Copy: the contraction schedule adds cache stages (computed at their reader, scheduled
   // there), which this loop must not visit.
   std::vector<te::Stage> stages = s.stages();

@@ -197,6 +197,8 @@ public:
   }
 
   void run() {
+    if (opts_.maxGroupSize >= 3)
+      fuseAttention();
     for (int phase = 0; phase < 2; ++phase)
       for (size_t i = 0; i < fg_.nodes.size(); ++i)
         visit(int64_t(i), phase);
@@ -213,6 +215,58 @@ public:
   OpPattern patternOf(int64_t root) const { return pattern_[root]; }
 
 private:
+  /// Attention, the one group with two contractions: MatMul(Q, K^T) -> up to 3 elementwise or
+  /// broadcast nodes (scale, mask) -> Softmax over the last axis -> MatMul(P, V), P as its first
+  /// input, every node but the last read only by the next and no graph output, f32 of static
+  /// shape. One kernel computes it block of query rows by block (lib/Compiler/
+  /// ScheduleAttention.cpp), the scores never leave the cache. The last MatMul is the master.
+  void fuseAttention() {
+    auto inner = [&](int64_t v) { // read by one node only, not a graph output
+      return v >= 0 && fg_.outputs[v].size() == 1 && !fg_.externRef[v];
+    };
+    auto staticF32 = [](const Value *v) {
+      return v && v->type.isTensor() && v->type.dtype == DType::f32 && v->type.shape.isStatic();
+    };
+    for (size_t i = 0; i < fg_.nodes.size(); ++i) {
+      const Node &pv = *fg_.nodes[i];
+      if (pv.opType != "MatMul" || !pv.domain.empty() || !staticF32(pv.output(0)))
+        continue;
+      const int64_t sm = producerIndex(fg_, pv.input(0));
+      if (!inner(sm) || fg_.nodes[sm]->opType != "Softmax")
+        continue;
+      const Node &softmax = *fg_.nodes[sm];
+      const Graph *g = softmax.graph();
+      const int64_t rank = int64_t(softmax.output(0)->type.shape.staticDims().size());
+      const int64_t axis = passutils::intAttr(softmax, "axis", -1).value_or(-1);
+      if (!g || g->opsetVersion("") < 13 || (axis != -1 && axis != rank - 1))
+        continue;
+      std::vector<int64_t> chain{int64_t(i), sm};
+      int64_t p = producerIndex(fg_, softmax.input(0));
+      while (inner(p) && fg_.pattern[p] <= OpPattern::Broadcast && chain.size() < 5) {
+        chain.push_back(p);
+        // the input on the path: the one a single-use node produces (the other is a scale or
+        // a mask)
+        int64_t next = -1;
+        for (const Value *in : fg_.nodes[p]->inputs())
+          if (int64_t q = producerIndex(fg_, in); inner(q) && next < 0)
+            next = q;
+        p = next;
+      }
+      if (!inner(p) || fg_.nodes[p]->opType != "MatMul" || !staticF32(fg_.nodes[p]->output(0)))
+        continue;
+      chain.push_back(p);
+      if (int64_t(chain.size()) > opts_.maxGroupSize)
+        continue;
+      for (int64_t c : chain)
+        if (find(c) != c) // already in a group
+          chain.clear();
+      for (size_t c = 1; c < chain.size(); ++c)
+        merge(chain[c], chain[0]);
+      if (!chain.empty())
+        master_[find(chain[0])] = chain[0];
+    }
+  }
+
   template <class F> bool checkPath(int64_t src, int64_t sink, F cond) {
     visited_.clear();
     for (const Edge &e : fg_.outputs[src])
@@ -615,9 +669,20 @@ void verifyFusionPlan(const Graph &g, const FusionPlan &plan) {
         master = n;
         rows = rows && isRowReduction(*n);
       }
-    TESSEL_CHECK(masters <= 1 || rows, what, "group ", k, " has ", masters,
+    // The exception: an attention group (Partitioner::fuseAttention), MatMul -> elementwise
+    // nodes -> Softmax -> MatMul, whose master is the last MatMul.
+    bool attention = grp.nodes.size() >= 3 && grp.nodes.front()->opType == "MatMul" &&
+                     grp.nodes.back()->opType == "MatMul";
+    int softmaxes = 0;
+    for (size_t i = 1; attention && i + 1 < grp.nodes.size(); ++i) {
+      softmaxes += grp.nodes[i]->opType == "Softmax";
+      attention = grp.nodes[i]->opType == "Softmax" ||
+                  nodePattern(*grp.nodes[i]) <= OpPattern::Broadcast;
+    }
+    attention = attention && softmaxes == 1;
+    TESSEL_CHECK(masters <= 1 || rows || attention, what, "group ", k, " has ", masters,
                  " out-ewise-fusable/reduction nodes; expected at most one, or only row "
-                 "reductions");
+                 "reductions, or an attention group (MatMul, elementwise, Softmax, MatMul)");
     TESSEL_CHECK(grp.master == (master ? master : grp.nodes.back()), what, "group ", k,
                  " names the wrong master");
     // Connected (as an undirected graph through values produced inside the group).
