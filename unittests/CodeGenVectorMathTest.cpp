@@ -156,6 +156,42 @@ TEST(CodeGenVectorMath, ReshapeIndicesFoldOnlyWhereExact) {
   }
 }
 
+TEST(CodeGenVectorMath, TransposeIndicesFoldWhereTheStrideIsAMultipleOfTheDivisor) {
+  // out[r, j] = in[flat / D % M * S + flat % D + off] with flat = j * K + r and j vectorized by
+  // 16 (a transpose: the vector axis crosses rows). With K a multiple of D each lane's quotient
+  // is the first lane's plus a multiple of K / D and the remainders are all equal (a strided
+  // ramp and a broadcast instead of per-lane division); other K must give the same values too.
+  struct Shape {
+    int64_t rows, cols, K, D, M, S, off;
+  };
+  for (const Shape &sh : {Shape{256, 128, 256, 256, 128, 768, 256}, Shape{12, 48, 24, 12, 5, 30, 7},
+                          Shape{10, 32, 20, 8, 7, 9, 1}, Shape{9, 40, 9, 9, 50, 3, 0}}) {
+    SCOPED_TRACE("K " + std::to_string(sh.K) + " D " + std::to_string(sh.D));
+    const int64_t nIn = (sh.M - 1) * sh.S + sh.D + sh.off;
+    te::Tensor in = te::placeholder({nIn}, DType::f32, "in");
+    te::Tensor out = te::compute(
+        {sh.rows, sh.cols},
+        [&](loop::Var r, loop::Var j) {
+          loop::Expr flat = j * sh.K + r;
+          return in(flat / sh.D % sh.M * sh.S + flat % sh.D + sh.off);
+        },
+        "out");
+    te::Schedule s = te::create_schedule(out);
+    s[out].vectorize(s[out].split(out.axis(1), 16).second);
+    BuiltModule f = tessel::build(s, {in, out}, "llvm", "transpose_copy");
+    std::vector<float> x(static_cast<size_t>(nIn)), y(static_cast<size_t>(sh.rows * sh.cols), -1.0f);
+    for (int64_t k = 0; k < nIn; ++k)
+      x[size_t(k)] = float(k) * 0.25f - 5.0f;
+    f({x.data(), y.data()});
+    for (int64_t r = 0; r < sh.rows; ++r)
+      for (int64_t j = 0; j < sh.cols; ++j) {
+        const int64_t flat = j * sh.K + r;
+        const float want = x[size_t(flat / sh.D % sh.M * sh.S + flat % sh.D + sh.off)];
+        ASSERT_EQ(y[size_t(r * sh.cols + j)], want) << "out[" << r << ", " << j << "]";
+      }
+  }
+}
+
 namespace {
 
 /// `f` compiled as a map over x, vector and scalar: the largest distance in ulps from `ref`

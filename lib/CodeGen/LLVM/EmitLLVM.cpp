@@ -726,6 +726,14 @@ Expr foldVectorIndex(const Expr &e) {
   if ((kind == ExprKind::Div || kind == ExprKind::Mod) && ra && bb) {
     const int64_t *stride = loop::asConstInt(ra->stride);
     const int64_t *c = loop::asConstInt(bb->value);
+    // A ramp whose stride is a multiple k of the divisor (a transpose's vector axis crossing
+    // rows: ramp(p, 256, 16) / x16(256)): p + i k c floor-divided by c is p / c + i k, and its
+    // remainder is p % c for every lane.
+    if (stride && c && *c > 0 && *stride % *c == 0) {
+      if (kind == ExprKind::Div)
+        return loop::ramp(ra->base / bb->value, Expr(*stride / *c), lanes);
+      return loop::broadcast(ra->base % bb->value, lanes);
+    }
     if (stride && *stride == 1 && c && *c > 0 && *c % lanes == 0 &&
         knownMultiple(ra->base) % lanes == 0) {
       if (kind == ExprKind::Div)
