@@ -174,6 +174,15 @@ LoweredNode lowerNode(const Node &n, const std::vector<te::Tensor> &inputs) {
     if (dup)
       continue;
     seen.push_back(t);
+    // f16/bf16 values are rounded after every operation in generated code: a sum or product
+    // would round at each step where the reference kernels accumulate in double.
+    if (const auto &red = t.op()->reduce;
+        red && (red->op == loop::ReduceOp::Add || red->op == loop::ReduceOp::Mul) &&
+        (t.dtype() == DType::f16 || t.dtype() == DType::bf16))
+      ctx.fail("'", t.op()->name, "' is a ", red->op == loop::ReduceOp::Add ? "sum" : "product",
+               " of ", dtypeName(t.dtype()), " values, which generated code would round at each "
+               "step; expected an f32 or f64 accumulation (f16/bf16 lower elementwise ops and "
+               "max/min reductions)");
     for (size_t i = 0; i < inputs.size(); ++i)
       if (inputs[i].defined() && inputs[i].same_as(t))
         ln.inputUsed[i] = true;
@@ -220,7 +229,8 @@ LoweredNode lowerNode(const Node &n) {
     std::vector<int64_t> s = staticShapeOf(r, v, "input", i);
     r.check(lowering::isLowerableDType(v->type.dtype), "input ", i, " ('", v->name(), "') has dtype ",
             dtypeName(v->type.dtype),
-            ", which lowering does not support; expected f32, f64, a signed/unsigned integer or bool");
+            ", which lowering does not support; expected f32, f64, f16, bf16, a signed/unsigned "
+            "integer or bool");
     inputs.push_back(te::placeholder(lowering::shapeExprs(s), v->type.dtype, v->name()));
   }
   return lowerNode(n, inputs);
@@ -287,6 +297,8 @@ bool isLowerableDType(DType dt) {
   switch (dt) {
   case DType::f32:
   case DType::f64:
+  case DType::f16: // 16 bits in memory, each op computed in f32 and rounded (docs/lowering.md)
+  case DType::bf16:
   case DType::i8:
   case DType::i16:
   case DType::i32:
@@ -304,7 +316,8 @@ bool isLowerableDType(DType dt) {
 
 void checkDType(const LowerContext &ctx, DType dt, const char *what) {
   ctx.check(isLowerableDType(dt), what, " ", dtypeName(dt),
-            " is not supported by lowering; expected f32, f64, a signed/unsigned integer or bool");
+            " is not supported by lowering; expected f32, f64, f16, bf16, a signed/unsigned "
+            "integer or bool");
 }
 
 Expr constant(DType dt, double v) {

@@ -41,10 +41,9 @@ llvm::Type *scalarType(llvm::LLVMContext &ctx, DType dt, bool storage) {
     return llvm::Type::getFloatTy(ctx);
   case DType::f64:
     return llvm::Type::getDoubleTy(ctx);
-  case DType::f16:
-    return llvm::Type::getHalfTy(ctx);
+  case DType::f16: // IEEE bits in memory, an f32 in registers (see emitHalfToFloat)
   case DType::bf16:
-    return llvm::Type::getBFloatTy(ctx);
+    return storage ? llvm::Type::getInt16Ty(ctx) : llvm::Type::getFloatTy(ctx);
   case DType::i8:
   case DType::u8:
     return llvm::Type::getInt8Ty(ctx);
@@ -70,6 +69,129 @@ llvm::Type *llvmType(llvm::LLVMContext &ctx, const Type &t) {
     return llvm::PointerType::get(ctx, 0);
   llvm::Type *s = scalarType(ctx, t.dtype, false);
   return t.lanes == 1 ? s : llvm::FixedVectorType::get(s, t.lanes);
+}
+
+//===----------------------------------------------------------------------===//
+// f16 and bf16
+//
+// An f16 or bf16 value is 16 bits in memory and an f32 in registers that holds a value of the
+// narrow type exactly. Loads widen the bits (exact), stores narrow them, and every arithmetic
+// result of a narrow type (Add, Sub, Mul, Div, Mod, math calls, vector reductions, casts to it)
+// is rounded to it at once: the interpreter's reference kernels compute each op in float and
+// round its result (Float16/BFloat16 in Support/DType.h), and this gives the same bits. The
+// conversions are integer code written after Float16::fromFloat/toFloat and BFloat16::fromFloat
+// (round to nearest even; NaN quieted with its payload's top bits kept; f16 subnormals exact):
+// neither a libgcc call (__truncsfhf2, __truncsfbf2) nor a target instruction whose handling
+// of subnormals differs (vcvtneps2bf16 flushes them to zero).
+//===----------------------------------------------------------------------===//
+
+/// An i32 (or vector of i32) type shaped like `like` (a float or vector of floats).
+llvm::Type *int32Like(llvm::IRBuilder<> &b, llvm::Type *like) {
+  llvm::Type *it = b.getInt32Ty();
+  if (auto *vt = llvm::dyn_cast<llvm::VectorType>(like))
+    it = llvm::VectorType::get(it, vt->getElementCount());
+  return it;
+}
+
+/// f16 bits (i16 or a vector of i16) to the f32 of the same value.
+llvm::Value *emitHalfToFloat(llvm::IRBuilder<> &b, llvm::Value *bits) {
+  llvm::Type *it = int32Like(b, bits->getType());
+  llvm::Type *ft = b.getFloatTy();
+  if (auto *vt = llvm::dyn_cast<llvm::VectorType>(it))
+    ft = llvm::VectorType::get(ft, vt->getElementCount());
+  auto ci = [&](uint32_t v) { return llvm::ConstantInt::get(it, v); };
+  llvm::Value *h = b.CreateZExt(bits, it);
+  llvm::Value *sign = b.CreateShl(b.CreateAnd(h, ci(0x8000)), ci(16));
+  llvm::Value *exp = b.CreateAnd(b.CreateLShr(h, ci(10)), ci(0x1f));
+  llvm::Value *mant = b.CreateAnd(h, ci(0x3ff));
+  llvm::Value *mant13 = b.CreateShl(mant, ci(13));
+  // normal: rebias the exponent by 127 - 15
+  llvm::Value *normal =
+      b.CreateOr(b.CreateShl(b.CreateAdd(exp, ci(112)), ci(23)), mant13);
+  // inf/NaN: all-ones exponent, payload kept
+  llvm::Value *special = b.CreateOr(ci(0x7f800000), mant13);
+  // zero/subnormal: mant * 2^-24, exact in f32
+  llvm::Value *sub = b.CreateBitCast(
+      b.CreateFMul(b.CreateUIToFP(mant, ft), llvm::ConstantFP::get(ft, 0x1p-24)), it);
+  llvm::Value *mag = b.CreateSelect(b.CreateICmpEQ(exp, ci(0)), sub,
+                                    b.CreateSelect(b.CreateICmpEQ(exp, ci(31)), special, normal));
+  return b.CreateBitCast(b.CreateOr(sign, mag), ft);
+}
+
+/// An f32 (or vector) to f16 bits (i16 or a vector of i16): Float16::fromFloat.
+llvm::Value *emitFloatToHalf(llvm::IRBuilder<> &b, llvm::Value *f) {
+  llvm::Type *ft = f->getType();
+  llvm::Type *it = int32Like(b, ft);
+  auto ci = [&](uint32_t v) { return llvm::ConstantInt::get(it, v); };
+  llvm::Value *x = b.CreateBitCast(f, it);
+  llvm::Value *sign = b.CreateAnd(b.CreateLShr(x, ci(16)), ci(0x8000));
+  llvm::Value *absx = b.CreateAnd(x, ci(0x7fffffff));
+  // inf stays inf; NaN becomes a quiet NaN with the payload's top bits
+  llvm::Value *nanBits = b.CreateOr(ci(0x200), b.CreateAnd(b.CreateLShr(absx, ci(13)), ci(0x3ff)));
+  llvm::Value *special = b.CreateOr(
+      ci(0x7c00), b.CreateSelect(b.CreateICmpUGT(absx, ci(0x7f800000)), nanBits, ci(0)));
+  // subnormal (or zero): round absx * 2^24 to an integer, to nearest even, by adding 2^23
+  // (the sum is below 2^24, where the f32 spacing is 1)
+  llvm::Value *scaled = b.CreateFMul(b.CreateBitCast(absx, ft), llvm::ConstantFP::get(ft, 0x1p24));
+  llvm::Value *sub = b.CreateSub(
+      b.CreateBitCast(b.CreateFAdd(scaled, llvm::ConstantFP::get(ft, 0x1p23)), it),
+      ci(0x4b000000));
+  // normal: rebias, keep 10 mantissa bits, round the 13 dropped bits to nearest even (a carry
+  // into the exponent is right, up to inf)
+  llvm::Value *h = b.CreateOr(b.CreateShl(b.CreateSub(b.CreateLShr(absx, ci(23)), ci(112)), ci(10)),
+                              b.CreateLShr(b.CreateAnd(absx, ci(0x7fffff)), ci(13)));
+  llvm::Value *rest = b.CreateAnd(absx, ci(0x1fff));
+  llvm::Value *up = b.CreateOr(
+      b.CreateICmpUGT(rest, ci(0x1000)),
+      b.CreateAnd(b.CreateICmpEQ(rest, ci(0x1000)), b.CreateICmpNE(b.CreateAnd(h, ci(1)), ci(0))));
+  llvm::Value *normal = b.CreateAdd(h, b.CreateZExt(up, it));
+  llvm::Value *mag = b.CreateSelect(
+      b.CreateICmpUGE(absx, ci(0x7f800000)), special,
+      b.CreateSelect(b.CreateICmpUGE(absx, ci(0x477ff000)), ci(0x7c00),
+                     b.CreateSelect(b.CreateICmpULT(absx, ci(0x38800000)), sub, normal)));
+  llvm::Type *i16 = b.getInt16Ty();
+  if (auto *vt = llvm::dyn_cast<llvm::VectorType>(it))
+    i16 = llvm::VectorType::get(i16, vt->getElementCount());
+  return b.CreateTrunc(b.CreateOr(sign, mag), i16);
+}
+
+/// bf16 bits to the f32 of the same value: the top half of its bits.
+llvm::Value *emitBFloatToFloat(llvm::IRBuilder<> &b, llvm::Value *bits) {
+  llvm::Type *it = int32Like(b, bits->getType());
+  llvm::Type *ft = b.getFloatTy();
+  if (auto *vt = llvm::dyn_cast<llvm::VectorType>(it))
+    ft = llvm::VectorType::get(ft, vt->getElementCount());
+  return b.CreateBitCast(b.CreateShl(b.CreateZExt(bits, it), llvm::ConstantInt::get(it, 16)), ft);
+}
+
+/// An f32 (or vector) to bf16 bits: BFloat16::fromFloat (NaN quieted, else nearest even).
+llvm::Value *emitFloatToBFloat(llvm::IRBuilder<> &b, llvm::Value *f) {
+  llvm::Type *it = int32Like(b, f->getType());
+  auto ci = [&](uint32_t v) { return llvm::ConstantInt::get(it, v); };
+  llvm::Value *x = b.CreateBitCast(f, it);
+  llvm::Value *isNaN = b.CreateICmpUGT(b.CreateAnd(x, ci(0x7fffffff)), ci(0x7f800000));
+  llvm::Value *lsb = b.CreateAnd(b.CreateLShr(x, ci(16)), ci(1));
+  llvm::Value *rounded = b.CreateLShr(b.CreateAdd(x, b.CreateAdd(ci(0x7fff), lsb)), ci(16));
+  llvm::Value *nan = b.CreateOr(b.CreateLShr(x, ci(16)), ci(0x40));
+  llvm::Type *i16 = b.getInt16Ty();
+  if (auto *vt = llvm::dyn_cast<llvm::VectorType>(it))
+    i16 = llvm::VectorType::get(i16, vt->getElementCount());
+  return b.CreateTrunc(b.CreateSelect(isNaN, nan, rounded), i16);
+}
+
+bool isNarrowFloat(DType dt) { return dt == DType::f16 || dt == DType::bf16; }
+
+/// Bits in memory of a narrow float to its f32 register value, and back.
+llvm::Value *emitNarrowToFloat(llvm::IRBuilder<> &b, DType dt, llvm::Value *bits) {
+  return dt == DType::f16 ? emitHalfToFloat(b, bits) : emitBFloatToFloat(b, bits);
+}
+llvm::Value *emitFloatToNarrow(llvm::IRBuilder<> &b, DType dt, llvm::Value *f) {
+  return dt == DType::f16 ? emitFloatToHalf(b, f) : emitFloatToBFloat(b, f);
+}
+
+/// An f32 register value rounded to the nearest value of the narrow type `dt`.
+llvm::Value *emitRoundToNarrow(llvm::IRBuilder<> &b, DType dt, llvm::Value *f) {
+  return emitNarrowToFloat(b, dt, emitFloatToNarrow(b, dt, f));
 }
 
 /// Integer floor division (the loop IR's Div): truncating quotient, minus one when the
@@ -355,8 +477,10 @@ llvm::Value *FunctionEmitter::emitExpr(const Expr &e) {
   }
   case ExprKind::Cast:
     return emitCast(type, e.as<loop::CastNode>()->value);
-  case ExprKind::Call:
-    return emitCall(e.as<loop::CallNode>());
+  case ExprKind::Call: {
+    llvm::Value *v = emitCall(e.as<loop::CallNode>());
+    return isNarrowFloat(type.dtype) ? emitRoundToNarrow(b_, type.dtype, v) : v;
+  }
   case ExprKind::Load:
     return emitLoad(e.as<loop::LoadNode>(), type);
   case ExprKind::Ramp: {
@@ -397,11 +521,21 @@ llvm::Value *FunctionEmitter::emitExpr(const Expr &e) {
       out = b_.CreateInsertElement(out, lanes.at(sh->indices[i]), uint64_t(i));
     return out;
   }
-  case ExprKind::VectorReduce:
-    return emitVectorReduce(e.as<loop::VectorReduceNode>());
+  case ExprKind::VectorReduce: {
+    llvm::Value *v = emitVectorReduce(e.as<loop::VectorReduceNode>());
+    return isNarrowFloat(type.dtype) ? emitRoundToNarrow(b_, type.dtype, v) : v;
+  }
   default:
-    if (loop::isBinary(e.kind()))
-      return emitBinary(e);
+    if (loop::isBinary(e.kind())) {
+      llvm::Value *v = emitBinary(e);
+      // f16/bf16: computed in f32, rounded (Min/Max pick an operand: nothing to round)
+      const ExprKind k = e.kind();
+      if (isNarrowFloat(type.dtype) && (k == ExprKind::Add || k == ExprKind::Sub ||
+                                        k == ExprKind::Mul || k == ExprKind::Div ||
+                                        k == ExprKind::Mod))
+        v = emitRoundToNarrow(b_, type.dtype, v);
+      return v;
+    }
     unsupported(concat("expression kind '", loop::exprKindName(e.kind()), "' is not supported"));
   }
 }
@@ -484,8 +618,21 @@ llvm::Value *FunctionEmitter::emitCast(const Type &to, const Expr &value) {
                           : b_.CreateICmpNE(v, llvm::Constant::getNullValue(v->getType()));
   if (from.isBool()) // 0 or 1
     return to.isFloat() ? b_.CreateUIToFP(v, dst) : b_.CreateZExt(v, dst);
+  if (isNarrowFloat(to.dtype) && !from.isBool()) {
+    // As the interpreter's convertElement: through float (integers through double), rounded.
+    if (from.isFloat()) {
+      if (v->getType() != dst)
+        v = b_.CreateFPCast(v, dst); // f64 -> f32
+    } else {
+      llvm::Type *via = from.bits() == 64 ? llvmType(ctx_, Type(DType::f64, to.lanes)) : dst;
+      v = from.isInt() ? b_.CreateSIToFP(v, via) : b_.CreateUIToFP(v, via);
+      if (via != dst)
+        v = b_.CreateFPCast(v, dst);
+    }
+    return emitRoundToNarrow(b_, to.dtype, v);
+  }
   if (from.isFloat() && to.isFloat())
-    return b_.CreateFPCast(v, dst);
+    return v->getType() == dst ? v : b_.CreateFPCast(v, dst);
   if (from.isFloat())
     return to.isInt() ? b_.CreateFPToSI(v, dst) : b_.CreateFPToUI(v, dst);
   if (to.isFloat())
@@ -536,6 +683,15 @@ llvm::Value *FunctionEmitter::emitCall(const loop::CallNode *call) {
     llvm::Value *safe = b_.CreateSelect(inRange, y, llvm::Constant::getNullValue(type));
     llvm::Value *shifted = name == "shl" ? b_.CreateShl(x, safe) : b_.CreateLShr(x, safe);
     return b_.CreateSelect(inRange, shifted, llvm::Constant::getNullValue(type));
+  }
+  if (name == "bf16_trunc") { // keep the top 16 bits; NaN: set the quiet bit first
+    if (t.dtype != DType::f32)
+      unsupported(concat("bf16_trunc of ", t.toString(), " (expected f32)"));
+    llvm::Type *it = int32Like(b_, type);
+    llvm::Value *x = b_.CreateBitCast(args[0], it);
+    llvm::Value *isNaN = b_.CreateFCmpUNO(args[0], args[0]);
+    x = b_.CreateSelect(isNaN, b_.CreateOr(x, llvm::ConstantInt::get(it, 0x400000)), x);
+    return b_.CreateBitCast(b_.CreateAnd(x, llvm::ConstantInt::get(it, 0xffff0000u)), type);
   }
   if (name == "rsqrt") // 1 / sqrt(x)
     return b_.CreateFDiv(llvm::ConstantFP::get(type, 1.0),
@@ -861,6 +1017,8 @@ llvm::Value *FunctionEmitter::emitLoad(const loop::LoadNode *load, const Type &t
   }
   if (isBool)
     return b_.CreateICmpNE(v, llvm::Constant::getNullValue(v->getType()));
+  if (isNarrowFloat(load->buffer.dtype()))
+    return emitNarrowToFloat(b_, load->buffer.dtype(), v);
   return v;
 }
 
@@ -873,6 +1031,8 @@ void FunctionEmitter::emitStore(const loop::StoreNode *store) {
       byte = llvm::VectorType::get(byte, vt->getElementCount());
     value = b_.CreateZExt(value, byte);
   }
+  if (isNarrowFloat(store->buffer.dtype()))
+    value = emitFloatToNarrow(b_, store->buffer.dtype(), value);
   llvm::Align align(addr.align);
   llvm::Value *mask = store->predicate.defined() ? emitExpr(store->predicate) : nullptr;
   const int lanes = store->value.type().lanes;

@@ -592,7 +592,8 @@ void kernelTopK(KernelContext &ctx) {
 // Reductions are one TE reduction over the reduced axes (te::sum/max/min/prod; two stages, a
 // vector of partial results then their reduction, for float rows over the innermost axis), with an
 // elementwise epilogue where the op needs one (Mean, L2, LogSum, LogSumExp). ArgMax/ArgMin are
-// two reductions: the extreme value, then the first (or last) index that holds it.
+// two reductions: the extreme value, then the first (or last) index that holds it. ReduceSum's
+// run-time axes and CumSum's run-time axis: see runtimeReduceMasks and lowerCumSumRuntimeAxis.
 namespace {
 
 using loop::Expr;
@@ -615,6 +616,110 @@ std::vector<Expr> reducedIndex(const std::vector<char> &mask, bool keep, const s
   return idx;
 }
 
+/// "[0, 2]" (or "0_2" with sep "_") for the axes set in `mask`.
+std::string axesString(const std::vector<char> &mask, const std::string &sep = "") {
+  std::string s;
+  for (size_t d = 0; d < mask.size(); ++d)
+    if (mask[d])
+      s += (s.empty() ? "" : sep.empty() ? ", " : sep) + std::to_string(d);
+  return sep.empty() ? "[" + s + "]" : s;
+}
+
+/// At most this many sets of axes are told apart at run time (runtimeReduceMasks).
+constexpr size_t kMaxRuntimeAxesCandidates = 8;
+
+/// The reduced-axis masks that can explain a reduction whose axes are a run-time input
+/// (ReduceSum from opset 13), read off the static shapes: the output shape was inferred or
+/// declared for these same inputs, so it is trusted. nullopt: reduce nothing (the output is the
+/// input); one mask: the axes follow from the shapes and the axes tensor is never read; several
+/// (keepdims=0 only): the caller selects among them at run time by the axes' values. Reducing
+/// an axis of extent 1 gives the same values as keeping it, so masks are told apart only by
+/// their reduced axes of extent != 1:
+///  - keepdims=1: an axis is reduced exactly when its output extent is 1 and its input extent
+///    is not; any other difference is an error;
+///  - keepdims=0: the kept axes are those whose extents, in order, spell the output shape, with
+///    as many reduced axes as the axes tensor has elements ([3, 2, 2] -> [3, 2] reduces axis 1
+///    or axis 2: two candidates); more than kMaxRuntimeAxesCandidates is an error;
+///  - an axes tensor of static length 0: no axes, so noop_with_empty_axes decides (identity or
+///    reduce all) without looking at the output.
+std::optional<std::vector<std::vector<char>>>
+runtimeReduceMasks(const LowerContext &ctx, const std::vector<int64_t> &xs,
+                   const std::vector<int64_t> &out, bool keep, bool noop) {
+  const size_t rank = xs.size();
+  if (rank == 0)
+    return std::nullopt; // a scalar: every reduction of it is itself
+  std::optional<int64_t> numAxes;
+  if (const Value *a = ctx.node().input(1);
+      a && a->type.isTensor() && a->type.shape.isStatic()) {
+    std::vector<int64_t> as = a->type.shape.staticDims();
+    ctx.check(as.size() <= 1, "axes should be 1-D, got shape ", shapeToString(as));
+    numAxes = as.empty() ? 1 : as[0];
+  }
+  if (numAxes == 0) {
+    if (noop)
+      return std::nullopt;
+    return std::vector<std::vector<char>>{std::vector<char>(rank, 1)};
+  }
+  std::string shapes = "input shape " + shapeToString(xs) + ", output shape " + shapeToString(out);
+  if (keep) {
+    ctx.check(out.size() == rank, "axes are a run-time input and keepdims=1, so the output should ",
+              "have the input's rank; got ", shapes);
+    std::vector<char> mask(rank, 0);
+    for (size_t d = 0; d < rank; ++d) {
+      if (out[d] == xs[d])
+        continue;
+      ctx.check(out[d] == 1, "axes are a run-time input: output dim ", d, " should be ", xs[d],
+                " (kept) or 1 (reduced); got ", shapes);
+      mask[d] = 1;
+    }
+    if (std::find(mask.begin(), mask.end(), 1) == mask.end())
+      return std::nullopt; // reduces nothing, or only axes of extent 1
+    return std::vector<std::vector<char>>{mask};
+  }
+  ctx.check(rank <= 20, "axes are a run-time input: rank ", rank, " is too large to match the ",
+            "output shape against (at most 20)");
+  // Every mask whose kept extents spell `out`, keyed by its reduced axes of extent != 1.
+  std::vector<std::vector<char>> keys, masks; // distinct keys, one mask for each
+  std::vector<char> mask(rank, 0);
+  auto search = [&](auto &&self, size_t d, size_t j, int64_t reduced) -> void {
+    if (keys.size() > kMaxRuntimeAxesCandidates)
+      return;
+    if (d == rank) {
+      if (j != out.size() || (numAxes && reduced != *numAxes) || (reduced == 0 && !noop))
+        return;
+      std::vector<char> key(rank, 0);
+      for (size_t i = 0; i < rank; ++i)
+        key[i] = mask[i] && xs[i] != 1;
+      if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+        keys.push_back(key);
+        masks.push_back(mask);
+      }
+      return;
+    }
+    if (rank - d < out.size() - std::min(j, out.size()))
+      return; // too few dims left to spell the rest of the output
+    if (j < out.size() && out[j] == xs[d])
+      self(self, d + 1, j + 1, reduced);
+    mask[d] = 1;
+    self(self, d + 1, j, reduced + 1);
+    mask[d] = 0;
+  };
+  search(search, 0, 0, 0);
+  ctx.check(!keys.empty(), "axes are a run-time input and keepdims=0, but no set of reduced ",
+            "axes", numAxes ? " of size " + std::to_string(*numAxes) : std::string(),
+            " turns the input shape into the output shape (", shapes, ")");
+  if (keys.size() > 1 && !(numAxes && keys.size() <= kMaxRuntimeAxesCandidates))
+    ctx.fail("axes are a run-time input and keepdims=0, and the shapes are ambiguous (", shapes,
+             "): reducing axes ", axesString(keys[0]), " or axes ", axesString(keys[1]),
+             numAxes ? " or more (over " + std::to_string(kMaxRuntimeAxesCandidates) +
+                           " candidates to select among at run time)"
+                     : std::string(" (and the axes tensor's length is not static)"),
+             " fit; lowering needs the axes as a constant (an initializer or a folded constant)");
+  if (masks.size() == 1 && std::find(masks[0].begin(), masks[0].end(), 1) == masks[0].end())
+    return std::nullopt; // no axes: the output is the input
+  return masks;
+}
+
 void lowerReduce(LowerContext &ctx, RK kind) {
   std::vector<int64_t> xs = ctx.inputShape(0);
   DType dt = ctx.inputDType(0);
@@ -622,9 +727,11 @@ void lowerReduce(LowerContext &ctx, RK kind) {
   bool keep = ctx.attrInt("keepdims", 1) != 0;
   std::vector<int64_t> axes;
   bool noop = false;
+  bool runtimeAxes = false;
   if (axesFromInput(ctx, kind)) {
     noop = ctx.attrInt("noop_with_empty_axes", 0) != 0;
-    if (ctx.hasInput(1))
+    runtimeAxes = ctx.hasInput(1) && !ctx.inputConstant(1);
+    if (ctx.hasInput(1) && !runtimeAxes)
       axes = ctx.constantInts(1, "axes");
   } else {
     axes = ctx.attrInts("axes", {});
@@ -632,98 +739,148 @@ void lowerReduce(LowerContext &ctx, RK kind) {
   bool floatOnly = kind == RK::Mean || kind == RK::L2 || kind == RK::LogSum || kind == RK::LogSumExp;
   ctx.check(!floatOnly || isFloat(dt), "lowering of this reduction handles float inputs only, got ",
             dtypeName(dt));
+  if (runtimeAxes) {
+    const Value *v = ctx.node().output(0);
+    ctx.check(v && v->type.isTensor() && v->type.shape.isStatic(),
+              "input 1 (axes) is not a constant and the output shape is not static (",
+              v ? v->type.str() : std::string("missing"),
+              "); lowering needs one of them to know the reduced axes");
+  }
   std::vector<int64_t> out = ctx.outputShape(0);
   te::Tensor X = ctx.input(0);
-  if (axes.empty() && noop) {
+  std::optional<std::vector<std::vector<char>>> rtMask;
+  if (runtimeAxes)
+    rtMask = runtimeReduceMasks(ctx, xs, out, keep, noop);
+  if ((!runtimeAxes && axes.empty() && noop) || (runtimeAxes && !rtMask)) {
+    ctx.check(out == xs, "the reduction reduces nothing, so the output shape should be the input ",
+              "shape ", shapeToString(xs), "; got ", shapeToString(out));
     ctx.setOutput(0, ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
       return X.access(std::vector<Expr>(iv.begin(), iv.end()));
     }));
     return;
   }
-  std::vector<char> mask = axesMask(ctx, axes, int64_t(xs.size()));
-  std::vector<te::IterVar> red;
-  int64_t count = 1;
-  for (size_t d = 0; d < xs.size(); ++d)
-    if (mask[d]) {
-      red.push_back(te::reduce_axis({0, xs[d]}, "r" + std::to_string(d)));
-      count *= xs[d];
-    }
-  auto source = [&](const std::vector<Var> &iv) {
-    Expr x = X.access(reducedIndex(mask, keep, iv, red));
-    switch (kind) {
-    case RK::L1: return x.type().isUInt() ? x : loop::abs(x);
-    case RK::L2:
-    case RK::SumSquare: return x * x;
-    case RK::LogSumExp: return loop::exp(x);
-    default: return x;
-    }
-  };
-  bool epilogue = kind == RK::Mean || kind == RK::L2 || kind == RK::LogSum || kind == RK::LogSumExp;
-  // A float reduction over the innermost axis only (LayerNorm's means, ...), of a length that
-  // is a multiple of kRowLanes: two stages, so that the row is read with contiguous vector
-  // loads. `partial[outer, l]` reduces x[outer, ko * kRowLanes + l] over ko (its innermost data
-  // axis l is what the default schedule vectorizes, inside the ko loop: kRowLanes independent
-  // accumulators), then the kRowLanes partials are reduced. One reduction over the row instead
-  // would vectorize across rows (a gather per step, the row length apart).
-  constexpr int64_t kRowLanes = 16;
-  const int64_t rank = int64_t(xs.size());
-  bool rowWise = isFloat(dt) && kind != RK::Prod && red.size() == 1 && mask[size_t(rank - 1)] &&
-                 xs.back() % kRowLanes == 0 && xs.back() >= 2 * kRowLanes;
-  te::Tensor R;
-  if (rowWise) {
-    std::vector<int64_t> ps(xs.begin(), xs.end() - 1);
-    ps.push_back(kRowLanes);
-    te::IterVar ko = te::reduce_axis({0, xs.back() / kRowLanes}, "ko");
-    te::Tensor P = ctx.compute(lowering::shapeExprs(ps), [&](std::vector<Var> iv) {
-      std::vector<Expr> idx(iv.begin(), iv.end() - 1);
-      idx.push_back(Expr(ko) * kRowLanes + iv.back());
-      Expr x = X.access(idx);
+  // The reduction over the axes in `mask` (its computes named with `tag` when not empty).
+  auto reduceOver = [&](const std::vector<char> &mask, const std::string &tag) -> te::Tensor {
+    std::vector<te::IterVar> red;
+    int64_t count = 1;
+    for (size_t d = 0; d < xs.size(); ++d)
+      if (mask[d]) {
+        red.push_back(te::reduce_axis({0, xs[d]}, "r" + std::to_string(d)));
+        count *= xs[d];
+      }
+    auto source = [&](const std::vector<Var> &iv) {
+      Expr x = X.access(reducedIndex(mask, keep, iv, red));
       switch (kind) {
-      case RK::L1: x = loop::abs(x); break;
+      case RK::L1: return x.type().isUInt() ? x : loop::abs(x);
       case RK::L2:
-      case RK::SumSquare: x = x * x; break;
-      case RK::LogSumExp: x = loop::exp(x); break;
-      default: break;
+      case RK::SumSquare: return x * x;
+      case RK::LogSumExp: return loop::exp(x);
+      default: return x;
       }
+    };
+    bool epilogue = kind == RK::Mean || kind == RK::L2 || kind == RK::LogSum || kind == RK::LogSumExp;
+    // A float reduction over the innermost axis only (LayerNorm's means, ...), of a length that
+    // is a multiple of kRowLanes: two stages, so that the row is read with contiguous vector
+    // loads. `partial[outer, l]` reduces x[outer, ko * kRowLanes + l] over ko (its innermost data
+    // axis l is what the default schedule vectorizes, inside the ko loop: kRowLanes independent
+    // accumulators), then the kRowLanes partials are reduced. One reduction over the row instead
+    // would vectorize across rows (a gather per step, the row length apart).
+    constexpr int64_t kRowLanes = 16;
+    const int64_t rank = int64_t(xs.size());
+    bool rowWise = isFloat(dt) && kind != RK::Prod && red.size() == 1 && mask[size_t(rank - 1)] &&
+                   xs.back() % kRowLanes == 0 && xs.back() >= 2 * kRowLanes;
+    te::Tensor R;
+    if (rowWise) {
+      std::vector<int64_t> ps(xs.begin(), xs.end() - 1);
+      ps.push_back(kRowLanes);
+      te::IterVar ko = te::reduce_axis({0, xs.back() / kRowLanes}, "ko");
+      te::Tensor P = ctx.compute(lowering::shapeExprs(ps), [&](std::vector<Var> iv) {
+        std::vector<Expr> idx(iv.begin(), iv.end() - 1);
+        idx.push_back(Expr(ko) * kRowLanes + iv.back());
+        Expr x = X.access(idx);
+        switch (kind) {
+        case RK::L1: x = loop::abs(x); break;
+        case RK::L2:
+        case RK::SumSquare: x = x * x; break;
+        case RK::LogSumExp: x = loop::exp(x); break;
+        default: break;
+        }
+        switch (kind) {
+        case RK::Max: return te::max(x, {ko});
+        case RK::Min: return te::min(x, {ko});
+        default: return te::sum(x, {ko});
+        }
+      }, tag.empty() ? "partial" : "partial_" + tag);
+      te::IterVar l = te::reduce_axis({0, kRowLanes}, "l");
+      R = ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+        std::vector<Expr> idx(iv.begin(), iv.begin() + (rank - 1));
+        idx.push_back(l);
+        Expr x = P.access(idx);
+        switch (kind) {
+        case RK::Max: return te::max(x, {l});
+        case RK::Min: return te::min(x, {l});
+        default: return te::sum(x, {l});
+        }
+      }, epilogue ? (tag.empty() ? "acc" : "acc_" + tag) : tag);
+    } else {
+      R = ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+        Expr s = source(iv);
+        switch (kind) {
+        case RK::Max: return te::max(s, red);
+        case RK::Min: return te::min(s, red);
+        case RK::Prod: return te::prod(s, red);
+        default: return te::sum(s, red);
+        }
+      }, epilogue ? (tag.empty() ? "acc" : "acc_" + tag) : tag);
+    }
+    if (!epilogue)
+      return R;
+    return ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+      Expr s = R.access(std::vector<Expr>(iv.begin(), iv.end()));
       switch (kind) {
-      case RK::Max: return te::max(x, {ko});
-      case RK::Min: return te::min(x, {ko});
-      default: return te::sum(x, {ko});
+      case RK::Mean: return s / lowering::constant(dt, double(count));
+      case RK::L2: return loop::sqrt(s);
+      default: return loop::log(s); // LogSum, LogSumExp
       }
-    }, "partial");
-    te::IterVar l = te::reduce_axis({0, kRowLanes}, "l");
-    R = ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
-      std::vector<Expr> idx(iv.begin(), iv.begin() + (rank - 1));
-      idx.push_back(l);
-      Expr x = P.access(idx);
-      switch (kind) {
-      case RK::Max: return te::max(x, {l});
-      case RK::Min: return te::min(x, {l});
-      default: return te::sum(x, {l});
-      }
-    }, epilogue ? "acc" : "");
-  } else {
-    R = ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
-      Expr s = source(iv);
-      switch (kind) {
-      case RK::Max: return te::max(s, red);
-      case RK::Min: return te::min(s, red);
-      case RK::Prod: return te::prod(s, red);
-      default: return te::sum(s, red);
-      }
-    }, epilogue ? "acc" : "");
-  }
-  if (!epilogue) {
-    ctx.setOutput(0, R);
+    }, tag);
+  };
+  if (!runtimeAxes) {
+    ctx.setOutput(0, reduceOver(axesMask(ctx, axes, int64_t(xs.size())), ""));
     return;
   }
+  if (rtMask->size() == 1) {
+    ctx.setOutput(0, reduceOver(rtMask->front(), ""));
+    return;
+  }
+  // Several sets of axes fit the shapes: reduce over each, and let the axes tensor's values
+  // pick at run time (zeros when they match none of them).
+  te::Tensor A = ctx.input(1);
+  std::vector<int64_t> as = ctx.inputShape(1);
+  ctx.check(A.dtype() == DType::i64 && as.size() <= 1, "axes should be a 1-D int64 tensor, got ",
+            dtypeName(A.dtype()), " ", shapeToString(as));
+  std::vector<te::Tensor> rs;
+  for (const std::vector<char> &m : *rtMask)
+    rs.push_back(reduceOver(m, "axes" + axesString(m, "_")));
+  const int64_t rank = int64_t(xs.size());
   ctx.setOutput(0, ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
-    Expr s = R.access(std::vector<Expr>(iv.begin(), iv.end()));
-    switch (kind) {
-    case RK::Mean: return s / lowering::constant(dt, double(count));
-    case RK::L2: return loop::sqrt(s);
-    default: return loop::log(s); // LogSum, LogSumExp
+    // isReduced[d]: some element of the axes tensor names axis d
+    std::vector<Expr> isReduced(xs.size(), loop::makeBool(false));
+    for (int64_t j = 0; j < (as.empty() ? 1 : as[0]); ++j) {
+      Expr v = A.access(as.empty() ? std::vector<Expr>{} : std::vector<Expr>{Expr(j)});
+      v = loop::select(v < Expr(int64_t(0)), v + Expr(rank), v);
+      for (int64_t d = 0; d < rank; ++d)
+        isReduced[size_t(d)] = isReduced[size_t(d)] || v == Expr(d);
     }
+    std::vector<Expr> idx(iv.begin(), iv.end());
+    Expr r = lowering::constant(dt, 0.0);
+    for (size_t c = rs.size(); c-- > 0;) {
+      Expr match = loop::makeBool(true);
+      for (size_t d = 0; d < xs.size(); ++d)
+        if (xs[d] != 1)
+          match = match && ((*rtMask)[c][d] ? isReduced[d] : !isReduced[d]);
+      r = loop::select(match, rs[c].access(idx), r);
+    }
+    return r;
   }));
 }
 
@@ -754,6 +911,44 @@ void lowerArg(LowerContext &ctx, bool isMax) {
   }));
 }
 
+/// CumSum whose axis is a run-time tensor (0-d or [1], int32/int64): one reduction over
+/// k in [0, the largest extent), where the axis value picks, by selects on it, which index k
+/// replaces, which output index it is compared with, and the extent k must stay below (k is
+/// clamped into every axis so each load is in bounds whatever the value). An axis value
+/// outside [-rank, rank) matches no axis: the output is all zeros (the reference errors).
+void lowerCumSumRuntimeAxis(LowerContext &ctx, const std::vector<int64_t> &xs, DType dt,
+                            bool exclusive, bool reverse) {
+  te::Tensor A = ctx.input(1);
+  DType adt = A.dtype();
+  ctx.check(adt == DType::i32 || adt == DType::i64, "axis should be an int32 or int64 tensor, got ",
+            dtypeName(adt));
+  std::vector<int64_t> as = ctx.inputShape(1);
+  ctx.check(as.size() <= 1 && (as.empty() || as[0] == 1), "axis should be a scalar, got shape ",
+            shapeToString(as));
+  const int64_t rank = int64_t(xs.size());
+  const int64_t maxN = std::max<int64_t>(*std::max_element(xs.begin(), xs.end()), 1);
+  te::Tensor X = ctx.input(0);
+  te::IterVar k = te::reduce_axis({0, maxN}, "k");
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(xs), [&](std::vector<Var> iv) {
+    Expr a = A.access(as.empty() ? std::vector<Expr>{} : std::vector<Expr>{Expr(int64_t(0))});
+    if (adt != DType::i64)
+      a = loop::cast(DType::i64, a);
+    a = loop::select(a < Expr(int64_t(0)), a + Expr(rank), a);
+    Expr kk = Expr(k), i = Expr(int64_t(0)), n = Expr(int64_t(0));
+    std::vector<Expr> idx;
+    for (int64_t d = 0; d < rank; ++d) {
+      Expr on = a == Expr(d);
+      Expr last = Expr(std::max<int64_t>(xs[size_t(d)] - 1, 0));
+      idx.push_back(loop::select(on, loop::min(kk, last), Expr(iv[size_t(d)])));
+      i = loop::select(on, Expr(iv[size_t(d)]), i);
+      n = loop::select(on, Expr(xs[size_t(d)]), n);
+    }
+    // n stays 0 when the axis value is out of range, so nothing is summed
+    Expr in = reverse ? (exclusive ? kk > i : kk >= i) : (exclusive ? kk < i : kk <= i);
+    return te::sum(loop::select((kk < n) && in, X.access(idx), lowering::constant(dt, 0.0)), {k});
+  }));
+}
+
 /// CumSum: out[..i..] = the sum of x[..k..] over k <= i along the axis (k < i when exclusive;
 /// k >= i, k > i when reverse), as a reduction over the whole axis with a select: O(n^2) in
 /// the axis length, fine for the short axes models cumulate over.
@@ -761,6 +956,11 @@ void lowerCumSum(LowerContext &ctx) {
   std::vector<int64_t> xs = ctx.inputShape(0);
   DType dt = ctx.inputDType(0);
   ctx.check(!xs.empty(), "input should have rank >= 1, got a scalar");
+  if (!ctx.inputConstant(1)) {
+    lowerCumSumRuntimeAxis(ctx, xs, dt, ctx.attrInt("exclusive", 0) != 0,
+                           ctx.attrInt("reverse", 0) != 0);
+    return;
+  }
   std::vector<int64_t> a = ctx.constantInts(1, "axis");
   ctx.check(a.size() == 1, "axis must hold one value, got ", a.size());
   int64_t axis = lowering::normalizeAxis(ctx, a[0], int64_t(xs.size()));

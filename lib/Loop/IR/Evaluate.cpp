@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace tessel::loop {
 
@@ -142,6 +143,16 @@ Value evaluateCall(const std::string &name, const std::vector<Value> &args) {
     return Value::ofInt(t, args[0].i < 0 ? int64_t(0 - uint64_t(args[0].i)) : args[0].i);
   }
   double x = args[0].f, r = 0;
+  if (name == "bf16_trunc") {
+    TESSEL_CHECK(t.dtype == DType::f32, "evaluate: call bf16_trunc of ", t.toString(),
+                 " (expected f32)");
+    float f = float(x);
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    u = std::isnan(f) ? (u | 0x400000u) & 0xffff0000u : u & 0xffff0000u;
+    std::memcpy(&f, &u, 4);
+    return Value::ofFloat(t, f);
+  }
   if (name == "exp") r = std::exp(x);
   else if (name == "log") r = std::log(x);
   else if (name == "tanh") r = std::tanh(x);

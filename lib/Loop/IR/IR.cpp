@@ -307,6 +307,9 @@ const std::vector<IntrinsicInfo> &intrinsicTable() {
       {"asin", 1, true},  {"acos", 1, true},  {"atan", 1, true},
       {"shl", 2, false, /*intOnly=*/true},    {"shr", 2, false, /*intOnly=*/true},
       {"prefetch", 1, false},
+      // x with its f32 mantissa cut to bfloat16's 7 bits (toward zero), NaN quieted: the
+      // float -> bfloat16 conversion of ONNX <= 1.13 (Cast's reference kernel); f32 only
+      {"bf16_trunc", 1, true},
   };
   return table;
 }
