@@ -226,6 +226,27 @@ graph @red(%x: f16[2,8]) opset {"": 17} {
   expectBitwise(bt, {{"x", y}});
 }
 
+TEST(CompileHalf, OpsWrittenAsSeveralOperationsRoundOnce) {
+  // Atanh is lowered as log((1 + x) / (1 - x)) / 2, HardSigmoid as max(0, min(1, a x + b)):
+  // computed in f32 and rounded once, as the reference does (rounded after each operation,
+  // atanh(0.001) was 26 f16 ulp off).
+  Tensor x = halfBits({8}, {0x1419, 0x9419, 0x3800, 0xb800, 0x2e66, 0x3b33, 0x0001, 0x0000},
+                      DType::f16);
+  const char *text = R"(
+graph @multi(%x: f16[8]) opset {"": 17} {
+  %a = Atanh(%x) {name = "atanh"}
+  %h = HardSigmoid(%x) {name = "hs", alpha = 0.3, beta = 0.6}
+  return %a, %h
+}
+)";
+  expectBitwise(text, {{"x", x}});
+  Tensor y = halfBits({8}, {0x3a83, 0xba83, 0x3f00, 0xbf00, 0x3dcd, 0x3f66, 0x3c23, 0x0000},
+                      DType::bf16);
+  std::string bt = text;
+  bt.replace(bt.find("f16[8]"), 6, "bf16[8]");
+  expectBitwise(bt, {{"x", y}});
+}
+
 TEST(CompileHalf, SumOfHalfValuesIsRefused) {
   const char *text = R"(
 graph @sum(%x: f16[2,8]) opset {"": 17} {

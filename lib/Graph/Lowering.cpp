@@ -328,6 +328,12 @@ Expr constant(DType dt, double v) {
 
 void lowerBroadcast(LowerContext &ctx, const std::function<Expr(const std::vector<Expr> &)> &f) {
   std::vector<int64_t> out = ctx.outputShape(0);
+  // An f16/bf16 op computes in f32 and rounds once, as the reference kernels do: its inputs of
+  // the output's dtype are widened (exactly) and the result narrowed at the end. Computed in
+  // the narrow type, an op the lowering writes as several operations (Atanh's log((1+x)/(1-x)),
+  // HardSigmoid, Selu, Mod) would round after each of them (Atanh at x = 0.001: 26 f16 ulp off).
+  const DType outDType = ctx.outputDType(0);
+  const bool narrow = outDType == DType::f16 || outDType == DType::bf16;
   std::vector<std::vector<int64_t>> shapes(ctx.numInputs());
   for (size_t i = 0; i < ctx.numInputs(); ++i)
     if (ctx.hasInput(i))
@@ -343,9 +349,15 @@ void lowerBroadcast(LowerContext &ctx, const std::function<Expr(const std::vecto
           }
           ctx.check(shapes[i].size() <= out.size(), "input ", i, " has rank ", shapes[i].size(),
                     " above the output's ", out.size());
-          vals.push_back(ctx.input(i).access(broadcastIndex(iv, shapes[i])));
+          Expr v = ctx.input(i).access(broadcastIndex(iv, shapes[i]));
+          if (narrow && ctx.inputDType(i) == outDType)
+            v = loop::cast(DType::f32, v);
+          vals.push_back(v);
         }
-        return f(vals);
+        Expr r = f(vals);
+        if (narrow && r.type().dtype == DType::f32)
+          r = loop::cast(outDType, r);
+        return r;
       },
       ctx.name());
   ctx.setOutput(0, t);
