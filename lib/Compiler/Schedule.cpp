@@ -16,12 +16,31 @@
 
 namespace tessel::compiler {
 
-namespace {
-
 int64_t constExtent(const te::IterVar &iv) {
   const int64_t *e = loop::asConstInt(iv.dom().extent);
   return e ? *e : -1;
 }
+
+std::vector<int64_t> constShape(const te::Tensor &t) {
+  std::vector<int64_t> r;
+  for (const loop::Expr &e : t.shape()) {
+    const int64_t *v = loop::asConstInt(e);
+    r.push_back(v ? *v : -1);
+  }
+  return r;
+}
+
+int64_t constBytes(const te::Tensor &t) {
+  int64_t bytes = int64_t(dtypeSize(t.dtype()));
+  for (int64_t d : constShape(t)) {
+    if (d < 0)
+      return 0;
+    bytes *= d;
+  }
+  return bytes;
+}
+
+namespace {
 
 /// Fuses the leading `count` axes of `axes` into one; returns it.
 te::IterVar fuseLeading(te::Stage &st, const std::vector<te::IterVar> &axes, size_t count) {
@@ -32,17 +51,6 @@ te::IterVar fuseLeading(te::Stage &st, const std::vector<te::IterVar> &axes, siz
 }
 
 } // namespace
-
-int64_t constBytes(const te::Tensor &t) {
-  int64_t bytes = int64_t(dtypeSize(t.dtype()));
-  for (const loop::Expr &e : t.shape()) {
-    const int64_t *v = loop::asConstInt(e);
-    if (!v)
-      return 0;
-    bytes *= *v;
-  }
-  return bytes;
-}
 
 std::string applyDefaultSchedule(te::Schedule &s, const ScheduleConfig &config) {
   int inlined = 0, roots = 0, parallel = 0, vectorized = 0;

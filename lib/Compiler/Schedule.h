@@ -37,6 +37,10 @@ struct ScheduleConfig {
 /// next: the conv and dense schedules prefetch them as they stream (te::Stage::prefetch).
 constexpr int64_t kStreamedWeightBytes = 512 << 10;
 
+/// The extent of an axis when it is a constant, else -1.
+int64_t constExtent(const te::IterVar &iv);
+/// A tensor's shape, -1 for each dimension that is not a constant.
+std::vector<int64_t> constShape(const te::Tensor &t);
 /// The bytes of a tensor of constant shape; 0 when a dimension is not constant.
 int64_t constBytes(const te::Tensor &t);
 

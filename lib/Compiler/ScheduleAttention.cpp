@@ -11,11 +11,6 @@ namespace tessel::compiler {
 
 namespace {
 
-int64_t extentOf(const te::IterVar &iv) {
-  const int64_t *e = loop::asConstInt(iv.dom().extent);
-  return e ? *e : -1;
-}
-
 bool startsWith(const std::string &s, const char *p) { return s.rfind(p, 0) == 0; }
 
 bool isSumOverOneAxis(const te::Stage &st) {
@@ -76,13 +71,13 @@ std::vector<te::Stage> scheduleAttention(te::Schedule &s, const ScheduleConfig &
   if (r < 2 || sc.ndim() != r || P.ndim() != r)
     return {};
   for (size_t d = 0; d < r; ++d)
-    if (extentOf(o.axis(d)) < 1 || extentOf(sc.axis(d)) < 1)
+    if (constExtent(o.axis(d)) < 1 || constExtent(sc.axis(d)) < 1)
       return {};
-  const int64_t M = extentOf(o.axis(r - 2)), N = extentOf(o.axis(r - 1));
-  const int64_t keys = extentOf(sc.axis(r - 1));
+  const int64_t M = constExtent(o.axis(r - 2)), N = constExtent(o.axis(r - 1));
+  const int64_t keys = constExtent(sc.axis(r - 1));
   const int64_t mr = M % 8 == 0 ? 8 : M % 4 == 0 ? 4 : 0;
   const int64_t nr = vectorTile(N, lanes), kr = vectorTile(keys, lanes);
-  if (!mr || !nr || !kr || extentOf(sc.axis(r - 2)) != M)
+  if (!mr || !nr || !kr || constExtent(sc.axis(r - 2)) != M)
     return {};
 
   for (te::Stage st : inlined)
@@ -101,7 +96,7 @@ std::vector<te::Stage> scheduleAttention(te::Schedule &s, const ScheduleConfig &
   te::IterVar par = io;
   for (size_t d = r - 2; d-- > 0;)
     par = O.fuse(o.axis(d), par);
-  if (config.parallel && extentOf(par) >= 2)
+  if (config.parallel && constExtent(par) >= 2)
     O.parallel(par);
   // S at the row block: [j / kr | k | i (mr), j % kr], the dense 8 x 32 register tile.
   S.compute_at(O, par);
@@ -114,7 +109,7 @@ std::vector<te::Stage> scheduleAttention(te::Schedule &s, const ScheduleConfig &
   for (te::Stage st : rows) {
     st.compute_at(O, par);
     const te::IterVar c = st->tensor.axis(r - 1);
-    const int64_t ext = extentOf(c);
+    const int64_t ext = constExtent(c);
     if (ext < lanes || ext % lanes != 0)
       continue;
     auto [co, ci] = st.split(c, lanes);

@@ -14,15 +14,6 @@ namespace tessel::compiler {
 
 namespace {
 
-std::vector<int64_t> constShape(const te::Tensor &t) {
-  std::vector<int64_t> r;
-  for (const loop::Expr &e : t.shape()) {
-    const int64_t *v = loop::asConstInt(e);
-    r.push_back(v ? *v : -1);
-  }
-  return r;
-}
-
 bool isBlockedConv(const te::Stage &st) {
   const te::Tensor &t = st->tensor;
   return !t.isPlaceholder() && st->reduce.has_value() && t.ndim() == 5 &&

@@ -17,11 +17,6 @@ namespace tessel::compiler {
 
 namespace {
 
-int64_t constExtent(const te::IterVar &iv) {
-  const int64_t *e = loop::asConstInt(iv.dom().extent);
-  return e ? *e : -1;
-}
-
 /// The variables each load of an expression reads in its indices.
 class LoadVars : public loop::IRVisitor {
 public:
