@@ -27,32 +27,6 @@ namespace tessel {
 
 namespace {
 
-void collectReads(const Graph &sub, const Graph &owner, std::vector<const Value *> &out) {
-  auto add = [&](const Value *v) {
-    if (v && std::find(out.begin(), out.end(), v) == out.end())
-      out.push_back(v);
-  };
-  std::vector<const Value *> caps;
-  collectCaptures(sub, owner, caps);
-  for (const Value *v : caps)
-    add(v);
-  for (const auto &node : sub.nodes()) {
-    for (const Value *v : node->inputs())
-      if (v && v->graph() == &owner)
-        add(v);
-    for (const auto &[name, a] : node->attrs) {
-      if (a.g)
-        collectReads(*a.g, owner, out);
-      for (const auto &sg : a.graphs)
-        if (sg)
-          collectReads(*sg, owner, out);
-    }
-  }
-  for (const Value *v : sub.outputs)
-    if (v && v->graph() == &owner)
-      add(v);
-}
-
 std::vector<uint8_t> readAndRemove(const std::string &path) {
   std::ifstream in(path, std::ios::binary);
   std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -65,16 +39,12 @@ std::vector<uint8_t> readAndRemove(const std::string &path) {
 } // namespace
 
 std::vector<const Value *> subgraphReads(const Node &n) {
-  std::vector<const Value *> out;
-  if (!n.graph())
-    return out;
-  for (const auto &[name, a] : n.attrs) {
-    if (a.g)
-      collectReads(*a.g, *n.graph(), out);
-    for (const auto &sg : a.graphs)
-      if (sg)
-        collectReads(*sg, *n.graph(), out);
-  }
+  std::vector<const Value *> caps, out;
+  if (n.graph())
+    collectNodeCaptures(n, *n.graph(), caps);
+  for (const Value *v : caps) // in order of first capture, once each
+    if (std::find(out.begin(), out.end(), v) == out.end())
+      out.push_back(v);
   return out;
 }
 

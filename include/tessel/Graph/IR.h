@@ -232,6 +232,8 @@ private:
 /// Appends to `out` the values of graph `owner` that subgraph `sub` (or a subgraph nested in it)
 /// captures: the implicit inputs of the node holding `sub`.
 void collectCaptures(const Graph &sub, const Graph &owner, std::vector<const Value *> &out);
+/// Appends to `out` the values of g that the subgraphs of node n (at any depth) capture.
+void collectNodeCaptures(const Node &n, const Graph &g, std::vector<const Value *> &out);
 
 /// Checks SSA and structural invariants; throws Error naming the first violation.
 void verifyGraph(const Graph &g);

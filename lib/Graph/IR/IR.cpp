@@ -222,6 +222,16 @@ void collectCaptures(const Graph &sub, const Graph &owner, std::vector<const Val
     }
 }
 
+void collectNodeCaptures(const Node &n, const Graph &g, std::vector<const Value *> &out) {
+  for (auto &[name, a] : n.attrs) {
+    if (a.g)
+      collectCaptures(*a.g, g, out);
+    for (auto &sg : a.graphs)
+      if (sg)
+        collectCaptures(*sg, g, out);
+  }
+}
+
 void Graph::sortTopologically() {
   const size_t n = nodes_.size();
   std::unordered_map<const Node *, size_t> index;

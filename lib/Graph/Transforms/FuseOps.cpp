@@ -85,7 +85,7 @@ ForwardGraph buildForwardGraph(const Graph &g) {
     // Values a subgraph captures are inputs of the node that holds it (an Opaque node).
     if (hasSubgraph(node)) {
       std::vector<const Value *> caps;
-      passutils::collectNodeCaptures(node, g, caps);
+      collectNodeCaptures(node, g, caps);
       for (const Value *v : caps)
         if (int64_t p = producerIndex(fg, v); p >= 0)
           fg.outputs[p].push_back({int64_t(j), OpPattern::Opaque});
@@ -460,7 +460,7 @@ void computeGroupIO(const Graph &g, FusionGroup &grp,
     for (const Value *v : n->inputs())
       addInput(v);
     std::vector<const Value *> caps;
-    passutils::collectNodeCaptures(*n, g, caps);
+    collectNodeCaptures(*n, g, caps);
     for (const Value *v : caps)
       addInput(v);
   }
@@ -475,7 +475,7 @@ void computeGroupIO(const Graph &g, FusionGroup &grp,
       if (v && produced.count(v))
         readOutside.insert(v);
     std::vector<const Value *> caps;
-    passutils::collectNodeCaptures(*n, g, caps);
+    collectNodeCaptures(*n, g, caps);
     for (const Value *v : caps)
       if (produced.count(v))
         readOutside.insert(v);

@@ -33,16 +33,6 @@ const Tensor *initializerOf(const Graph &g, const Value *v) {
   return &v->constant;
 }
 
-void collectNodeCaptures(const Node &n, const Graph &g, std::vector<const Value *> &out) {
-  for (auto &[name, a] : n.attrs) {
-    if (a.g)
-      collectCaptures(*a.g, g, out);
-    for (auto &sg : a.graphs)
-      if (sg)
-        collectCaptures(*sg, g, out);
-  }
-}
-
 ConstValueSet capturedValues(const Graph &g) {
   std::vector<const Value *> found;
   for (auto &n : g.nodes())

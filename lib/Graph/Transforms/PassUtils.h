@@ -31,8 +31,6 @@ const Tensor *constantOf(const Graph &g, const Value *v);
 /// Like constantOf, but only initializers/folded constants (Constant nodes do not count).
 const Tensor *initializerOf(const Graph &g, const Value *v);
 
-/// Appends to `out` the values of g that the subgraphs of node n (at any depth) capture.
-void collectNodeCaptures(const Node &n, const Graph &g, std::vector<const Value *> &out);
 /// Values of g that subgraphs of g's nodes (at any depth) capture: their uses are not in uses().
 ConstValueSet capturedValues(const Graph &g);
 /// Points every capture of `from` in g's subgraphs (at any depth) at `to`.
