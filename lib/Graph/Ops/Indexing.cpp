@@ -745,13 +745,26 @@ void kernelReverseSequence(KernelContext &ctx) {
 } // namespace
 
 // --- lowerings of the Indexing ops
-// Gather as an index map: the output element at (outer, j..., inner) loads
-// data[outer, indices[j...] (negative: + dim; clamped in range), inner].
 namespace {
 
 using loop::Expr;
 using loop::Var;
 
+/// k as i64, wrapped once by n (no clamp): what the index designates, for comparisons.
+Expr wrapIndexExpr(Expr k, int64_t n) {
+  k = loop::cast(DType::i64, k);
+  return loop::select(k < int64_t(0), k + n, k);
+}
+
+/// An index value as i64, negative values wrapped once by `n`, then clamped to [0, n) so the
+/// load stays in bounds (the reference kernel reports out-of-range indices; the generated code
+/// cannot, and never reads outside the tensor).
+Expr wrapClampIndex(Expr k, int64_t n) {
+  return loop::max(loop::min(wrapIndexExpr(std::move(k), n), Expr(n - 1)), Expr(int64_t(0)));
+}
+
+// Gather as an index map: the output element at (outer, j..., inner) loads
+// data[outer, indices[j...] (negative: + dim; clamped in range), inner].
 void lowerGather(LowerContext &ctx) {
   std::vector<int64_t> ds = ctx.inputShape(0), is = ctx.inputShape(1);
   int64_t r = int64_t(ds.size()), q = int64_t(is.size());
@@ -761,34 +774,12 @@ void lowerGather(LowerContext &ctx) {
   int64_t n = ds[axis];
   ctx.setOutput(0, ctx.compute(lowering::shapeExprs(ctx.outputShape(0)), [&](std::vector<Var> iv) {
     std::vector<Expr> ii(iv.begin() + axis, iv.begin() + axis + q); // empty: scalar indices
-    Expr k = I.access(ii);
-    if (k.type() != loop::Type::i64())
-      k = loop::cast(DType::i64, k);
-    k = loop::select(k < int64_t(0), k + n, k);
-    k = loop::max(loop::min(k, Expr(n - 1)), Expr(int64_t(0))); // never read out of bounds
     std::vector<Expr> idx(iv.begin(), iv.begin() + axis);
-    idx.push_back(k);
+    idx.push_back(wrapClampIndex(I.access(ii), n));
     for (size_t d = axis + q; d < iv.size(); ++d)
       idx.push_back(iv[d]);
     return D.access(idx);
   }));
-}
-
-/// An index value as i64, negative values wrapped once by `n`, then clamped to [0, n) so the
-/// load stays in bounds (the reference kernel reports out-of-range indices; the generated code
-/// cannot, and never reads outside the tensor).
-Expr wrapClampIndex(Expr k, int64_t n) {
-  if (k.type() != loop::Type::i64())
-    k = loop::cast(DType::i64, k);
-  k = loop::select(k < int64_t(0), k + n, k);
-  return loop::max(loop::min(k, Expr(n - 1)), Expr(int64_t(0)));
-}
-
-/// k wrapped once by n (no clamp): what the index designates, for comparisons.
-Expr wrapIndexExpr(Expr k, int64_t n) {
-  if (k.type() != loop::Type::i64())
-    k = loop::cast(DType::i64, k);
-  return loop::select(k < int64_t(0), k + n, k);
 }
 
 void checkIndexDType(const LowerContext &ctx, size_t i) {
