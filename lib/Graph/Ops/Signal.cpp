@@ -441,17 +441,27 @@ double loweredScalarFloat(const LowerContext &ctx, size_t i, const char *what) {
   return v[0];
 }
 
-/// Input i (a one-element tensor) as an f64 expression: a literal when constant, else a load.
-Expr scalarAsF64(const LowerContext &ctx, size_t i, const char *what) {
+/// Input i (a one-element tensor) as an expression of dtype `to` (f64 or i64): a literal when
+/// constant, else a load of its one element, converted. An i64 input must be an integer.
+Expr scalarExpr(const LowerContext &ctx, size_t i, const char *what, DType to) {
   if (ctx.inputConstant(i))
-    return Expr(loweredScalarFloat(ctx, i, what));
+    return to == DType::i64 ? Expr(loweredScalarInt(ctx, i, what))
+                            : Expr(loweredScalarFloat(ctx, i, what));
   std::vector<int64_t> es = ctx.inputShape(i);
   ctx.check(es.size() <= 1 && (es.empty() || es[0] == 1), what, " should be a scalar, got shape ",
             shapeToString(es));
   DType et = ctx.inputDType(i);
-  ctx.check(isFloat(et) || isInteger(et), what, " should be numeric, got ", dtypeName(et));
-  return loop::cast(DType::f64,
-                    ctx.input(i).access(std::vector<Expr>(es.size(), Expr(int64_t(0)))));
+  if (to == DType::i64)
+    ctx.check(isInteger(et), what, " should be an integer, got ", dtypeName(et));
+  else
+    ctx.check(isFloat(et) || isInteger(et), what, " should be numeric, got ", dtypeName(et));
+  return loop::cast(to, ctx.input(i).access(std::vector<Expr>(es.size(), Expr(int64_t(0)))));
+}
+Expr scalarAsF64(const LowerContext &ctx, size_t i, const char *what) {
+  return scalarExpr(ctx, i, what, DType::f64);
+}
+Expr scalarAsI64(const LowerContext &ctx, size_t i, const char *what) {
+  return scalarExpr(ctx, i, what, DType::i64);
 }
 
 /// A size input that is an output extent: its value when constant, else the extent `dim` of
@@ -544,20 +554,6 @@ void lowerMel(LowerContext &ctx) {
     Expr v = loop::select(ch > int64_t(0) && Expr(j) >= ce && Expr(j) < hi, falling, rising);
     return dt == DType::f64 ? v : loop::cast(dt, v);
   }));
-}
-
-/// A size input read at run time when it is not a constant: an i64 expression (a load of its
-/// one element, converted).
-Expr scalarAsI64(const LowerContext &ctx, size_t i, const char *what) {
-  if (ctx.inputConstant(i))
-    return Expr(loweredScalarInt(ctx, i, what));
-  std::vector<int64_t> es = ctx.inputShape(i);
-  ctx.check(es.size() <= 1 && (es.empty() || es[0] == 1), what, " should be a scalar, got shape ",
-            shapeToString(es));
-  DType et = ctx.inputDType(i);
-  ctx.check(isInteger(et), what, " should be an integer, got ", dtypeName(et));
-  return loop::cast(DType::i64,
-                    ctx.input(i).access(std::vector<Expr>(es.size(), Expr(int64_t(0)))));
 }
 
 /// The most (sample, bin) pairs whose twiddles a transform tables (two f64 tables of this many
