@@ -1,6 +1,6 @@
 //===- InterpreterFallbackTest.cpp - --allow-interpreter-fallback ---------===//
 //
-// A node whose op has no lowering (RandomUniformLike) is a compile error naming the node and
+// A node whose op has no lowering (TfIdfVectorizer) is a compile error naming the node and
 // the op without the option; with it, the node becomes a fallback step (the optional fallback
 // section of the artifact), the model runs through the runtime with the interpreter registered
 // as the fallback handler and matches the interpreter; without a handler, loading fails naming
@@ -29,15 +29,20 @@ using namespace tessel;
 
 namespace {
 
-// relu(random_uniform_like(x * 2) - 0.5) + max(x over each matrix): RandomUniformLike (no
-// lowering: random ops are not compiled; seeded, its values are the same on every run) sits
-// between two kernels and reads an arena value.
+// relu(tfidf(int(x * 2) as rows of 16) - 0.5) + max(x over each matrix): TfIdfVectorizer (no
+// lowering: n-gram counting; its values here are counts of -1, 0 and 1 per row) sits between two
+// kernels and reads an arena value.
 const char *kRand = R"(
 graph @fallback(%x: f32[3,4,4]) opset {"": 17} {
   %two: f32[] = dense<2.0>
   %half: f32[] = dense<0.5>
+  %rows: i64[2] = dense<[3, 16]>
+  %cube: i64[3] = dense<[3, 4, 4]>
   %m = Mul(%x, %two) {name = "mul"}
-  %d = RandomUniformLike(%m) {name = "rand", seed = 3.0}
+  %i = Cast(%m) {name = "to_int", to = 7}
+  %w = Reshape(%i, %rows) {name = "rows"}
+  %t = TfIdfVectorizer(%w) {name = "tfidf", mode = "TF", min_gram_length = 1, max_gram_length = 1, max_skip_count = 0, ngram_counts = [0], ngram_indexes = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15], pool_int64s = [-1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]}
+  %d = Reshape(%t, %cube) {name = "cube"}
   %c = Sub(%d, %half) {name = "sub"}
   %r = Relu(%c) {name = "relu"}
   %s = ReduceMax(%x) {name = "rmax", axes = [1, 2], keepdims = 1}
@@ -55,17 +60,34 @@ CompiledModel compileText(const char *text, bool fallback) {
   return compileModel(*g, o);
 }
 
+
+/// Runs `cm` (one input x: f32[4,6], one output y) and the interpreter on `text`; the outputs
+/// must be bitwise equal.
+void expectBitwiseAsInterpreter(const CompiledModel &cm, const char *text) {
+  runtime::Model m = runtime::Model::loadFromMemory(cm.artifact.data(), cm.artifact.size());
+  runtime::HostTensor x(m.inputs()[0]);
+  Tensor xt(DType::f32, {4, 6});
+  for (int i = 0; i < 24; ++i)
+    x.data<float>()[i] = xt.data<float>()[i] = 0.37f * float(i) - 3.1f;
+  auto ref = parseGraph(text, "test");
+  auto want = Interpreter(*ref).run({{"x", Object(xt)}}).at("y").tensor;
+  auto out = m.run({x});
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_EQ(out[0].bytes.size(), want.nbytes());
+  EXPECT_EQ(std::memcmp(out[0].bytes.data(), want.raw(), want.nbytes()), 0);
+}
+
 } // namespace
 
-TEST(InterpreterFallback, RandomUniformLikeHasNoLowering) {
+TEST(InterpreterFallback, TfIdfVectorizerHasNoLowering) {
   auto g = parseGraph(kRand, "test");
   for (const auto &n : g->nodes())
-    EXPECT_EQ(hasLowering(*n), n->opType != "RandomUniformLike") << n->opType;
+    EXPECT_EQ(hasLowering(*n), n->opType != "TfIdfVectorizer") << n->opType;
 }
 
 TEST(InterpreterFallback, WithoutTheOptionTheCompileFailsNamingNodeAndOp) {
   std::string err = errorOf([] { compileText(kRand, false); });
-  EXPECT_NE(err.find("node 'rand' (RandomUniformLike)"), std::string::npos) << err;
+  EXPECT_NE(err.find("node 'tfidf' (TfIdfVectorizer)"), std::string::npos) << err;
   EXPECT_NE(err.find("has no lowering"), std::string::npos) << err;
   EXPECT_NE(err.find("--allow-interpreter-fallback"), std::string::npos) << err;
 }
@@ -74,13 +96,13 @@ TEST(InterpreterFallback, CompiledModelMatchesTheInterpreter) {
   registerInterpreterFallback();
   CompiledModel cm = compileText(kRand, true);
   ASSERT_EQ(cm.fallbackNodes.size(), 1u);
-  EXPECT_NE(cm.fallbackNodes[0].find("node 'rand' (RandomUniformLike)"), std::string::npos)
+  EXPECT_NE(cm.fallbackNodes[0].find("node 'tfidf' (TfIdfVectorizer)"), std::string::npos)
       << cm.fallbackNodes[0];
   runtime::Model m = runtime::Model::loadFromMemory(cm.artifact.data(), cm.artifact.size());
   ASSERT_NE(m.info("fallback_nodes"), nullptr);
-  EXPECT_EQ(*m.info("fallback_nodes"), "rand (RandomUniformLike)");
+  EXPECT_EQ(*m.info("fallback_nodes"), "tfidf (TfIdfVectorizer)");
   ASSERT_EQ(m.contents().fallbacks.size(), 1u);
-  EXPECT_EQ(m.contents().fallbacks[0].opType, "RandomUniformLike");
+  EXPECT_EQ(m.contents().fallbacks[0].opType, "TfIdfVectorizer");
 
   std::mt19937 rng(11);
   std::uniform_real_distribution<float> u(-1, 1);
@@ -124,16 +146,33 @@ graph @bf16(%x: f32[4,6]) opset {"": 17} {
   CompiledModel cm = compileText(text, true);
   ASSERT_EQ(cm.fallbackNodes.size(), 1u);
   EXPECT_NE(cm.fallbackNodes[0].find("node 'cumsum' (CumSum)"), std::string::npos);
-  runtime::Model m = runtime::Model::loadFromMemory(cm.artifact.data(), cm.artifact.size());
-  runtime::HostTensor x(m.inputs()[0]);
-  Tensor xt(DType::f32, {4, 6});
-  for (int i = 0; i < 24; ++i)
-    x.data<float>()[i] = xt.data<float>()[i] = 0.37f * float(i) - 3.1f;
-  auto ref = parseGraph(text, "test");
-  auto want = Interpreter(*ref).run({{"x", Object(xt)}}).at("y").tensor;
-  auto out = m.run({x});
-  ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(std::memcmp(out[0].bytes.data(), want.raw(), 24 * 4), 0);
+  expectBitwiseAsInterpreter(cm, text);
+}
+
+// A fallback node is kept out of fusion, not its neighbours: a bf16 ReduceSum (a reduction the
+// lowering refuses for bf16) would have taken the Cast and Neg before it into its group; they
+// still share one kernel, the fallback step runs alone, and the Cast and Relu after it share one.
+TEST(InterpreterFallback, NeighboursOfAFallbackNodeStillFuse) {
+  const char *text = R"(
+graph @bf16sum(%x: f32[4,6]) opset {"": 17} {
+  %ax: i64[1] = dense<[1]>
+  %b = Cast(%x) {name = "to_bf16", to = 16}
+  %n = Neg(%b) {name = "neg"}
+  %s = ReduceSum(%n, %ax) {name = "sum", keepdims = 0}
+  %f = Cast(%s) {name = "to_f32", to = 1}
+  %y = Relu(%f) {name = "relu"}
+  return %y
+}
+)";
+  registerInterpreterFallback();
+  CompiledModel cm = compileText(text, true);
+  ASSERT_EQ(cm.fallbackNodes.size(), 1u);
+  EXPECT_NE(cm.fallbackNodes[0].find("node 'sum' (ReduceSum)"), std::string::npos);
+  ASSERT_EQ(cm.kernels.size(), 3u);
+  EXPECT_EQ(cm.kernels[0].nodes.size(), 2u);
+  EXPECT_EQ(cm.kernels[1].nodes.size(), 1u);
+  EXPECT_EQ(cm.kernels[2].nodes.size(), 2u);
+  expectBitwiseAsInterpreter(cm, text);
 }
 
 // An If falls back with its subgraphs: the values they capture (a computed one, a graph input,
@@ -179,12 +218,12 @@ TEST(InterpreterFallback, LoadingWithoutAHandlerFailsNamingTheNodes) {
   EXPECT_FALSE(runtime::hasFallbackHandler());
   std::string err = errorOf(
       [&] { runtime::Model::loadFromMemory(cm.artifact.data(), cm.artifact.size(), "fb.tsl"); });
-  EXPECT_NE(err.find("rand (RandomUniformLike)"), std::string::npos) << err;
+  EXPECT_NE(err.find("tfidf (TfIdfVectorizer)"), std::string::npos) << err;
   EXPECT_NE(err.find("no fallback handler"), std::string::npos) << err;
   tessel_model *cm2 = nullptr;
   EXPECT_EQ(tessel_load_from_memory(cm.artifact.data(), cm.artifact.size(), &cm2), -1);
   std::string cerr = tessel_last_error();
-  EXPECT_NE(cerr.find("rand (RandomUniformLike)"), std::string::npos) << cerr;
+  EXPECT_NE(cerr.find("tfidf (TfIdfVectorizer)"), std::string::npos) << cerr;
   registerInterpreterFallback();
   EXPECT_TRUE(runtime::hasFallbackHandler());
 }

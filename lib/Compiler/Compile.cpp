@@ -307,42 +307,6 @@ std::unordered_set<const Node *> fallbackNodes(const Graph &g) {
   return out;
 }
 
-/// With --allow-interpreter-fallback: a group that holds a fallback node is split into one group
-/// per node (in order, so the plan stays topological), and each fallback node becomes a step of
-/// its own.
-void splitFallbackGroups(FusionPlan &plan, const std::unordered_set<const Node *> &fallback) {
-  std::vector<FusionGroup> groups;
-  for (FusionGroup &grp : plan.groups) {
-    bool needed = std::any_of(grp.nodes.begin(), grp.nodes.end(),
-                              [&](const Node *n) { return fallback.count(n) > 0; });
-    if (!needed) {
-      groups.push_back(std::move(grp));
-      continue;
-    }
-    const Graph *g = grp.nodes.front()->graph();
-    for (const Node *n : grp.nodes) {
-      FusionGroup one;
-      one.pattern = OpPattern::Opaque;
-      one.master = n;
-      one.nodes = {n};
-      for (const Value *v : n->inputs())
-        if (v && std::find(one.inputs.begin(), one.inputs.end(), v) == one.inputs.end())
-          one.inputs.push_back(v);
-      for (const Value *v : n->outputs()) {
-        if (!v)
-          continue;
-        bool isOutput = std::find(g->outputs.begin(), g->outputs.end(), v) != g->outputs.end();
-        if (isOutput || !v->uses().empty())
-          one.outputs.push_back(v);
-      }
-      groups.push_back(std::move(one));
-    }
-  }
-  for (size_t i = 0; i < groups.size(); ++i)
-    groups[i].id = int64_t(i);
-  plan.groups = std::move(groups);
-}
-
 /// One kernel's TE: the placeholders it reads (group inputs) and the tensors it writes.
 struct KernelTE {
   const Node *fallback = nullptr; // a node run by the interpreter fallback, not a kernel
@@ -480,14 +444,15 @@ CompiledModel compileModel(Graph &g, const CompileOptions &opts) {
   // Constant GEMM weights in the layout the kernels read (docs/compile.md, "Dense, ...").
   if (opts.vectorize)
     compiler::packDenseWeights(g);
+  // Fallback nodes are picked before fusion and kept out of every group (Opaque), so the nodes
+  // around them still fuse and each group's outputs count the values subgraphs capture.
+  std::unordered_set<const Node *> fallback;
+  if (opts.allowInterpreterFallback)
+    fallback = fallbackNodes(g);
   FuseOptions fo;
   fo.maxGroupSize = opts.maxGroupSize;
+  fo.opaque = &fallback;
   FusionPlan plan = fuseOps(g, fo);
-  std::unordered_set<const Node *> fallback;
-  if (opts.allowInterpreterFallback) {
-    fallback = fallbackNodes(g);
-    splitFallbackGroups(plan, fallback);
-  }
   cm.numNodes = plan.numNodes;
   auto t1 = Clock::now();
   cm.secondsGraph = seconds(t0, t1);

@@ -46,6 +46,7 @@
 #include <iosfwd>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace tessel {
@@ -53,6 +54,9 @@ namespace tessel {
 struct FuseOptions {
   /// The most nodes one group may hold (TVM's max_fuse_depth); >= 1. 1 disables fusion.
   int64_t maxGroupSize = 256;
+  /// Nodes that must be a group of their own (the compiler's interpreter-fallback nodes): they
+  /// count as Opaque, so nothing fuses into or out of them. Not owned; may be null.
+  const std::unordered_set<const Node *> *opaque = nullptr;
 };
 
 /// One fused kernel: a connected, convex set of nodes with a single exit.

@@ -60,7 +60,7 @@ bool sameShape(const Value *a, const Value *b) {
          a->type.shape == b->type.shape;
 }
 
-ForwardGraph buildForwardGraph(const Graph &g) {
+ForwardGraph buildForwardGraph(const Graph &g, const FuseOptions &opts) {
   ForwardGraph fg;
   for (auto &n : g.nodes()) {
     fg.index[n.get()] = int64_t(fg.nodes.size());
@@ -72,7 +72,7 @@ ForwardGraph buildForwardGraph(const Graph &g) {
   fg.externRef.assign(n, false);
   for (size_t j = 0; j < n; ++j) {
     const Node &node = *fg.nodes[j];
-    fg.pattern[j] = nodePattern(node);
+    fg.pattern[j] = opts.opaque && opts.opaque->count(&node) ? OpPattern::Opaque : nodePattern(node);
     for (const Value *v : node.inputs()) {
       int64_t p = producerIndex(fg, v);
       if (p < 0)
@@ -258,7 +258,7 @@ private:
       if (int64_t(chain.size()) > opts_.maxGroupSize)
         continue;
       for (int64_t c : chain)
-        if (find(c) != c) // already in a group
+        if (find(c) != c || fg_.pattern[c] == OpPattern::Opaque) // grouped, or kept alone
           chain.clear();
       for (size_t c = 1; c < chain.size(); ++c)
         merge(chain[c], chain[0]);
@@ -583,7 +583,7 @@ int64_t FusionPlan::groupOf(const Node *n) const {
 FusionPlan fuseOps(const Graph &g, const FuseOptions &opts) {
   TESSEL_CHECK(opts.maxGroupSize >= 1, "fuseOps: maxGroupSize is ", opts.maxGroupSize,
                "; expected at least 1");
-  ForwardGraph fg = buildForwardGraph(g);
+  ForwardGraph fg = buildForwardGraph(g, opts);
   PostDomTree tree = buildPostDomTree(fg);
   Partitioner part(fg, tree, opts);
   part.run();
