@@ -98,6 +98,10 @@ CaseResult runNodeTest(const fs::path &dir) {
   res.op = n.opType;
   if (!hasLowering(n))
     return res;
+  // The random ops' tests compare numpy's exact draws, which no other generator reproduces
+  // (RandomLoweringTest checks the lowerings against the interpreter and statistics).
+  if (n.opType == "Bernoulli" || n.opType == "Multinomial" || n.opType.starts_with("Random"))
+    return res;
   // Inputs: the pb files in order of the required graph inputs; integer ones become constants.
   std::map<const Value *, Tensor> values;
   std::vector<const Value *> req = requiredInputs(g);
@@ -273,8 +277,8 @@ struct OneNode {
 };
 
 TEST(OpLowering, ErrorsNameNodeAndCase) {
-  OneNode rnd("RandomUniformLike", {{2, 2}});
-  std::string e = errorOf([&] { lowerNode(*rnd.node); });
+  OneNode nz("NonZero", {{2, 2}}); // data-dependent output shape: no lowering
+  std::string e = errorOf([&] { lowerNode(*nz.node); });
   EXPECT_NE(e.find("n0"), std::string::npos) << e;
   EXPECT_NE(e.find("has no lowering"), std::string::npos) << e;
 
@@ -663,6 +667,17 @@ Tensor runLoweredUnary(const std::string &op, const Tensor &x) {
   return y;
 }
 
+/// `xs` as an f64 tensor and as an f32 tensor (each value rounded).
+std::pair<Tensor, Tensor> f64AndF32(const std::vector<double> &xs) {
+  const int64_t n = int64_t(xs.size());
+  Tensor xd(DType::f64, {n}), xf(DType::f32, {n});
+  for (int64_t i = 0; i < n; ++i) {
+    xd.data<double>()[i] = xs[size_t(i)];
+    xf.data<float>()[i] = float(xs[size_t(i)]);
+  }
+  return {xd, xf};
+}
+
 /// Asin/Acos/Atan call libm as the reference kernel does: bit for bit the same as std:: over a
 /// dense range (every f32 step of 2^-12 in [-1.25, 1.25], so +-1, +-0 and the out-of-domain
 /// NaNs), plus NaN and +-inf, in f32 and f64.
@@ -685,11 +700,7 @@ TEST(OpLowering, InverseTrigMatchesStdBitForBit) {
                     {"Acos", [](double x) { return std::acos(x); }, [](float x) { return std::acos(x); }},
                     {"Atan", [](double x) { return std::atan(x); }, [](float x) { return std::atan(x); }}};
   for (const Fn &fn : fns) {
-    Tensor xd(DType::f64, {n}), xf(DType::f32, {n});
-    for (int64_t i = 0; i < n; ++i) {
-      xd.data<double>()[i] = xs[size_t(i)];
-      xf.data<float>()[i] = float(xs[size_t(i)]);
-    }
+    auto [xd, xf] = f64AndF32(xs);
     Tensor yd = runLoweredUnary(fn.op, xd), yf = runLoweredUnary(fn.op, xf);
     int bad = 0;
     for (int64_t i = 0; i < n && bad < 5; ++i) {
@@ -703,6 +714,81 @@ TEST(OpLowering, InverseTrigMatchesStdBitForBit) {
       EXPECT_TRUE(okf) << fn.op << " f32 at " << xs[size_t(i)] << ": got " << gf << ", std " << wf;
     }
   }
+}
+
+/// Sinh, Asinh, Acosh and Atanh keep the digits of a tiny |x| (log1p/expm1 forms, not the
+/// cancelling textbook ones: atanh(1e-30) was 0) and stay within a few ulp of std:: over
+/// [-4, 4], at +-0, huge values, +-inf and NaN, in f32 and f64.
+TEST(OpLowering, HyperbolicFunctionsKeepTinyInputs) {
+  std::vector<double> xs;
+  for (int i = -4096; i <= 4096; ++i)
+    xs.push_back(double(i) / 1024.0);
+  for (double v : {-0.0, 1e-30, -1e-30, 1e-10, -3e-7, 2e-4, 0.9999999, -0.9999999, 1.0000001,
+                   1e10, -1e10, 1e30, std::numeric_limits<double>::infinity(),
+                   -std::numeric_limits<double>::infinity(),
+                   std::numeric_limits<double>::quiet_NaN()})
+    xs.push_back(v);
+  const int64_t n = int64_t(xs.size());
+  struct Fn {
+    const char *op;
+    double (*d)(double);
+  };
+  const Fn fns[] = {{"Sinh", [](double x) { return std::sinh(x); }},
+                    {"Asinh", [](double x) { return std::asinh(x); }},
+                    {"Acosh", [](double x) { return std::acosh(x); }},
+                    {"Atanh", [](double x) { return std::atanh(x); }}};
+  for (const Fn &fn : fns) {
+    auto [xd, xf] = f64AndF32(xs);
+    Tensor yd = runLoweredUnary(fn.op, xd), yf = runLoweredUnary(fn.op, xf);
+    int bad = 0;
+    auto close = [](double want, double got, double ulps, double eps) {
+      if (std::isnan(want) || std::isnan(got))
+        return std::isnan(want) && std::isnan(got);
+      if (std::isinf(want) || std::isinf(got) || want == 0)
+        return want == got && std::signbit(want) == std::signbit(got);
+      return std::fabs(got - want) <= ulps * eps * std::fabs(want);
+    };
+    for (int64_t i = 0; i < n && bad < 5; ++i) {
+      const double xdi = xd.data<double>()[i];
+      const float xfi = xf.data<float>()[i];
+      bool okd = close(fn.d(xdi), yd.data<double>()[i], 8, 0x1p-52);
+      bool okf = close(fn.d(double(xfi)), double(yf.data<float>()[i]), 4, 0x1p-23);
+      bad += !okd || !okf;
+      EXPECT_TRUE(okd) << fn.op << " f64 at " << xdi << ": got " << yd.data<double>()[i]
+                       << ", std " << fn.d(xdi);
+      EXPECT_TRUE(okf) << fn.op << " f32 at " << xfi << ": got " << yf.data<float>()[i]
+                       << ", std " << fn.d(double(xfi));
+    }
+  }
+}
+
+/// Softmax and LogSoftmax treat a row's non-finite maximum as the reference does (0: a row with
+/// +inf gives -inf log-probabilities for its finite entries, not NaN); Hardmax puts its 1 on
+/// the first NaN of a row (numpy's argmax), else on the first maximum.
+TEST(OpLowering, SoftmaxInfiniteRowsAndHardmaxNaN) {
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::nanf("");
+  for (int64_t cols : {5, 32}) { // 32: the row-wise two-stage reductions
+    Tensor x(DType::f32, {4, cols});
+    for (int64_t i = 0; i < 4 * cols; ++i)
+      x.data<float>()[i] = 0.25f * float(i % 7) - 0.5f;
+    x.data<float>()[2] = inf;                 // row 0: +inf
+    for (int64_t j = 0; j < cols; ++j)        // row 1: only -inf
+      x.data<float>()[cols + j] = -inf;
+    x.data<float>()[2 * cols + 3] = nan;      // row 2: a NaN after the first entries
+    for (const char *op : {"Softmax", "LogSoftmax", "Hardmax"})
+      expectLoweringMatchesInterpreter(op, {{x}}, {}, 13);
+  }
+  Tensor h(DType::f32, {3, 4});
+  const float rows[3][4] = {{1, nan, 5, nan}, {nan, nan, nan, nan}, {2, 7, 7, -1}};
+  for (int r = 0; r < 3; ++r)
+    for (int c = 0; c < 4; ++c)
+      h.data<float>()[r * 4 + c] = rows[r][c];
+  expectLoweringMatchesInterpreter("Hardmax", {{h}}, {}, 13);
+  Tensor y = runLoweredUnary("Hardmax", h);
+  const float want[3][4] = {{0, 1, 0, 0}, {1, 0, 0, 0}, {0, 1, 0, 0}};
+  for (int r = 0; r < 3; ++r)
+    for (int c = 0; c < 4; ++c)
+      EXPECT_EQ(y.data<float>()[r * 4 + c], want[r][c]) << "row " << r << " col " << c;
 }
 
 /// BitShift on every unsigned width, both directions, broadcast amounts including ones at and

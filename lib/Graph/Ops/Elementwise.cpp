@@ -607,6 +607,19 @@ Expr requireFloat(const LowerContext &ctx, const Expr &x) {
   return x;
 }
 Expr isNaNExpr(const Expr &x) { return x != x; }
+/// log(1 + u) without losing a tiny u (Kahan: log(w) * u / (w - 1) with w = 1 + u rounded,
+/// exact where w - 1 is), inf for u = inf.
+Expr log1pExpr(const Expr &u) {
+  Expr w = u + 1.0;
+  Expr inf = lowering::constant(u.type().dtype, std::numeric_limits<double>::infinity());
+  return loop::select(w == 1.0, u, loop::select(w == inf, w, loop::log(w) * u / (w - 1.0)));
+}
+/// exp(x) - 1 without losing a tiny x (Kahan: (u - 1) * x / log(u) with u = exp(x)).
+Expr expm1Expr(const Expr &x) {
+  Expr u = loop::exp(x);
+  Expr um1 = u - 1.0;
+  return loop::select(u == 1.0, x, loop::select(um1 == -1.0, um1, um1 * x / loop::log(u)));
+}
 /// Cast's conversion, as castTensor: f32/f64 -> bf16 truncates (the ONNX test data's rule),
 /// through f32 and the bf16_trunc intrinsic; the rest is the loop IR's cast.
 Expr castLowered(const Expr &x, DType to) {
@@ -744,12 +757,30 @@ void attachElementwiseLowerings(OpRegistry &r) {
   r.setLower("Cos", floatUnary([](const Expr &x) { return loop::cos(x); }));
   r.setLower("Sin", floatUnary([](const Expr &x) { return loop::sin(x); }));
   r.setLower("Tan", floatUnary([](const Expr &x) { return loop::sin(x) / loop::cos(x); }));
-  r.setLower("Sinh", floatUnary([](const Expr &x) { return (loop::exp(x) - loop::exp(-x)) * 0.5; }));
+  // The textbook identities, each written so that a tiny |x| keeps its digits (log1p / expm1
+  // where the plain form cancels: atanh(1e-30) is 1e-30, not 0).
+  r.setLower("Sinh", floatUnary([](const Expr &x) {
+    Expr e = expm1Expr(x); // |x| < 1: (e + e / (e + 1)) / 2 has no cancellation
+    return loop::select(loop::fabs(x) < 1.0, (e + e / (e + 1.0)) * 0.5,
+                        (loop::exp(x) - loop::exp(-x)) * 0.5);
+  }));
   r.setLower("Cosh", floatUnary([](const Expr &x) { return (loop::exp(x) + loop::exp(-x)) * 0.5; }));
-  r.setLower("Asinh", floatUnary([](const Expr &x) { return loop::log(x + loop::sqrt(x * x + 1.0)); }));
-  r.setLower("Acosh", floatUnary([](const Expr &x) { return loop::log(x + loop::sqrt(x * x - 1.0)); }));
-  r.setLower("Atanh", floatUnary([](const Expr &x) {
-    return loop::log((x + 1.0) / (1.0 - x)) * 0.5;
+  r.setLower("Asinh", floatUnary([](const Expr &x) {
+    Expr a = loop::fabs(x);
+    Expr small = log1pExpr(a + a * a / (loop::sqrt(a * a + 1.0) + 1.0));
+    Expr large = loop::select(a > 1e8, loop::log(a) + 0.69314718055994530942, // a*a would overflow
+                              loop::log(a + loop::sqrt(a * a + 1.0)));
+    Expr y = loop::select(a < 1.0, small, large);
+    return loop::select(a == 0.0, x, loop::select(x < 0.0, -y, y)); // asinh(-0) = -0
+  }));
+  r.setLower("Acosh", floatUnary([](const Expr &x) {
+    Expr t = x - 1.0; // acosh(x) = log1p(t + sqrt(t * (t + 2))); sqrt(t) is NaN for x < 1
+    return loop::select(x > 1e8, loop::log(x) + 0.69314718055994530942,
+                        log1pExpr(t + loop::sqrt(t) * loop::sqrt(x + 1.0)));
+  }));
+  r.setLower("Atanh", floatUnary([](const Expr &x) { // 1 + x and 1 - x are exact for |x| >= 0.5
+    return loop::select(loop::fabs(x) < 0.5, log1pExpr(x * 2.0 / (1.0 - x)),
+                        loop::log((x + 1.0) / (1.0 - x))) * 0.5;
   }));
   // libm's asin/acos/atan (no LLVM intrinsic): what the reference kernel calls
   r.setLower("Asin", floatUnary([](const Expr &x) { return loop::asin(x); }));

@@ -41,6 +41,11 @@ struct AxisView {
 
 enum class SM { Softmax, LogSoftmax, Hardmax };
 
+/// Hardmax's order: a NaN beats any number and the first NaN stays (numpy's argmax).
+template <class C> bool beats(C a, C best) {
+  return !std::isnan(best) && (a > best || std::isnan(a));
+}
+
 /// One block of n * inner elements (n along the axis, inner contiguous). x and y may alias.
 /// scratch holds at least 2 * inner elements.
 template <class C> void softmaxBlock(SM mode, const C *x, C *y, int64_t n, int64_t inner, C *scratch) {
@@ -50,7 +55,7 @@ template <class C> void softmaxBlock(SM mode, const C *x, C *y, int64_t n, int64
     if (mode == SM::Hardmax) {
       int64_t best = 0;
       for (int64_t j = 1; j < n; ++j)
-        if (x[j] > x[best])
+        if (beats(x[j], x[best]))
           best = j;
       for (int64_t j = 0; j < n; ++j)
         y[j] = C(0);
@@ -91,7 +96,7 @@ template <class C> void softmaxBlock(SM mode, const C *x, C *y, int64_t n, int64
     for (int64_t k = 1; k < n; ++k) {
       const C *r = x + k * inner;
       for (int64_t i = 0; i < inner; ++i)
-        if (r[i] > mx[i]) {
+        if (beats(r[i], mx[i])) {
           mx[i] = r[i];
           s[i] = C(k);
         }
@@ -801,6 +806,13 @@ std::vector<te::IterVar> reduceAxesOf(const std::vector<int64_t> &xs, const std:
   return red;
 }
 
+/// A row maximum as the reference kernels use it: 0 when it is not finite (a row holding +inf,
+/// or only -inf), so that x - max is never inf - inf.
+Expr finiteOrZero(const Expr &m, DType dt) {
+  Expr inf = lowering::constant(dt, std::numeric_limits<double>::infinity());
+  return loop::select(loop::fabs(m) < inf, m, lowering::constant(dt, 0.0));
+}
+
 void lowerSoftmax(LowerContext &ctx, SM mode) {
   std::vector<int64_t> xs = ctx.inputShape(0);
   DType dt = ctx.inputDType(0);
@@ -838,10 +850,14 @@ void lowerSoftmax(LowerContext &ctx, SM mode) {
     int64_t count = 1;
     for (int64_t d = 0; d < r; ++d)
       count *= mask[d] ? xs[d] : 1;
+    // A NaN counts as the maximum (numpy's argmax): the first NaN's position when there is one
+    // (< count), else count + the first maximum's (then the maximum is NaN-free).
     te::Tensor F = ctx.compute(ks, [&](std::vector<Var> iv) {
-      Expr hit = X.access(keptIndex(mask, iv, r2)) == M.access(toKept(mask, iv));
+      Expr x = X.access(keptIndex(mask, iv, r2));
+      Expr hit = x == M.access(toKept(mask, iv));
       Expr pos = flat([&](size_t j) { return Expr(r2[j]); });
-      return te::min(loop::select(hit, pos, Expr(count)), r2);
+      return te::min(loop::select(x != x, pos, loop::select(hit, pos + count, Expr(2 * count))),
+                     r2);
     }, "first");
     ctx.setOutput(0, ctx.compute(lowering::shapeExprs(xs), [&](std::vector<Var> iv) {
       std::vector<Var> reduced;
@@ -849,7 +865,8 @@ void lowerSoftmax(LowerContext &ctx, SM mode) {
         if (mask[d])
           reduced.push_back(iv[d]);
       Expr here = flat([&](size_t j) { return Expr(reduced[j]); });
-      return loop::select(here == F.access(toKept(mask, iv)), lowering::constant(dt, 1.0),
+      Expr f = F.access(toKept(mask, iv));
+      return loop::select(here == loop::select(f < count, f, f - count), lowering::constant(dt, 1.0),
                           lowering::constant(dt, 0.0));
     }));
     return;
@@ -883,13 +900,13 @@ void lowerSoftmax(LowerContext &ctx, SM mode) {
     if (mode == SM::Softmax)
       E = lowering::storedCompute(ctx, lowering::shapeExprs(xs), [&](const std::vector<Var> &iv) {
         std::vector<Expr> idx(iv.begin(), iv.end());
-        return loop::exp(X.access(idx) - M.access(row(iv, Expr(int64_t(0)))));
+        return loop::exp(X.access(idx) - finiteOrZero(M.access(row(iv, Expr(int64_t(0)))), dt));
       }, "exp");
     te::Tensor Sp = ctx.compute(lowering::shapeExprs(ps), [&](std::vector<Var> iv) {
       if (E.defined())
         return te::sum(E.access(row(iv, Expr(ko2) * kRowLanes + iv.back())), {ko2});
       return te::sum(loop::exp(X.access(row(iv, Expr(ko2) * kRowLanes + iv.back())) -
-                               M.access(row(iv, Expr(int64_t(0))))),
+                               finiteOrZero(M.access(row(iv, Expr(int64_t(0)))), dt)),
                      {ko2});
     }, "sum_partial");
     S = ctx.compute(ks, [&](std::vector<Var> iv) { return te::sum(Sp.access(row(iv, l2)), {l2}); },
@@ -899,11 +916,14 @@ void lowerSoftmax(LowerContext &ctx, SM mode) {
       return te::max(X.access(keptIndex(mask, iv, r1)), r1);
     }, "max");
     S = ctx.compute(ks, [&](std::vector<Var> iv) {
-      return te::sum(loop::exp(X.access(keptIndex(mask, iv, r2)) - M.access(toKept(mask, iv))), r2);
+      return te::sum(loop::exp(X.access(keptIndex(mask, iv, r2)) -
+                               finiteOrZero(M.access(toKept(mask, iv)), dt)),
+                     r2);
     }, "sum");
   }
   ctx.setOutput(0, ctx.compute(lowering::shapeExprs(xs), [&](std::vector<Var> iv) {
-    Expr x = X.access(std::vector<Expr>(iv.begin(), iv.end())), m = M.access(toKept(mask, iv));
+    Expr x = X.access(std::vector<Expr>(iv.begin(), iv.end()));
+    Expr m = finiteOrZero(M.access(toKept(mask, iv)), dt);
     Expr s = S.access(toKept(mask, iv));
     if (mode == SM::LogSoftmax)
       return x - m - loop::log(s);
@@ -1200,18 +1220,15 @@ void lowerSCE(LowerContext &ctx) {
   te::Tensor X = ctx.input(0);
   std::vector<Expr> ks = lowering::shapeExprs(keptShape(xs, mask));
   std::vector<te::IterVar> r1 = reduceAxesOf(xs, mask), r2 = reduceAxesOf(xs, mask);
-  Expr inf = lowering::constant(dt, std::numeric_limits<double>::infinity());
   te::Tensor M = ctx.compute(ks, [&](std::vector<Var> iv) {
     return te::max(X.access(keptIndex(mask, iv, r1)), r1);
   }, "max");
   te::Tensor S = ctx.compute(ks, [&](std::vector<Var> iv) {
-    Expr m = M.access(toKept(mask, iv));
-    m = loop::select(loop::fabs(m) < inf, m, lowering::constant(dt, 0.0));
+    Expr m = finiteOrZero(M.access(toKept(mask, iv)), dt);
     return te::sum(loop::exp(X.access(keptIndex(mask, iv, r2)) - m), r2);
   }, "sumexp");
   te::Tensor LP = ctx.compute(lowering::shapeExprs(xs), [&](std::vector<Var> iv) {
-    Expr m = M.access(toKept(mask, iv));
-    m = loop::select(loop::fabs(m) < inf, m, lowering::constant(dt, 0.0));
+    Expr m = finiteOrZero(M.access(toKept(mask, iv)), dt);
     return X.access(std::vector<Expr>(iv.begin(), iv.end())) -
            (m + loop::log(S.access(toKept(mask, iv))));
   }, "log_prob");
