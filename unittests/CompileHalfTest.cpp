@@ -4,8 +4,8 @@
 // runtime) and compared bit for bit with the reference interpreter: elementwise arithmetic
 // (each op computed in f32 and rounded to nearest even, as the reference kernels do), casts
 // between f32, f64, f16, bf16 and integers, max/min, and a max reduction, on values that
-// round (halfway cases), overflow to infinity, NaN, signed zeros and subnormals. Sums of
-// f16/bf16 values are refused by lowering (they would round at each step).
+// round (halfway cases), overflow to infinity, NaN, signed zeros and subnormals. A node that
+// sums f16/bf16 values is lowered at f32 and rounded once (checked within an ulp).
 //
 //===----------------------------------------------------------------------===//
 
@@ -247,17 +247,46 @@ graph @multi(%x: f16[8]) opset {"": 17} {
   expectBitwise(bt, {{"x", y}});
 }
 
-TEST(CompileHalf, SumOfHalfValuesIsRefused) {
-  const char *text = R"(
-graph @sum(%x: f16[2,8]) opset {"": 17} {
-  %s = ReduceSum(%x) {name = "sum", keepdims = 0}
-  return %s
+/// A node that sums or multiplies f16/bf16 values (reductions, MatMul, Conv, Softmax,
+/// LayerNorm, CumSum) is lowered at f32: inputs widened, outputs rounded once, as the reference
+/// kernels compute. Results within two ulps of the narrow type of the interpreter's (the
+/// accumulation order differs).
+TEST(CompileHalf, SumsAndProductsAccumulateInF32) {
+  for (const char *dt : {"f16", "bf16"}) {
+    std::string text = R"(
+graph @sums(%x: T[4,32], %w: T[32,16], %img: T[1,3,8,8], %k: T[4,3,3,3]) opset {"": 17} {
+  %ax: i64[1] = dense<[1]>
+  %s = ReduceSum(%x, %ax) {name = "sum", keepdims = 0}
+  %p = ReduceProd(%x) {name = "prod", axes = [0], keepdims = 1}
+  %m = MatMul(%x, %w) {name = "matmul"}
+  %r = Relu(%m) {name = "relu"}
+  %sm = Softmax(%x) {name = "softmax", axis = -1}
+  %c = Conv(%img, %k) {name = "conv", pads = [1, 1, 1, 1]}
+  %cs = CumSum(%x, %ax) {name = "cumsum"}
+  %mean = ReduceMean(%x) {name = "mean", axes = [1], keepdims = 1}
+  return %s, %p, %r, %sm, %c, %cs, %mean
 }
 )";
-  auto g = parseGraph(text, "test");
-  std::string e = test::errorOf([&] { compileModel(*g); });
-  EXPECT_NE(e.find("node 'sum' (ReduceSum)"), std::string::npos) << e;
-  EXPECT_NE(e.find("sum of f16 values"), std::string::npos) << e;
+    for (size_t pos; (pos = text.find("T[")) != std::string::npos;)
+      text.replace(pos, 1, dt);
+    const DType d = std::string(dt) == "f16" ? DType::f16 : DType::bf16;
+    std::mt19937 rng(11);
+    std::uniform_real_distribution<float> u(0.5f, 1.5f); // products of 4 stay in range
+    test::CompareOptions o;
+    for (auto [name, shape] : {std::pair<const char *, std::vector<int64_t>>{"x", {4, 32}},
+                               {"w", {32, 16}}, {"img", {1, 3, 8, 8}}, {"k", {4, 3, 3, 3}}}) {
+      Tensor f(DType::f32, shape);
+      for (int64_t i = 0; i < f.numel(); ++i)
+        f.data<float>()[i] = u(rng) * (i % 3 == 0 ? -1.f : 1.f);
+      o.given[name] = f.cast(d);
+    }
+    o.tol = d == DType::f16 ? 2e-3 : 1.6e-2; // two ulps of the narrow type
+    test::CompareResult r = test::compileAndCompare(text, o);
+    EXPECT_EQ(r.cm.fallbackNodes.size(), 0u) << dt;
+    for (const CompiledKernel &k : r.cm.kernels)
+      EXPECT_EQ(k.schedule.find("failed"), std::string::npos) << dt << " " << k.symbol << ": "
+                                                              << k.schedule;
+  }
 }
 
 } // namespace

@@ -945,7 +945,7 @@ TEST(OpLowering, MaxUnpoolWindowsAndMel) {
 /// The markdown table of ops with a lowering (what docs/lowering.md embeds).
 std::string loweringTable() {
   std::ostringstream os;
-  os << "| op | op dtypes (lowered: all but string; f16/bf16 sums and products are not) | op "
+  os << "| op | op dtypes (lowered: all but string; f16/bf16 sums and products in f32) | op "
         "notes |\n|---|---|---|\n";
   for (const LoweringInfo &l : loweringList())
     os << "| " << l.op << " | " << l.dtypes << " | " << l.notes << " |\n";

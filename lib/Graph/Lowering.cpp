@@ -87,6 +87,8 @@ DType LowerContext::outputDType(size_t i) const {
   const Value *v = node().output(i);
   check(v && v->type.isTensor() && v->type.dtype != DType::undefined, "output ", i,
         " has no known tensor dtype; run shape inference before lowering");
+  if (widened_ && (v->type.dtype == DType::f16 || v->type.dtype == DType::bf16))
+    return DType::f32;
   return v->type.dtype;
 }
 
@@ -146,6 +148,29 @@ bool hasLowering(const Node &n) {
   return d && d->lower;
 }
 
+static bool isNarrowFloat(DType dt) { return dt == DType::f16 || dt == DType::bf16; }
+
+/// A sum or product over f16/bf16 values among `outputs` and the computes they read: generated
+/// code would round it at every step.
+static const te::Tensor *narrowAccumulation(const std::vector<te::Tensor> &outputs,
+                                            std::vector<te::Tensor> &seen) {
+  std::vector<te::Tensor> work = outputs;
+  while (!work.empty()) {
+    te::Tensor t = work.back();
+    work.pop_back();
+    if (std::any_of(seen.begin(), seen.end(), [&](const te::Tensor &o) { return o.same_as(t); }))
+      continue;
+    seen.push_back(t);
+    if (const auto &red = t.op()->reduce;
+        red && (red->op == loop::ReduceOp::Add || red->op == loop::ReduceOp::Mul) &&
+        isNarrowFloat(t.dtype()))
+      return &seen.back();
+    for (auto &p : te::inputTensors(t))
+      work.push_back(p);
+  }
+  return nullptr;
+}
+
 LoweredNode lowerNode(const Node &n, const std::vector<te::Tensor> &inputs) {
   const OpDef *d = opDefOf(n);
   if (!d)
@@ -162,33 +187,52 @@ LoweredNode lowerNode(const Node &n, const std::vector<te::Tensor> &inputs) {
   ln.inputs = inputs;
   ln.outputs = ctx.outputs();
   ln.stages = ctx.stages();
+  std::vector<te::Tensor> seen;
+  if (narrowAccumulation(ln.definedOutputs(), seen)) {
+    // f16/bf16 values are rounded after every operation in generated code, so a sum or product
+    // of them (ReduceSum, MatMul, Conv, a Softmax's sum) would round at each step. Such a node
+    // is lowered again at f32, as the reference kernels compute it: its f16/bf16 inputs widened
+    // (exactly), every output narrowed once at the end.
+    std::vector<te::Tensor> wide = inputs;
+    std::vector<te::Tensor> stages;
+    for (size_t i = 0; i < wide.size(); ++i) {
+      if (!wide[i].defined() || !isNarrowFloat(wide[i].dtype()))
+        continue;
+      te::Tensor in = wide[i];
+      wide[i] = te::compute(in.shape(), [in](const std::vector<Var> &iv) {
+        return loop::cast(DType::f32, in.access(std::vector<Expr>(iv.begin(), iv.end())));
+      }, ctx.name("widen" + std::to_string(i)));
+      stages.push_back(wide[i]);
+    }
+    LowerContext wctx(n, wide);
+    wctx.setWidened(true);
+    d->lower(wctx);
+    ln.outputs = wctx.outputs();
+    ln.stages = wctx.stages();
+    ln.stages.insert(ln.stages.begin(), stages.begin(), stages.end());
+    for (size_t i = 0; i < n.numOutputs(); ++i) {
+      const Value *v = n.output(i);
+      if (!v || !ln.outputs[i].defined() || !isNarrowFloat(v->type.dtype))
+        continue;
+      te::Tensor w = ln.outputs[i];
+      DType to = v->type.dtype;
+      ln.stages.push_back(w);
+      ln.outputs[i] = te::compute(w.shape(), [w, to](const std::vector<Var> &iv) {
+        return loop::cast(to, w.access(std::vector<Expr>(iv.begin(), iv.end())));
+      }, ctx.name("narrow" + (n.numOutputs() > 1 ? std::to_string(i) : std::string())));
+    }
+    seen.clear();
+    if (const te::Tensor *t = narrowAccumulation(ln.definedOutputs(), seen))
+      ctx.fail("'", t->op()->name, "' accumulates ", dtypeName(t->dtype()),
+               " values even when the node is lowered at f32; expected an f32 or f64 "
+               "accumulation");
+  }
   // the placeholders the outputs read, transitively
-  std::vector<te::Tensor> work = ln.definedOutputs(), seen;
   ln.inputUsed.assign(inputs.size(), false);
-  while (!work.empty()) {
-    te::Tensor t = work.back();
-    work.pop_back();
-    bool dup = false;
-    for (auto &o : seen)
-      dup |= o.same_as(t);
-    if (dup)
-      continue;
-    seen.push_back(t);
-    // f16/bf16 values are rounded after every operation in generated code: a sum or product
-    // would round at each step where the reference kernels accumulate in double.
-    if (const auto &red = t.op()->reduce;
-        red && (red->op == loop::ReduceOp::Add || red->op == loop::ReduceOp::Mul) &&
-        (t.dtype() == DType::f16 || t.dtype() == DType::bf16))
-      ctx.fail("'", t.op()->name, "' is a ", red->op == loop::ReduceOp::Add ? "sum" : "product",
-               " of ", dtypeName(t.dtype()), " values, which generated code would round at each "
-               "step; expected an f32 or f64 accumulation (f16/bf16 lower elementwise ops and "
-               "max/min reductions)");
+  for (const te::Tensor &t : seen)
     for (size_t i = 0; i < inputs.size(); ++i)
       if (inputs[i].defined() && inputs[i].same_as(t))
         ln.inputUsed[i] = true;
-    for (auto &p : te::inputTensors(t))
-      work.push_back(p);
-  }
   for (size_t i = 0; i < n.numOutputs(); ++i) {
     if (n.output(i) && !ln.outputs[i].defined())
       ctx.fail("lowering did not set output ", i, " ('", n.output(i)->name(), "')");

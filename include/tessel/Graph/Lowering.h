@@ -75,7 +75,12 @@ public:
   /// intermediate compute ("conv_f32_conv1_pad").
   std::string name(const std::string &what = "") const;
 
+  /// Lowering at f32 a node whose f16/bf16 values lowerNode widened (it sums or multiplies
+  /// them): outputDType reports f32 for an f16/bf16 output, and setOutput expects it.
+  void setWidened(bool w) { widened_ = w; }
+
 private:
+  bool widened_ = false;
   std::vector<te::Tensor> inputs_;
   std::vector<te::Tensor> outputs_;
   mutable std::vector<te::Tensor> stages_;
