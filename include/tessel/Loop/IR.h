@@ -339,7 +339,13 @@ struct CastNode : ExprNode {
 ///   prefetch (1 arg, a Load: a hint to bring the cache line of that element close to the core;
 ///   it reads nothing, has the load's type and value 0, and its element may lie outside the
 ///   buffer, since a prefetch never faults. Used as Evaluate(prefetch(B[i])); te::Stage::prefetch
-///   makes it).
+///   makes it),
+///   xor (2 integer args: bitwise exclusive or; the counter-based generator of the random
+///   ops, lib/Graph/Ops/Random.cpp),
+///   fresh_u64 (1 u64 arg, a salt: NOT pure. Each evaluation yields a new value: a module
+///   counter bumped atomically, mixed with the cycle counter, the counter's address and the
+///   salt; thread-safe, different across runs and processes. Never folded (Simplify), so that
+///   an unseeded random op draws new values on each run: docs/lowering.md, "Random ops").
 struct CallNode : ExprNode {
   static constexpr ExprKind kKind = ExprKind::Call;
   std::string name;
@@ -360,6 +366,7 @@ struct IntrinsicInfo {
   int arity;
   bool floatOnly; ///< false: integers are accepted too (abs)
   bool intOnly = false; ///< integers only (shl, shr)
+  bool fresh = false; ///< not a function of its arguments (fresh_u64): Simplify never folds it
 };
 const std::vector<IntrinsicInfo> &intrinsicTable();
 const IntrinsicInfo *lookupIntrinsic(std::string_view name);
@@ -600,6 +607,9 @@ Expr pow(Expr x, Expr y);
 /// x << y and x >> y (see CallNode: amounts outside [0, bits) are defined).
 Expr shl(Expr x, Expr y);
 Expr shr(Expr x, Expr y);
+/// x ^ y (integers) and a fresh 64-bit value per evaluation (see CallNode).
+Expr bitXor(Expr x, Expr y);
+Expr freshU64(Expr salt);
 Expr fma(Expr a, Expr b, Expr c);
 Expr ramp(Expr base, Expr stride, int lanes);
 Expr broadcast(Expr value, int lanes);

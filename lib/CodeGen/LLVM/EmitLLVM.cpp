@@ -15,11 +15,13 @@
 #include "tessel/Support/Error.h"
 
 #include <llvm/IR/Constants.h>
+#include <llvm/IR/GlobalVariable.h>
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/Intrinsics.h>
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Metadata.h>
 #include <llvm/IR/Module.h>
+#include <llvm/TargetParser/Triple.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -418,6 +420,22 @@ private:
   llvm::Value *emitBinary(const Expr &e);
   llvm::Value *emitCast(const Type &to, const Expr &value);
   llvm::Value *emitCall(const loop::CallNode *call);
+  /// fresh_u64(salt) for one lane (loop IR CallNode; lib/Graph/Ops/Random.cpp).
+  llvm::Value *emitFreshU64(llvm::Value *salt);
+  /// f(lane's arguments) for each lane of a call of type t, reassembled into t's vector.
+  template <class F>
+  llvm::Value *emitPerLane(const Type &t, const std::vector<llvm::Value *> &args, F &&f) {
+    if (t.lanes == 1)
+      return f(args);
+    llvm::Value *out = llvm::PoisonValue::get(llvmType(ctx_, t));
+    for (int i = 0; i < t.lanes; ++i) {
+      std::vector<llvm::Value *> lane;
+      for (llvm::Value *a : args)
+        lane.push_back(b_.CreateExtractElement(a, uint64_t(i)));
+      out = b_.CreateInsertElement(out, f(lane), uint64_t(i));
+    }
+    return out;
+  }
   llvm::Value *emitVectorReduce(const loop::VectorReduceNode *r);
   llvm::Value *emitLoad(const loop::LoadNode *load, const Type &type);
   void emitStore(const loop::StoreNode *store);
@@ -684,6 +702,12 @@ llvm::Value *FunctionEmitter::emitCall(const loop::CallNode *call) {
     llvm::Value *shifted = name == "shl" ? b_.CreateShl(x, safe) : b_.CreateLShr(x, safe);
     return b_.CreateSelect(inRange, shifted, llvm::Constant::getNullValue(type));
   }
+  // --- random ops (lib/Graph/Ops/Random.cpp): xor and fresh_u64
+  if (name == "xor")
+    return b_.CreateXor(args[0], args[1]);
+  if (name == "fresh_u64") // one fresh value per lane
+    return emitPerLane(t, args, [&](std::vector<llvm::Value *> a) { return emitFreshU64(a[0]); });
+  // --- end of the random ops' intrinsics
   if (name == "bf16_trunc") { // keep the top 16 bits; NaN: set the quiet bit first
     if (t.dtype != DType::f32)
       unsupported(concat("bf16_trunc of ", t.toString(), " (expected f32)"));
@@ -744,6 +768,40 @@ llvm::Value *FunctionEmitter::emitCall(const loop::CallNode *call) {
     out = b_.CreateInsertElement(out, callLane(laneArgs, laneTy), uint64_t(i));
   }
   return out;
+}
+
+/// fresh_u64(salt): SplitMix64's finalizer of (n * golden + (clock ^ &counter ^ salt)), where n
+/// is the post-increment of a module-private i64 counter (atomicrmw add: thread-safe, distinct
+/// within a process), the clock is the cycle counter on x86 (rdtsc) and the virtual counter on
+/// AArch64 (llvm.readsteadycounter; the cycle counter may trap there), none elsewhere, and the
+/// counter's address differs between processes (ASLR). The runtime sees nothing of it.
+llvm::Value *FunctionEmitter::emitFreshU64(llvm::Value *salt) {
+  llvm::Type *i64 = b_.getInt64Ty();
+  const char *kName = "tessel.fresh_u64.counter";
+  llvm::GlobalVariable *counter = module_.getGlobalVariable(kName, /*AllowInternal=*/true);
+  if (!counter)
+    counter = new llvm::GlobalVariable(module_, i64, /*isConstant=*/false,
+                                       llvm::GlobalValue::InternalLinkage,
+                                       llvm::ConstantInt::get(i64, 0), kName);
+  llvm::Value *n = b_.CreateAtomicRMW(llvm::AtomicRMWInst::Add, counter,
+                                      llvm::ConstantInt::get(i64, 1), llvm::MaybeAlign(8),
+                                      llvm::AtomicOrdering::Monotonic);
+  n = b_.CreateAdd(n, llvm::ConstantInt::get(i64, 1));
+  llvm::Triple triple(module_.getTargetTriple());
+  llvm::Value *clock = llvm::ConstantInt::get(i64, 0);
+  if (triple.isX86())
+    clock = b_.CreateIntrinsic(llvm::Intrinsic::readcyclecounter, {}, {});
+  else if (triple.isAArch64())
+    clock = b_.CreateIntrinsic(llvm::Intrinsic::readsteadycounter, {}, {});
+  llvm::Value *mixIn = b_.CreateXor(b_.CreateXor(clock, b_.CreatePtrToInt(counter, i64)), salt);
+  llvm::Value *z = b_.CreateAdd(b_.CreateMul(n, llvm::ConstantInt::get(i64, 0x9E3779B97F4A7C15ull)),
+                                mixIn);
+  auto xorShift = [&](llvm::Value *v, uint64_t k) {
+    return b_.CreateXor(v, b_.CreateLShr(v, llvm::ConstantInt::get(i64, k)));
+  };
+  z = b_.CreateMul(xorShift(z, 30), llvm::ConstantInt::get(i64, 0xBF58476D1CE4E5B9ull));
+  z = b_.CreateMul(xorShift(z, 27), llvm::ConstantInt::get(i64, 0x94D049BB133111EBull));
+  return xorShift(z, 31);
 }
 
 llvm::Value *FunctionEmitter::emitVectorReduce(const loop::VectorReduceNode *r) {

@@ -3,7 +3,10 @@
 #include "tessel/Loop/Evaluate.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 namespace tessel::loop {
@@ -137,6 +140,19 @@ Value evaluateCall(const std::string &name, const std::vector<Value> &args) {
     if (t.isUInt())
       return Value::ofInt(t, amount >= bits ? 0 : int64_t(uint64_t(x) >> amount));
     return Value::ofInt(t, x >> std::min<uint64_t>(amount, 63)); // sign-extended in 64 bits
+  }
+  if (!t.isFloat() && name == "xor")
+    return Value::ofInt(t, args[0].i ^ args.at(1).i);
+  if (name == "fresh_u64") {
+    // As generated code (EmitLLVM.cpp): a process-wide counter, the clock and the counter's
+    // address, mixed with the salt by SplitMix64's finalizer: a new value on every call.
+    static std::atomic<uint64_t> counter{0};
+    uint64_t z = (counter.fetch_add(1, std::memory_order_relaxed) + 1) * 0x9E3779B97F4A7C15ull;
+    z += uint64_t(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+         uint64_t(reinterpret_cast<uintptr_t>(&counter)) ^ uint64_t(args[0].i);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return Value::ofInt(t, int64_t(z ^ (z >> 31)));
   }
   if (!t.isFloat()) {
     TESSEL_CHECK(name == "abs", "evaluate: call ", name, " of ", t.toString());

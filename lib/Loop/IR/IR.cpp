@@ -310,6 +310,10 @@ const std::vector<IntrinsicInfo> &intrinsicTable() {
       // x with its f32 mantissa cut to bfloat16's 7 bits (toward zero), NaN quieted: the
       // float -> bfloat16 conversion of ONNX <= 1.13 (Cast's reference kernel); f32 only
       {"bf16_trunc", 1, true},
+      // random ops (lib/Graph/Ops/Random.cpp): the generator's xor, and a fresh u64 per
+      // evaluation (impure: a counter and the clock) for the unseeded ones
+      {"xor", 2, false, /*intOnly=*/true},
+      {"fresh_u64", 1, false, /*intOnly=*/true, /*fresh=*/true},
   };
   return table;
 }
@@ -347,6 +351,9 @@ Expr CallNode::make(std::string name, std::vector<Expr> args) {
                  exprKindName(args[0].kind()), " (expected a load: the element whose cache line "
                  "to fetch)");
   Type t = args[0].type();
+  if (name == "fresh_u64")
+    TESSEL_CHECK(t.dtype == DType::u64, "loop IR: call fresh_u64: the salt is ", t.toString(),
+                 " (expected u64)");
   TESSEL_CHECK(!info->intOnly || t.isIntOrUInt(), "loop IR: call ", name, ": arguments are ",
                t.toString(), " (expected an integer type)");
   TESSEL_CHECK(t.isFloat() || (!info->floatOnly && t.isIntOrUInt()), "loop IR: call ", name,
@@ -637,6 +644,8 @@ Expr atan(Expr x) { return call("atan", {std::move(x)}); }
 Expr pow(Expr x, Expr y) { return call("pow", {std::move(x), std::move(y)}); }
 Expr shl(Expr x, Expr y) { return call("shl", {std::move(x), std::move(y)}); }
 Expr shr(Expr x, Expr y) { return call("shr", {std::move(x), std::move(y)}); }
+Expr bitXor(Expr x, Expr y) { return call("xor", {std::move(x), std::move(y)}); }
+Expr freshU64(Expr salt) { return call("fresh_u64", {std::move(salt)}); }
 Expr fma(Expr a, Expr b, Expr c) { return call("fma", {std::move(a), std::move(b), std::move(c)}); }
 Expr ramp(Expr base, Expr stride, int lanes) {
   return RampNode::make(std::move(base), std::move(stride), lanes);

@@ -382,7 +382,10 @@ protected:
     for (const Expr &a : args)
       if (auto v = constValue(a))
         values.push_back(*v);
-    if (!args.empty() && values.size() == args.size()) {
+    const IntrinsicInfo *info = lookupIntrinsic(op->name);
+    // fresh_u64(c) is not a function of c: never folded (an unseeded random op would draw the
+    // same values on every run)
+    if (!args.empty() && values.size() == args.size() && !(info && info->fresh)) {
       try {
         Value r = evaluateCall(op->name, values);
         if (r.type == e.type() && (!r.isFloat() || std::isfinite(r.f)))
