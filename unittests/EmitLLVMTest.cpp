@@ -284,6 +284,54 @@ TEST(EmitLLVM, AllocateStackAndHeap) {
   }
 }
 
+// The entry-block slots of one function are all live at once: 24 nested Allocates of 32 KiB
+// (each small enough for the stack alone) keep 512 KiB (EmitOptions::maxFunctionStackBytes)
+// on the stack and the other 8 on the heap; the result is the same.
+//   allocate T0 { allocate T1 { ... T_k[j] = A[j] + k ... C[i] = sum_k T_k[i % 8192] } }
+TEST(EmitLLVM, AllocatesPastTheFunctionStackBudgetGoToTheHeap) {
+  Var n("n"), i("i");
+  Buffer A = vec("A", n), C = vec("C", n);
+  const int kBuffers = 24;
+  const int64_t len = 8192; // 32 KiB of f32
+  std::vector<Buffer> bufs;
+  for (int k = 0; k < kBuffers; ++k)
+    bufs.push_back(Buffer::make("T" + std::to_string(k), DType::f32, {Expr(len)}, "local"));
+  Expr sum = Expr(0.0f);
+  for (const Buffer &b : bufs)
+    sum = sum + load(b, i % len);
+  std::vector<Stmt> fills;
+  for (int k = 0; k < kBuffers; ++k) {
+    Var j("j" + std::to_string(k));
+    fills.push_back(forLoop(j, 0, len, store(bufs[k], load(A, j % n) + float(k), j)));
+  }
+  fills.push_back(forLoop(i, 0, n, store(C, sum, i)));
+  Stmt body = SeqNode::make(fills);
+  for (int k = kBuffers - 1; k >= 0; --k)
+    body = AllocateNode::make(bufs[k], body);
+  LoweredFunc func{"f32_many_allocs", {Param::ofBuffer(A), Param::ofBuffer(C), Param::ofVar(n)},
+                   body};
+  llvm::LLVMContext ctx;
+  std::string ir = codegen::printModule(*codegen::emitLLVM(func, ctx, codegen::Target::host()));
+  size_t allocas = 0, heap = 0;
+  for (size_t p = 0; (p = ir.find("alloca float, i64 8192", p)) != std::string::npos; ++p)
+    ++allocas;
+  for (size_t p = 0; (p = ir.find("call ptr @aligned_alloc", p)) != std::string::npos; ++p)
+    ++heap;
+  EXPECT_EQ(allocas, 16u) << ir;
+  EXPECT_EQ(heap, 8u) << ir;
+  CompiledFunc f = compileLoweredFunc(func);
+  const int64_t size = 100;
+  auto a = randomFloats(size, 5);
+  std::vector<float> c(size);
+  call(f, {a.data(), c.data()}, size);
+  for (int64_t q = 0; q < size; ++q) {
+    float want = 0;
+    for (int k = 0; k < kBuffers; ++k)
+      want = want + (a[q] + float(k));
+    ASSERT_EQ(c[q], want) << q;
+  }
+}
+
 // Select and intrinsics, scalar and 8-lane vector:
 //   C[i] = select(A[i] > 0, exp(A[i]), tanh(A[i])) + erf(A[i]) + sqrt(fabs(A[i])) + sigmoid(A[i])
 TEST(EmitLLVM, SelectAndIntrinsics) {

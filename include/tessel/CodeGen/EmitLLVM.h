@@ -47,6 +47,11 @@ struct EmitOptions {
   /// of its function, so per thread inside parallel bodies); larger or symbolic sizes use
   /// aligned_alloc(64, ...) and free at the end of the Allocate's body.
   int64_t maxStackBytes = 32 * 1024;
+  /// The most stack bytes one LLVM function (the kernel, or one outlined parallel body: it runs
+  /// on a pool thread) keeps for its Allocates, all of which live at once in its entry block.
+  /// An Allocate that would pass it goes to the heap even when it is small: a kernel with many
+  /// stored stages (an unrolled LSTM, Det of many matrices) must not overflow a thread's stack.
+  int64_t maxFunctionStackBytes = 512 * 1024;
   /// Loops whose body tessel already vectorized (it holds vector values) get
   /// `llvm.loop.vectorize.enable = false` so that LLVM does not vectorize them a second time.
   bool disableLLVMVectorizerOnVectorLoops = true;

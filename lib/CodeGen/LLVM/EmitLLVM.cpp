@@ -460,6 +460,7 @@ private:
   llvm::Function *fn_;
   std::string kernel_;
   EmitOptions emit_;
+  int64_t stackBytes_ = 0; // bytes of this function's entry-block Allocate slots
   int *parallelCounter_;
   std::unordered_map<const loop::VarNode *, llvm::Value *> vars_;
   std::unordered_map<const loop::VarNode *, unsigned> aligns_;
@@ -1129,9 +1130,12 @@ void FunctionEmitter::emitAllocate(const loop::AllocateNode *alloc) {
       isConst = false;
     count = b_.CreateMul(count, toI64(emitExpr(extent), extent.type().isInt()));
   }
-  if (isConst && constCount * elemSize <= emit_.maxStackBytes) {
+  const int64_t stackBytes = (std::max<int64_t>(constCount, 1) * elemSize + 63) / 64 * 64;
+  if (isConst && constCount * elemSize <= emit_.maxStackBytes &&
+      stackBytes_ + stackBytes <= emit_.maxFunctionStackBytes) {
     // In the entry block: one slot per function (per thread inside a parallel body), not one
-    // per loop iteration.
+    // per loop iteration. Every slot of the function lives at once: stackBytes_ sums them.
+    stackBytes_ += stackBytes;
     llvm::AllocaInst *slot = entryAlloca(elem, b_.getInt64(std::max<int64_t>(constCount, 1)), 64,
                                          buf.name());
     withBinding(buf->data.get(), slot, [&] {

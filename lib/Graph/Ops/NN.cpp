@@ -2220,10 +2220,9 @@ void lowerMaxUnpool(LowerContext &ctx) {
 
 /// The largest matrix Det lowers (3 (n - 1) stages; larger ones are an error naming the case).
 constexpr int64_t kMaxLoweredDet = 128;
-/// The largest buffer generated code places on the stack (EmitOptions::maxStackBytes), and how
-/// much of the stack Det's stages may take together.
-constexpr int64_t kStackBufferBytes = 32 * 1024;
-constexpr int64_t kMaxDetStackBytes = 4 * 1024 * 1024;
+/// How much memory Det's stages may take together (they are all live at once; the emitter puts
+/// them on the stack up to its per-function budget, the rest on the heap).
+constexpr int64_t kMaxDetStageBytes = int64_t(1) << 30;
 
 /// Det of [..., n, n] (float): Gaussian elimination with partial pivoting in f64, as the
 /// reference computes it, one group of stages per column k (the trailing (n - k) x (n - k)
@@ -2253,15 +2252,13 @@ void lowerDet(LowerContext &ctx) {
   int64_t batch = 1;
   for (int64_t d : bs)
     batch *= d;
-  // Generated code keeps buffers of up to 32 KiB on the stack (docs/codegen.md, Allocate), all
-  // at once: many small stages (thousands of matrices, a large n) would overflow a thread's stack
-  int64_t stackBytes = 0;
+  // The stages are all live at once: O(n^3) doubles per matrix.
+  int64_t stageBytes = 0;
   for (int64_t m = n; m >= 2; --m) // per column: the max, the pivot, the next block
-    for (int64_t bytes : {batch * 8, batch * 8, batch * (m - 1) * (m - 1) * 8})
-      stackBytes += bytes <= kStackBufferBytes ? bytes : 0;
-  ctx.check(stackBytes <= kMaxDetStackBytes, "lowering of Det of ", batch, " matrices of ", n,
-            "x", n, " would keep ", stackBytes, " bytes of stages on the stack; expected at most ",
-            kMaxDetStackBytes, " (fewer matrices per node, or smaller ones)");
+    stageBytes += batch * (2 + (m - 1) * (m - 1)) * 8;
+  ctx.check(stageBytes <= kMaxDetStageBytes, "lowering of Det of ", batch, " matrices of ", n,
+            "x", n, " would keep ", stageBytes, " bytes of stages; expected at most ",
+            kMaxDetStageBytes, " (fewer matrices per node, or smaller ones)");
   const te::Tensor &X = ctx.input(0);
   // A_k[b, r, c] as an f64 expression (A_0 reads X)
   std::function<Expr(const std::vector<Expr> &, Expr, Expr)> load =
