@@ -30,19 +30,8 @@ inline std::unique_ptr<Graph> parseTestGraph(const std::string &text) {
   return g;
 }
 
-inline Attribute intAttr(int64_t v) {
-  Attribute a;
-  a.kind = Attribute::Kind::Int;
-  a.i = v;
-  return a;
-}
-
-inline Attribute intsAttr(std::vector<int64_t> v) {
-  Attribute a;
-  a.kind = Attribute::Kind::Ints;
-  a.ints = std::move(v);
-  return a;
-}
+inline Attribute intAttr(int64_t v) { return Attribute::ofInt(v); }
+inline Attribute intsAttr(std::vector<int64_t> v) { return Attribute::ofInts(std::move(v)); }
 
 inline Attribute stringAttr(std::string v) {
   Attribute a;

@@ -168,43 +168,6 @@ TEST(InterpreterFallback, NeighboursOfAFallbackNodeStillFuse) {
   EXPECT_EQ(cm.kernels[2].nodes.size(), 2u);
 }
 
-// An If falls back with its subgraphs: the values they capture (a computed one, a graph input,
-// a constant) reach the serialized node, as step arguments or as its initializers.
-TEST(InterpreterFallback, IfWithCapturesFallsBack) {
-  const char *text = R"(
-graph @iff(%x: f32[2,3], %c: bool[]) opset {"": 17} {
-  %k: f32[2,3] = dense<0.5>
-  %n = Neg(%x) {name = "neg"}
-  %r = If(%c) {name = "if", else_branch = graph @e() {
-    %b = Add(%x, %k)
-    return %b
-  }, then_branch = graph @t() {
-    %a = Mul(%n, %k)
-    return %a
-  }} : f32[2,3]
-  %y = Relu(%r) {name = "relu"}
-  return %y
-}
-)";
-  registerInterpreterFallback();
-  CompiledModel cm = compileText(text, true);
-  ASSERT_EQ(cm.fallbackNodes.size(), 1u);
-  EXPECT_NE(cm.fallbackNodes[0].find("node 'if' (If)"), std::string::npos);
-  runtime::Model m = runtime::Model::loadFromMemory(cm.artifact.data(), cm.artifact.size());
-  auto ref = parseGraph(text, "test");
-  for (bool cond : {true, false}) {
-    runtime::HostTensor x(m.inputs()[0]), c(m.inputs()[1]);
-    Tensor xt(DType::f32, {2, 3}), ct(DType::boolean, {});
-    for (int i = 0; i < 6; ++i)
-      x.data<float>()[i] = xt.data<float>()[i] = 0.75f * float(i) - 2.f;
-    c.data<bool>()[0] = ct.data<bool>()[0] = cond;
-    auto want = Interpreter(*ref).run({{"x", Object(xt)}, {"c", Object(ct)}}).at("y").tensor;
-    auto out = m.run({x, c});
-    ASSERT_EQ(out.size(), 1u);
-    EXPECT_EQ(std::memcmp(out[0].bytes.data(), want.raw(), 6 * 4), 0) << "cond " << cond;
-  }
-}
-
 TEST(InterpreterFallback, LoadingWithoutAHandlerFailsNamingTheNodes) {
   CompiledModel cm = compileText(kRand, true);
   runtime::setFallbackHandler({});

@@ -212,6 +212,9 @@ OutputNames prepareGraph(Graph &g, const CompileOptions &opts) {
                  ": a compiled model needs static input shapes; fix them with --input-shape ",
                  in->name(), "=D0xD1x...");
   }
+  // If/Loop/Scan have no lowering: inline/unroll them into plain ops (docs/compile.md, "Control
+  // flow") at every -O level, before the optimizer so that it and FuseOps see the copies.
+  runPasses(g, {"inline-control-flow"});
   if (opts.optLevel > 0)
     optimizeGraph(g, opts.optLevel);
   // Convolutions in the blocked NCHW[x]c layout with packed weights (docs/compile.md,

@@ -112,6 +112,19 @@ struct Attribute {
   std::vector<tessel::Tensor> tensors;
   std::vector<std::shared_ptr<tessel::Graph>> graphs;
   tessel::Type type;
+
+  static Attribute ofInt(int64_t v) {
+    Attribute a;
+    a.kind = Kind::Int;
+    a.i = v;
+    return a;
+  }
+  static Attribute ofInts(std::vector<int64_t> v) {
+    Attribute a;
+    a.kind = Kind::Ints;
+    a.ints = std::move(v);
+    return a;
+  }
 };
 std::string_view attributeKindName(Attribute::Kind k);
 

@@ -35,6 +35,7 @@ bool fuseMatMulAdd(Graph &g, PassStats &stats);              // matmul-add-to-ge
 bool foldPadIntoConvPool(Graph &g, PassStats &stats);        // fold-pad
 bool sinkTransposes(Graph &g, PassStats &stats);             // sink-transpose
 bool transformLayout(Graph &g, PassStats &stats);            // transform-layout
+bool inlineControlFlow(Graph &g, PassStats &stats);          // inline-control-flow
 
 struct PassInfo {
   const char *name;        // the name used by --passes / --print-after

@@ -125,16 +125,9 @@ bool tryFold(Graph &g, const std::set<const Value *> &captured, Node &op) {
   for (int64_t p : sum)
     if (p < 0 || p > (int64_t(1) << 24))
       return false; // the limit conv/pool shape inference accepts
-  Attribute a;
-  a.kind = Attribute::Kind::Ints;
-  a.ints = sum;
-  op.attrs["pads"] = a;
-  if (setCountIncludePad) {
-    Attribute c;
-    c.kind = Attribute::Kind::Int;
-    c.i = 1;
-    op.attrs["count_include_pad"] = c;
-  }
+  op.attrs["pads"] = Attribute::ofInts(sum);
+  if (setCountIncludePad)
+    op.attrs["count_include_pad"] = Attribute::ofInt(1);
   op.setInput(0, pad->input(0));
   // The Pad is dead now; drop it (dce would too) and any pads/value initializers it alone used.
   std::vector<Value *> ins(pad->inputs().begin() + 1, pad->inputs().end());

@@ -20,6 +20,8 @@ const std::vector<PassInfo> &allGraphPasses() {
       {"sink-transpose", "cancel and sink Transposes through elementwise ops", sinkTransposes},
       // Not in the default pipelines: compileModel runs it when the target has AVX-512/AVX2.
       {"transform-layout", "2-D convs in the blocked NCHW[x]c layout, weights packed, layout changes hoisted", transformLayout},
+      // Not in the default pipelines: compileModel runs it at every -O level, before optimizing.
+      {"inline-control-flow", "inline If branches, unroll Loops with a constant trip count and Scans of a static length", inlineControlFlow},
   };
   return passes;
 }

@@ -299,10 +299,7 @@ bool transposeTranspose(Graph &g, Node &n) {
   Value *x = inner->input(0);
   if (isIdentityPerm(r))
     return rankOf(x) == int64_t(r.size()) && forward(g, n, x);
-  Attribute a;
-  a.kind = Attribute::Kind::Ints;
-  a.ints = r;
-  n.attrs["perm"] = a;
+  n.attrs["perm"] = Attribute::ofInts(r);
   n.setInput(0, x);
   return true;
 }

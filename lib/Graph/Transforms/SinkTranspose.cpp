@@ -198,10 +198,7 @@ private:
       stats_.add("nodes-removed");
     } else {
       t2.setInput(0, x);
-      Attribute a;
-      a.kind = Attribute::Kind::Ints;
-      a.ints = c;
-      t2.attrs["perm"] = a;
+      t2.attrs["perm"] = Attribute::ofInts(c);
       stats_.add("transposes-composed");
     }
     eraseIfDead(t1);
@@ -222,10 +219,7 @@ private:
     Type oldType = o->type;
     Node *t = g_.appendNode("Transpose", {nullptr}, {g_.uniqueName(o->name() + "_t")},
                             op.name.empty() ? std::string() : op.name + "_transpose");
-    Attribute a;
-    a.kind = Attribute::Kind::Ints;
-    a.ints = perm;
-    t->attrs["perm"] = a;
+    t->attrs["perm"] = Attribute::ofInts(perm);
     t->output(0)->type = oldType;
     o->replaceAllUsesWith(t->output(0));
     t->setInput(0, o);
