@@ -229,6 +229,27 @@ graph @loop11(%y: f32[1]) opset {"": 11} {
   checkCompiled(text, {{}}, 1, {3});
 }
 
+// The trip count comes from a shape (Shape -> Gather): a constant only once fold-shapes ran, so
+// the pass leaves the Loop alone before optimizeGraph and compileModel inlines it after (-O3).
+TEST(InlineControlFlow, TripCountFromAShapeCompiles) {
+  const char *text = R"(
+graph @shape_trips(%x: f32[4,3], %y: f32[3]) opset {"": 17} {
+  %s = Shape(%x)
+  %zero: i64[] = dense<0>
+  %n = Gather(%s, %zero)
+  %t: bool[] = dense<true>
+  %r = Loop(%n, %t, %y) {name = "loop", body = graph @b(%i: i64[], %cin: bool[], %v: f32[3]) {
+    %row = Gather(%x, %i)
+    %w = Add(%v, %row)
+    return %cin, %w
+  }} : f32[3]
+  return %r
+}
+)";
+  EXPECT_TRUE(contains(opsAfterPass(text), "Loop")); // the pass alone: not a constant yet
+  checkCompiled(text, {{}}, 1, {3});
+}
+
 // The trip count is an input: no static unrolling, so the Loop stays and compiling it without
 // the fallback is the usual error naming the node.
 TEST(InlineControlFlow, RuntimeTripCountIsLeftAlone) {

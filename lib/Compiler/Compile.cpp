@@ -215,8 +215,18 @@ OutputNames prepareGraph(Graph &g, const CompileOptions &opts) {
   // If/Loop/Scan have no lowering: inline/unroll them into plain ops (docs/compile.md, "Control
   // flow") at every -O level, before the optimizer so that it and FuseOps see the copies.
   runPasses(g, {"inline-control-flow"});
-  if (opts.optLevel > 0)
+  if (opts.optLevel > 0) {
     optimizeGraph(g, opts.optLevel);
+    // A trip count computed from shapes (Shape -> Gather) is a constant only once fold-shapes
+    // ran: a Loop left alone the first time may be inlined now.
+    bool controlFlow = std::any_of(g.nodes().begin(), g.nodes().end(), [](const auto &n) {
+      return n->domain.empty() && (n->opType == "If" || n->opType == "Loop" || n->opType == "Scan");
+    });
+    if (controlFlow) {
+      runPasses(g, {"inline-control-flow"});
+      optimizeGraph(g, opts.optLevel);
+    }
+  }
   // Convolutions in the blocked NCHW[x]c layout with packed weights (docs/compile.md,
   // "Convolution"): after optimizeGraph, whose BatchNorm folding and Pad folding it relies on.
   codegen::Target layoutTarget = codegen::Target::byName(opts.target);
