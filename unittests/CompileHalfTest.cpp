@@ -270,16 +270,11 @@ graph @sums(%x: T[4,32], %w: T[32,16], %img: T[1,3,8,8], %k: T[4,3,3,3]) opset {
     for (size_t pos; (pos = text.find("T[")) != std::string::npos;)
       text.replace(pos, 1, dt);
     const DType d = std::string(dt) == "f16" ? DType::f16 : DType::bf16;
-    std::mt19937 rng(11);
-    std::uniform_real_distribution<float> u(0.5f, 1.5f); // products of 4 stay in range
-    test::CompareOptions o;
-    for (auto [name, shape] : {std::pair<const char *, std::vector<int64_t>>{"x", {4, 32}},
-                               {"w", {32, 16}}, {"img", {1, 3, 8, 8}}, {"k", {4, 3, 3, 3}}}) {
-      Tensor f(DType::f32, shape);
-      for (int64_t i = 0; i < f.numel(); ++i)
-        f.data<float>()[i] = u(rng) * (i % 3 == 0 ? -1.f : 1.f);
-      o.given[name] = f.cast(d);
-    }
+    test::CompareOptions o; // magnitudes in [0.5, 1.5]: products of 4 stay in range
+    o.given = {{"x", test::randomTensor(d, {4, 32}, 11, 0.5, 1.5)},
+               {"w", test::randomTensor(d, {32, 16}, 12, -1.5, -0.5)},
+               {"img", test::randomTensor(d, {1, 3, 8, 8}, 13, 0.5, 1.5)},
+               {"k", test::randomTensor(d, {4, 3, 3, 3}, 14, -1.5, 1.5)}};
     o.tol = d == DType::f16 ? 2e-3 : 1.6e-2; // two ulps of the narrow type
     test::CompareResult r = test::compileAndCompare(text, o);
     EXPECT_EQ(r.cm.fallbackNodes.size(), 0u) << dt;

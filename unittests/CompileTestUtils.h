@@ -11,6 +11,7 @@
 #ifndef TESSEL_UNITTESTS_COMPILETESTUTILS_H
 #define TESSEL_UNITTESTS_COMPILETESTUTILS_H
 
+#include "GraphTestUtils.h"
 #include "tessel/Compiler/Compile.h"
 #include "tessel/Graph/Text.h"
 #include "tessel/Interp/Interpreter.h"

@@ -12,6 +12,7 @@
 #include "tessel/Graph/OpRegistry.h"
 #include "tessel/Graph/Text.h"
 
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -49,6 +50,20 @@ inline std::string sharedModelsDir() {
 #else
   return "../shared/models";
 #endif
+}
+
+/// A tensor of `shape` and dtype `dt` with values drawn from [lo, hi] (integers for integer
+/// dtypes) by a small LCG seeded with `seed`, drawn in f64 and cast to `dt` (rounded once for
+/// f16/bf16); the same values for the same arguments on every run.
+inline Tensor randomTensor(DType dt, std::vector<int64_t> shape, unsigned seed, double lo = -1,
+                           double hi = 1) {
+  Tensor t(DType::f64, std::move(shape));
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    seed = seed * 1103515245u + 12345u;
+    double u = double((seed >> 8) % 100000) / 100000.0;
+    t.data<double>()[i] = isFloat(dt) ? lo + (hi - lo) * u : std::floor(lo + (hi - lo + 1) * u);
+  }
+  return t.cast(dt);
 }
 
 } // namespace tessel::test

@@ -345,16 +345,7 @@ struct In {
   bool constant = false;
 };
 
-Tensor randomTensor(DType dt, std::vector<int64_t> shape, unsigned seed, double lo = -1,
-                    double hi = 1) {
-  Tensor t(DType::f64, shape);
-  for (int64_t i = 0; i < t.numel(); ++i) {
-    seed = seed * 1103515245u + 12345u;
-    double u = double((seed >> 8) % 100000) / 100000.0;
-    t.data<double>()[i] = isFloat(dt) ? lo + (hi - lo) * u : std::floor(lo + (hi - lo + 1) * u);
-  }
-  return t.cast(dt);
-}
+using test::randomTensor;
 
 template <class T> Tensor tensorOf(std::vector<int64_t> shape, std::vector<T> v) {
   return Tensor::fromVector<T>(std::move(shape), std::move(v));
