@@ -16,6 +16,7 @@
 #include "tessel/Graph/Text.h"
 #include "tessel/Interp/Interpreter.h"
 #include "tessel/runtime/Model.h"
+#include "tessel/runtime/ThreadPool.h"
 
 #include <gtest/gtest.h>
 
@@ -111,6 +112,30 @@ inline CompareResult compileAndCompare(const std::string &text, const CompareOpt
       }
   }
   return r;
+}
+
+/// Runs `cm` through the runtime on `in` (by input name) with the global thread pool at
+/// `threads` (restored after); the outputs by name. f32 outputs only.
+inline std::map<std::string, Tensor> runArtifactF32(const CompiledModel &cm,
+                                                    const std::map<std::string, Object> &in,
+                                                    int threads) {
+  runtime::Model m = runtime::Model::loadFromMemory(cm.artifact.data(), cm.artifact.size());
+  const int savedThreads = runtime::ThreadPool::global().numThreads();
+  runtime::ThreadPool::global().setNumThreads(threads);
+  std::vector<runtime::HostTensor> ins;
+  for (const runtime::TensorDesc &d : m.inputs()) {
+    runtime::HostTensor h(d);
+    std::memcpy(h.bytes.data(), in.at(d.name).tensor.raw(), h.bytes.size());
+    ins.push_back(std::move(h));
+  }
+  std::map<std::string, Tensor> out;
+  for (const runtime::HostTensor &h : m.run(ins)) {
+    Tensor t(DType::f32, h.desc.shape);
+    std::memcpy(t.raw(), h.bytes.data(), h.bytes.size());
+    out[h.desc.name] = t;
+  }
+  runtime::ThreadPool::global().setNumThreads(savedThreads);
+  return out;
 }
 
 /// compileAndCompare at `optLevel` with `opts`, f32 inputs drawn with `seed`.

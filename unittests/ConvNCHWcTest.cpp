@@ -12,6 +12,8 @@
 // schedule line, on graphs whose conv kernel keeps a blocked output.
 //
 //===----------------------------------------------------------------------===//
+#include "CompileTestUtils.h"
+#include "GraphTestUtils.h"
 #include "tessel/Compiler/Compile.h"
 #include "tessel/Graph/Lowering.h"
 #include "tessel/Graph/OpRegistry.h"
@@ -34,52 +36,9 @@ using namespace tessel;
 
 namespace {
 
-/// A tensor literal with values from a fixed seed (weights must not be uniform: a wrong packing
-/// order would go unnoticed with a splat).
-std::string randomLiteral(const std::vector<int64_t> &shape, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-0.5f, 0.5f);
-  int64_t n = 1;
-  for (int64_t d : shape)
-    n *= d;
-  std::ostringstream os;
-  os << "hex<\"";
-  for (int64_t i = 0; i < n; ++i) {
-    float f = u(rng);
-    uint32_t bits;
-    std::memcpy(&bits, &f, 4);
-    for (int b = 0; b < 4; ++b) {
-      char buf[3];
-      std::snprintf(buf, sizeof buf, "%02x", unsigned((bits >> (8 * b)) & 0xff));
-      os << buf;
-    }
-  }
-  os << "\">";
-  return os.str();
-}
-
-std::string dims(const std::vector<int64_t> &s) {
-  std::string r = "f32[";
-  for (size_t i = 0; i < s.size(); ++i)
-    r += std::string(i ? "," : "") + std::to_string(s[i]);
-  return r + "]";
-}
-
-std::map<std::string, Object> randomInputs(const Graph &g, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-1, 1);
-  std::map<std::string, Object> in;
-  for (const Value *v : g.inputs) {
-    if (v->isConstant())
-      continue;
-    Tensor t(DType::f32, v->type.shape.staticDims());
-    float *p = t.data<float>();
-    for (int64_t i = 0; i < t.numel(); ++i)
-      p[i] = u(rng);
-    in[v->name()] = Object(t);
-  }
-  return in;
-}
+using test::dims;
+using test::randomInputs;
+using test::randomLiteral;
 
 void expectClose(const Tensor &got, const Tensor &want, const std::string &what) {
   ASSERT_EQ(got.shape(), want.shape()) << what;
@@ -131,25 +90,10 @@ void checkEverywhere(const std::string &text, int expectConvs,
     if (schedules)
       schedules->push_back(k.symbol + ": " + k.schedule);
   }
-  runtime::Model m = runtime::Model::loadFromMemory(cm.artifact.data(), cm.artifact.size());
-  const int savedThreads = runtime::ThreadPool::global().numThreads();
-  for (int threads : {1, 2}) {
-    runtime::ThreadPool::global().setNumThreads(threads);
-    std::vector<runtime::HostTensor> ins;
-    for (const runtime::TensorDesc &d : m.inputs()) {
-      runtime::HostTensor h(d);
-      std::memcpy(h.bytes.data(), in.at(d.name).tensor.raw(), h.bytes.size());
-      ins.push_back(std::move(h));
-    }
-    auto outs = m.run(ins);
-    for (const runtime::HostTensor &h : outs) {
-      Tensor t(DType::f32, h.desc.shape);
-      std::memcpy(t.raw(), h.bytes.data(), h.bytes.size());
-      expectClose(t, want.at(h.desc.name).tensor,
-                  "compiled (" + std::to_string(threads) + " threads) " + h.desc.name);
-    }
-  }
-  runtime::ThreadPool::global().setNumThreads(savedThreads);
+  for (int threads : {1, 2})
+    for (auto &[name, t] : test::runArtifactF32(cm, in, threads))
+      expectClose(t, want.at(name).tensor,
+                  "compiled (" + std::to_string(threads) + " threads) " + name);
 }
 
 /// One Conv (+ bias + ReLU) of the given geometry.

@@ -11,11 +11,17 @@
 #include "tessel/Graph/IR.h"
 #include "tessel/Graph/OpRegistry.h"
 #include "tessel/Graph/Text.h"
+#include "tessel/Support/Object.h"
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <map>
 #include <memory>
+#include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -64,6 +70,55 @@ inline Tensor randomTensor(DType dt, std::vector<int64_t> shape, unsigned seed, 
     t.data<double>()[i] = isFloat(dt) ? lo + (hi - lo) * u : std::floor(lo + (hi - lo + 1) * u);
   }
   return t.cast(dt);
+}
+
+/// A tensor literal with values from a fixed seed (weights must not be uniform: a wrong packing
+/// order would go unnoticed with a splat).
+inline std::string randomLiteral(const std::vector<int64_t> &shape, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-0.5f, 0.5f);
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  std::ostringstream os;
+  os << "hex<\"";
+  for (int64_t i = 0; i < n; ++i) {
+    float f = u(rng);
+    uint32_t bits;
+    std::memcpy(&bits, &f, 4);
+    for (int b = 0; b < 4; ++b) {
+      char buf[3];
+      std::snprintf(buf, sizeof buf, "%02x", unsigned((bits >> (8 * b)) & 0xff));
+      os << buf;
+    }
+  }
+  os << "\">";
+  return os.str();
+}
+
+/// The text-IR type f32[d0,d1,...].
+inline std::string dims(const std::vector<int64_t> &s) {
+  std::string r = "f32[";
+  for (size_t i = 0; i < s.size(); ++i)
+    r += std::string(i ? "," : "") + std::to_string(s[i]);
+  return r + "]";
+}
+
+/// Every non-constant graph input (f32 of static shape) drawn from [-1, 1) with `seed`.
+inline std::map<std::string, Object> randomInputs(const Graph &g, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-1, 1);
+  std::map<std::string, Object> in;
+  for (const Value *v : g.inputs) {
+    if (v->isConstant())
+      continue;
+    Tensor t(DType::f32, v->type.shape.staticDims());
+    float *p = t.data<float>();
+    for (int64_t i = 0; i < t.numel(); ++i)
+      p[i] = u(rng);
+    in[v->name()] = Object(t);
+  }
+  return in;
 }
 
 } // namespace tessel::test

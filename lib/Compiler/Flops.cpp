@@ -64,6 +64,17 @@ std::optional<NodeCost> nodeCost(const Node &n) {
     // The blocked-layout ops of lib/Graph/Ops/Layout.cpp (the layout pass adds them).
     if (op == "ToBlocked" || op == "FromBlocked")
       return NodeCost{};
+    if (op == "ConvWinogradNCHWc") {
+      // Counted as the direct 3x3 conv it computes (so GFLOP/s compare with ConvNCHWc's):
+      // output [N, OC/ob, OH, OW, ob], transformed weights [(m+2)^2, OC/ob, IC, ob].
+      auto out = shapeOf(n.output(0)), u = shapeOf(n.input(1));
+      if (!out || !u || u->size() != 4)
+        return std::nullopt;
+      NodeCost c;
+      c.macs = product(*out) * (*u)[2] * 9;
+      c.flops = 2 * c.macs + (n.input(2) ? product(*out) : 0);
+      return c;
+    }
     if (op != "ConvNCHWc")
       return std::nullopt;
     // Output [N, OC/ob, OH, OW, ob]; weights [OC/ob, IC/ib or 1, KH, KW, ib or 1, ob]: the

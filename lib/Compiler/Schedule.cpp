@@ -8,6 +8,7 @@
 #include "ScheduleAttention.h"
 #include "ScheduleConv.h"
 #include "ScheduleDense.h"
+#include "ScheduleWinograd.h"
 
 #include "tessel/Support/DType.h"
 
@@ -58,6 +59,8 @@ std::string applyDefaultSchedule(te::Schedule &s, const ScheduleConfig &config) 
   // Blocked convolutions first (ScheduleConv.h): they schedule their epilogue and padding too.
   std::string convDesc;
   std::vector<te::Stage> convStages = scheduleBlockedConvs(s, config, convDesc);
+  for (const te::Stage &st : scheduleWinogradConvs(s, config, convDesc))
+    convStages.push_back(st);
   // An attention group (ScheduleAttention.h) as one row-block loop.
   for (const te::Stage &st : scheduleAttention(s, config, convDesc))
     convStages.push_back(st);

@@ -11,8 +11,6 @@ namespace tessel::compiler {
 
 namespace {
 
-bool startsWith(const std::string &s, const char *p) { return s.rfind(p, 0) == 0; }
-
 bool isSumOverOneAxis(const te::Stage &st) {
   return st->reduce && st->reduce->op == loop::ReduceOp::Add && st->reduce->axes.size() == 1 &&
          !st->reduce->condition.defined();
@@ -34,13 +32,13 @@ std::vector<te::Stage> scheduleAttention(te::Schedule &s, const ScheduleConfig &
   te::Stage O;
   for (const te::Stage &st : s.stages())
     if (st->isOutput && !st->tensor.isPlaceholder() && isSumOverOneAxis(st) &&
-        startsWith(st->tensor.name(), "matmul_"))
+        st->tensor.name().starts_with("matmul_"))
       O = st;
   if (!O.defined() || O->tensor.dtype() != DType::f32)
     return {};
   te::Tensor P;
   for (const te::Tensor &in : te::inputTensors(O->tensor))
-    if (!in.isPlaceholder() && !in.op()->reduce && startsWith(in.name(), "softmax_"))
+    if (!in.isPlaceholder() && !in.op()->reduce && in.name().starts_with("softmax_"))
       P = in;
   if (!P.defined())
     return {};
@@ -52,12 +50,12 @@ std::vector<te::Stage> scheduleAttention(te::Schedule &s, const ScheduleConfig &
       continue;
     if (st->tensor.dtype() != DType::f32 || st->isOutput)
       return {};
-    if (st->reduce && startsWith(st->tensor.name(), "matmul_")) {
+    if (st->reduce && st->tensor.name().starts_with("matmul_")) {
       if (S.defined() || !isSumOverOneAxis(st))
         return {};
       S = st;
     } else if (st->reduce || st->tensor.same_as(P)) {
-      if (!startsWith(st->tensor.name(), "softmax_"))
+      if (!st->tensor.name().starts_with("softmax_"))
         return {};
       rows.push_back(st);
     } else {

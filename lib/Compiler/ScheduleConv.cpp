@@ -44,6 +44,40 @@ bool pathTo(const te::Tensor &to, const te::Tensor &from, std::vector<te::Tensor
 
 } // namespace
 
+te::Tensor epilogueOutput(const te::Schedule &s, const te::Tensor &conv,
+                          std::vector<te::Tensor> &path) {
+  // The output that reads the conv through elementwise computes (the fused epilogue).
+  te::Tensor out;
+  path.clear();
+  if (s[conv]->isOutput) {
+    out = conv;
+  } else {
+    for (const te::Tensor &o : s.outputs()) {
+      std::vector<te::Tensor> p;
+      std::set<const te::OperationNode *> visited;
+      if (!o.op()->reduce && constShape(o) == constShape(conv) && pathTo(o, conv, p, visited)) {
+        if (out.defined()) // read by two outputs: leave the conv to the default schedule
+          return te::Tensor();
+        out = o;
+        path = p;
+      }
+    }
+  }
+  if (!out.defined())
+    return out;
+  // Every other reader of the conv must be on the path (else it would need the whole conv).
+  for (const te::Stage &st : s.stages()) {
+    if (st->tensor.isPlaceholder() || st->tensor.same_as(out))
+      continue;
+    bool onPath = std::any_of(path.begin(), path.end(),
+                              [&](const te::Tensor &p) { return p.same_as(st->tensor); });
+    for (const te::Tensor &in : te::inputTensors(st->tensor))
+      if (in.same_as(conv) && !onPath)
+        return te::Tensor();
+  }
+  return out;
+}
+
 int64_t chooseConvRegN(int64_t ow, int64_t ocBlock, int64_t lanes) {
   const int64_t registers = lanes >= 16 ? 32 : 16;
   const int64_t vecPerPoint = std::max<int64_t>(1, (ocBlock + lanes - 1) / lanes);
@@ -118,39 +152,9 @@ std::vector<te::Stage> scheduleBlockedConvs(te::Schedule &s, const ScheduleConfi
       convs.push_back(st);
   for (te::Stage C : convs) {
     te::Tensor conv = C->tensor;
-    // The output that reads the conv through elementwise computes (the fused epilogue).
-    te::Tensor out;
     std::vector<te::Tensor> path;
-    if (C->isOutput) {
-      out = conv;
-    } else {
-      for (const te::Tensor &o : s.outputs()) {
-        std::vector<te::Tensor> p;
-        std::set<const te::OperationNode *> visited;
-        if (!o.op()->reduce && constShape(o) == constShape(conv) && pathTo(o, conv, p, visited)) {
-          if (out.defined()) { // read by two outputs: leave the conv to the default schedule
-            out = te::Tensor();
-            break;
-          }
-          out = o;
-          path = p;
-        }
-      }
-    }
+    te::Tensor out = epilogueOutput(s, conv, path);
     if (!out.defined())
-      continue;
-    // Every other reader of the conv must be on the path (else it would need the whole conv).
-    bool ok = true;
-    for (const te::Stage &st : s.stages()) {
-      if (st->tensor.isPlaceholder() || st->tensor.same_as(out))
-        continue;
-      bool onPath = std::any_of(path.begin(), path.end(),
-                                [&](const te::Tensor &p) { return p.same_as(st->tensor); });
-      for (const te::Tensor &in : te::inputTensors(st->tensor))
-        if (in.same_as(conv) && !onPath)
-          ok = false;
-    }
-    if (!ok)
       continue;
     if (out.same_as(conv)) {
       // No epilogue: accumulate in a local tile that the output copies.

@@ -50,6 +50,13 @@ namespace tessel::compiler {
 std::vector<te::Stage> scheduleBlockedConvs(te::Schedule &s, const ScheduleConfig &config,
                                             std::string &desc);
 
+/// The output stage that reads `conv` through elementwise computes only (a fused epilogue:
+/// bias, ReLU, residual Add), with those computes in `path`; `conv` itself when it is an output.
+/// Undefined when two outputs read it or a stage off the path does (it would need the whole
+/// conv). Shared by the conv and Winograd schedules.
+te::Tensor epilogueOutput(const te::Schedule &s, const te::Tensor &conv,
+                          std::vector<te::Tensor> &path);
+
 /// The output-width tile of a blocked conv: the largest divisor of `ow` that keeps
 /// reg_n * (oc_bn / lanes) accumulators, one weight vector and a broadcast in the 32 (AVX-512)
 /// or 16 vector registers.

@@ -11,7 +11,12 @@
 //    divides the channels (a 16-float AVX-512 vector of output channels), else 8, 4, else the
 //    channels themselves when at most 16 (the first layer's 3 input channels: ib = 3), else 2, 1.
 //    The ops are lib/Graph/Ops/Layout.cpp's (domain "tessel", opset 1, added to the graph's
-//    opset imports).
+//    opset imports). A 3x3 stride-1 conv with >= 64 channels and an output of >= 28x28 (at
+//    most 56 columns) becomes Winograd F(4x4, 3x3) instead (chooseWinogradTile):
+//
+//      Conv(X, W, B) -> FromBlocked(ConvWinogradNCHWc(ToBlocked(X){ib}, U, Bp)){tile = 4}
+//
+//    with U = G W G^T transformed here, at compile time, [36, OC/ob, IC, ob] (Winograd.h).
 //
 // 2. Layout changes move out of the way, to a fixed point, so that a whole conv trunk stays
 //    blocked with one ToBlocked at its start and FromBlocked only where a non-blocked op reads:
@@ -37,6 +42,7 @@
 //===----------------------------------------------------------------------===//
 #include "tessel/Graph/OpRegistry.h"
 #include "tessel/Graph/Transforms.h"
+#include "tessel/Graph/Winograd.h"
 #include "PassUtils.h"
 
 #include <algorithm>
@@ -61,25 +67,30 @@ int64_t chooseBlock(int64_t C) {
   return C % 2 == 0 ? 2 : 1;
 }
 
+/// The output tile m of Winograd F(m x m, 3 x 3) for a regular conv, or 0 for the direct conv
+/// (docs/compile.md, "Convolution", has the measurements behind the rule). Winograd F(4x4, 3x3)
+/// for a 3x3 stride-1 conv with at least 64 input and output channels (full vector blocks of 8
+/// or 16: the GEMM over input channels is long enough to run at the register tile's speed)
+/// and an output of at least 28x28 whose rows are at most 14 tiles of 4 (one register tile of
+/// the GEMM per tile row). resnet18's 56x56 and 28x28 convs: 0.92-1.00 -> 0.39-0.47 ms at one
+/// thread. Smaller outputs stay direct: there the transformed weights, (6x6)/(3x3) = 4 times
+/// the direct conv's, come from DRAM (resnet18's 14x14x256 convs: 0.90 -> 0.85-0.89 ms at
+/// best, for 9.4 MB of weights per conv instead of 2.4; 7x7x512: 0.95 -> 2.4 ms).
+int64_t chooseWinogradTile(int64_t IC, int64_t OC, int64_t KH, int64_t KW,
+                           const std::vector<int64_t> &strides, const std::vector<int64_t> &dil,
+                           int64_t OH, int64_t OW, int64_t ib, int64_t ob) {
+  constexpr int64_t m = 4;
+  if (KH != 3 || KW != 3 || strides != std::vector<int64_t>{1, 1} ||
+      dil != std::vector<int64_t>{1, 1} || (ib != 8 && ib != 16) || (ob != 8 && ob != 16))
+    return 0;
+  return IC >= 64 && OC >= 64 && OH >= 28 && OW >= 28 && (OW + m - 1) / m <= 14 ? m : 0;
+}
+
 const std::vector<int64_t> *staticShape(const Value *v, std::vector<int64_t> &buf) {
   if (!v || !v->type.isTensor() || v->type.dtype != DType::f32 || !v->type.shape.isStatic())
     return nullptr;
   buf = v->type.shape.staticDims();
   return &buf;
-}
-
-Attribute intsAttribute(std::vector<int64_t> v) {
-  Attribute a;
-  a.kind = Attribute::Kind::Ints;
-  a.ints = std::move(v);
-  return a;
-}
-
-Attribute intAttribute(int64_t v) {
-  Attribute a;
-  a.kind = Attribute::Kind::Int;
-  a.i = v;
-  return a;
 }
 
 class LayoutRewriter {
@@ -192,6 +203,35 @@ private:
     const int64_t ib = chooseBlock(IC), ob = depthwise ? ib : chooseBlock(OC);
     if (depthwise && ib == 1 && IC > 16)
       return false;
+    const std::string base = conv.name.empty() ? conv.output(0)->name() : conv.name;
+    // The blocked op's operands: ToBlocked(X), the weights in its layout, the blocked bias.
+    auto operands = [&](Value *weights) {
+      std::vector<Value *> ins;
+      ins.push_back(add(kDomain, "ToBlocked", {conv.input(0)},
+                        conv.input(0)->name() + "_nchw" + std::to_string(ib) + "c", "",
+                        {{"block", Attribute::ofInt(ib)}})
+                        ->output(0));
+      ins.push_back(weights);
+      if (B)
+        ins.push_back(addConstant(g_, conv.input(2)->name() + "_blocked",
+                                  B->reshaped({OC / ob, ob})));
+      return ins;
+    };
+    const int64_t OH = (*ys)[2], OW = (*ys)[3];
+    if (int64_t m = depthwise ? 0
+                              : chooseWinogradTile(IC, OC, KH, KW, *strides, *dil, OH, OW, ib, ob)) {
+      // The weights transformed at compile time, U = G g G^T: one copy per (weights, tile, ob).
+      Value *&u = packedWeights_[{conv.input(1), -(m * 1000 + ob)}];
+      if (!u)
+        u = addConstant(g_, conv.input(1)->name() + "_winograd" + std::to_string(m),
+                        winograd::transformWeights(*W, m, ob));
+      Node *c = add(kDomain, "ConvWinogradNCHWc", operands(u),
+                    conv.output(0)->name() + "_nchw" + std::to_string(ob) + "c",
+                    base + "_winograd", {{"tile", Attribute::ofInt(m)}, {"pads", Attribute::ofInts(*pads)}});
+      replace(conv, fromBlocked(c->output(0), conv.output(0)->name() + "_unblocked"));
+      stats_.add("convs-winograd");
+      return true;
+    }
     // Pack the weights: Wp[oco, ico, kh, kw, ici, oci] = W[oco*ob + oci, ico*ib + ici, kh, kw]
     // (depthwise: Wp[co, 0, kh, kw, 0, ci] = W[co*c + ci, 0, kh, kw]).
     const int64_t ICo = depthwise ? 1 : IC / ib, ibw = depthwise ? 1 : ib;
@@ -207,27 +247,18 @@ private:
               for (int64_t oci = 0; oci < ob; ++oci)
                 wp[((((oco * ICo + ico) * KH + kh) * KW + kw) * ibw + ici) * ob + oci] =
                     w[(((oco * ob + oci) * Cg + ico * ibw + ici) * KH + kh) * KW + kw];
-    const std::string base = conv.name.empty() ? conv.output(0)->name() : conv.name;
-    std::vector<Value *> ins;
-    ins.push_back(add(kDomain, "ToBlocked", {conv.input(0)}, conv.input(0)->name() + "_nchw" +
-                                                                 std::to_string(ib) + "c",
-                      "", {{"block", intAttribute(ib)}})
-                      ->output(0));
     // One packed copy per (weights, blocks): a weight shared by two convs is packed once.
     Value *&packed = packedWeights_[{conv.input(1), ib * 1000 + ob}];
     if (!packed)
       packed = addConstant(g_, conv.input(1)->name() + "_packed", Wp);
-    ins.push_back(packed);
-    if (B)
-      ins.push_back(addConstant(g_, conv.input(2)->name() + "_blocked",
-                                B->reshaped({OC / ob, ob})));
-    Node *c = add(kDomain, "ConvNCHWc", ins, conv.output(0)->name() + "_nchw" + std::to_string(ob) + "c",
+    Node *c = add(kDomain, "ConvNCHWc", operands(packed),
+                  conv.output(0)->name() + "_nchw" + std::to_string(ob) + "c",
                   base + "_nchwc",
-                  {{"kernel_shape", intsAttribute({KH, KW})},
-                   {"strides", intsAttribute(*strides)},
-                   {"dilations", intsAttribute(*dil)},
-                   {"pads", intsAttribute(*pads)},
-                   {"group", intAttribute(*group)}});
+                  {{"kernel_shape", Attribute::ofInts({KH, KW})},
+                   {"strides", Attribute::ofInts(*strides)},
+                   {"dilations", Attribute::ofInts(*dil)},
+                   {"pads", Attribute::ofInts(*pads)},
+                   {"group", Attribute::ofInt(*group)}});
     replace(conv, fromBlocked(c->output(0), conv.output(0)->name() + "_unblocked"));
     stats_.add(depthwise ? "depthwise-convs-blocked" : "convs-blocked");
     return true;
@@ -337,20 +368,20 @@ private:
           (*pd)[3] < (*ks)[1]) {
         // The blocked max pool: a vector of channels per load, no clamp on the channel axis.
         Node *p = add(kDomain, "MaxPoolNCHWc", {xb}, y->name() + "_blk", n.name,
-                      {{"kernel_shape", intsAttribute(*ks)},
-                       {"strides", intsAttribute(*st)},
-                       {"pads", intsAttribute(*pd)}});
+                      {{"kernel_shape", Attribute::ofInts(*ks)},
+                       {"strides", Attribute::ofInts(*st)},
+                       {"pads", Attribute::ofInts(*pd)}});
         replace(n, fromBlocked(p->output(0), y->name() + "_unblocked"));
         stats_.add("pools-hoisted");
         return true;
       }
       std::map<std::string, Attribute> attrs = n.attrs;
       attrs.erase("auto_pad");
-      attrs["kernel_shape"] = intsAttribute({(*ks)[0], (*ks)[1], 1});
-      attrs["strides"] = intsAttribute({(*st)[0], (*st)[1], 1});
+      attrs["kernel_shape"] = Attribute::ofInts({(*ks)[0], (*ks)[1], 1});
+      attrs["strides"] = Attribute::ofInts({(*st)[0], (*st)[1], 1});
       if (n.attr("dilations"))
-        attrs["dilations"] = intsAttribute({(*dl)[0], (*dl)[1], 1});
-      attrs["pads"] = intsAttribute({(*pd)[0], (*pd)[1], 0, (*pd)[2], (*pd)[3], 0});
+        attrs["dilations"] = Attribute::ofInts({(*dl)[0], (*dl)[1], 1});
+      attrs["pads"] = Attribute::ofInts({(*pd)[0], (*pd)[1], 0, (*pd)[2], (*pd)[3], 0});
       Node *p = add("", n.opType, {xb}, y->name() + "_blk", n.name, attrs);
       replace(n, fromBlocked(p->output(0), y->name() + "_unblocked"));
       stats_.add("pools-hoisted");
@@ -359,7 +390,7 @@ private:
     if ((n.opType == "GlobalAveragePool" || n.opType == "GlobalMaxPool") && n.numInputs() == 1) {
       std::string op = n.opType == "GlobalAveragePool" ? "AveragePool" : "MaxPool";
       Node *p = add("", op, {xb}, y->name() + "_blk", n.name,
-                    {{"kernel_shape", intsAttribute({bs[2], bs[3], 1})}});
+                    {{"kernel_shape", Attribute::ofInts({bs[2], bs[3], 1})}});
       replace(n, fromBlocked(p->output(0), y->name() + "_unblocked"));
       stats_.add("pools-hoisted");
       return true;
