@@ -36,6 +36,7 @@ bool foldPadIntoConvPool(Graph &g, PassStats &stats);        // fold-pad
 bool sinkTransposes(Graph &g, PassStats &stats);             // sink-transpose
 bool transformLayout(Graph &g, PassStats &stats);            // transform-layout
 bool inlineControlFlow(Graph &g, PassStats &stats);          // inline-control-flow
+bool expandTrainingDropout(Graph &g, PassStats &stats);      // expand-training-dropout
 
 struct PassInfo {
   const char *name;        // the name used by --passes / --print-after

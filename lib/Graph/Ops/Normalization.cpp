@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "OpUtils.h"
+#include "tessel/Support/Random.h"
 #include "tessel/Graph/Lowering.h"
 
 #include <algorithm>
@@ -737,17 +738,15 @@ void kernelDropout(KernelContext &ctx) {
     return;
   }
   ctx.check(ratio >= 0 && ratio < 1, "ratio should be in [0, 1), got ", ratio);
-  // The mask draws uniform doubles from MT19937 like numpy's legacy RandomState (53-bit
-  // doubles from two 32-bit words), so a given seed reproduces numpy's np.random.seed(seed).
-  std::mt19937 gen(ctx.hasAttr("seed") ? uint32_t(ctx.attrInt("seed"))
-                                       : uint32_t(std::random_device{}()));
+  // The mask draws uniform doubles as numpy's legacy RandomState does, so a given seed
+  // reproduces numpy's np.random.seed(seed).
+  const std::vector<double> u = numpyLegacyUniforms(
+      ctx.hasAttr("seed") ? uint32_t(ctx.attrInt("seed")) : uint32_t(std::random_device{}()),
+      x.numel());
   Tensor m(DType::boolean, x.shape());
   bool *mk = m.data<bool>();
-  for (int64_t i = 0; i < x.numel(); ++i) {
-    uint32_t a = gen() >> 5, b = gen() >> 6;
-    double u = (double(a) * 67108864.0 + double(b)) / 9007199254740992.0;
-    mk[i] = u >= ratio;
-  }
+  for (int64_t i = 0; i < x.numel(); ++i)
+    mk[i] = u[size_t(i)] >= ratio;
   Tensor y(x.dtype(), x.shape());
   dispatchFloatIn(ctx, x.dtype(), "data", [&](auto tag) {
     using T = decltype(tag);
