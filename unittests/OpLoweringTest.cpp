@@ -540,6 +540,41 @@ TEST(OpLowering, ConvTransposeAndLpPools) {
   expectLoweringMatchesInterpreter("GlobalLpPool", {{p}}, {});
 }
 
+/// MaxPool's Indices output: the reference's first-maximum rule in tap order (ties on a small
+/// integer grid), NaN taps (a window whose first in-bounds tap is NaN picks it; a later NaN never
+/// wins), windows in the pads, dilations and strides, storage_order 0 and 1, 1-D to 3-D, f32,
+/// f64 and int8.
+TEST(OpLowering, MaxPoolIndices) {
+  Tensor x = randomTensor(DType::f32, {2, 3, 6, 7}, 41, -3, 3);
+  for (int64_t i = 0; i < x.numel(); ++i) // ties: values on a coarse grid
+    x.data<float>()[i] = std::round(x.data<float>()[i]);
+  x.data<float>()[0] = std::nanf("");                    // the first tap of window (0, 0)
+  x.data<float>()[9] = std::nanf("");                    // a later tap of some windows
+  x.data<float>()[50] = -std::numeric_limits<float>::infinity();
+  for (int64_t order : {0, 1}) {
+    expectLoweringMatchesInterpreter("MaxPool", {{x}},
+                                     {{"kernel_shape", intsAttr({3, 2})},
+                                      {"strides", intsAttr({2, 1})},
+                                      {"pads", intsAttr({1, 1, 1, 0})},
+                                      {"storage_order", intAttr(order)}},
+                                     12, 2);
+    expectLoweringMatchesInterpreter("MaxPool", {{x.cast(DType::f64)}},
+                                     {{"kernel_shape", intsAttr({2, 3})},
+                                      {"dilations", intsAttr({2, 2})},
+                                      {"storage_order", intAttr(order)}},
+                                     12, 2);
+  }
+  expectLoweringMatchesInterpreter("MaxPool", {{randomTensor(DType::i8, {1, 2, 9}, 42, -5, 5)}},
+                                   {{"kernel_shape", intsAttr({3})}, {"strides", intsAttr({2})},
+                                    {"pads", intsAttr({2, 1})}},
+                                   12, 2);
+  expectLoweringMatchesInterpreter("MaxPool", {{randomTensor(DType::f32, {1, 2, 4, 5, 3}, 43)}},
+                                   {{"kernel_shape", intsAttr({2, 2, 2})},
+                                    {"pads", intsAttr({1, 0, 1, 0, 1, 1})},
+                                    {"storage_order", intAttr(1)}},
+                                   12, 2);
+}
+
 TEST(OpLowering, ResizeIntegerLinearAndSplitOneHot) {
   Tensor x = randomTensor(DType::u8, {1, 2, 3, 4}, 22, 0, 255);
   expectLoweringMatchesInterpreter(

@@ -1791,9 +1791,111 @@ void lowerConv(LowerContext &ctx) {
 
 enum class LPool { Max, Avg };
 
+/// MaxPool's Indices output as the reference kernel picks it: taps in order (row-major over
+/// the window, which is row-major over the image), the first in-bounds tap starts as the best
+/// and a later tap replaces it only when strictly greater, so the index is that of the first
+/// in-bounds tap when its value is NaN, else of the first in-bounds tap holding the maximum of
+/// the window's other values (NaN never wins later), flattened over [N * C, spatial...]
+/// (storage_order 1: the spatial dims in reverse order). Returns the values output to use:
+/// `Y` (the plain max, which skips NaN) with NaN where the first in-bounds tap is NaN, as the
+/// reference (a MaxPool without Indices keeps the plain max: docs/lowering.md).
+te::Tensor lowerMaxPoolIndices(LowerContext &ctx, const te::Tensor &X, const te::Tensor &Y,
+                               const std::vector<int64_t> &xs, const std::vector<int64_t> &out,
+                               const Geom &g) {
+  const int64_t nsp = int64_t(xs.size()) - 2;
+  const DType dt = ctx.inputDType(0);
+  int64_t inSize = 1;
+  for (int64_t i = 0; i < nsp; ++i)
+    inSize *= xs[2 + i];
+  const Expr none = Expr(inSize); // past every tap
+  auto inBounds = [&](const std::vector<Expr> &idx) {
+    Expr ok;
+    for (int64_t i = 0; i < nsp; ++i) {
+      Expr c = (idx[2 + i] >= int64_t(0)) && (idx[2 + i] < xs[2 + i]);
+      ok = ok.defined() ? (ok && c) : c;
+    }
+    return ok;
+  };
+  auto flat = [&](const std::vector<Expr> &idx) { // row-major spatial index
+    Expr f = Expr(int64_t(0));
+    for (int64_t i = 0; i < nsp; ++i)
+      f = f * xs[2 + i] + idx[2 + i];
+    return f;
+  };
+  auto tapValue = [&](const std::vector<Expr> &idx) {
+    return lowering::loadPadded(X, idx, xs, lowering::constant(dt, 0));
+  };
+  const bool isF = isFloat(dt);
+  Expr lowest = isF ? loop::makeConst(loop::Type(dt), -double(INFINITY))
+                    : te::reduceIdentity(loop::ReduceOp::Max, loop::Type(dt));
+  auto fresh = [&]() {
+    std::vector<te::IterVar> r;
+    for (int64_t i = 0; i < nsp; ++i)
+      r.push_back(te::reduce_axis({0, g.kernel[i]}, "rk" + std::to_string(i)));
+    return r;
+  };
+  // The first in-bounds tap, the first NaN tap, and the maximum of the values that are not NaN.
+  auto tapsOver = [&](const std::vector<te::IterVar> &r, const std::vector<Var> &iv) {
+    std::vector<Expr> idx{iv[0], iv[1]};
+    for (int64_t i = 0; i < nsp; ++i)
+      idx.push_back(iv[2 + i] * g.strides[i] - g.padB[i] + r[i] * g.dil[i]);
+    return idx;
+  };
+  std::vector<te::IterVar> r1 = fresh(), r2 = fresh(), r3 = fresh(), r4 = fresh();
+  te::Tensor First = ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+    std::vector<Expr> idx = tapsOver(r1, iv);
+    return te::min(loop::select(inBounds(idx), flat(idx), none), r1);
+  }, "first_tap");
+  te::Tensor FirstNaN, Max;
+  if (isF)
+    FirstNaN = ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+      std::vector<Expr> idx = tapsOver(r2, iv);
+      Expr v = tapValue(idx);
+      return te::min(loop::select(inBounds(idx) && (v != v), flat(idx), none), r2);
+    }, "first_nan");
+  Max = ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+    std::vector<Expr> idx = tapsOver(r3, iv);
+    Expr v = tapValue(idx);
+    Expr skip = isF ? Expr(!inBounds(idx) || (v != v)) : Expr(!inBounds(idx));
+    return te::max(loop::select(skip, lowest, v), r3);
+  }, "max_not_nan");
+  te::Tensor Best = ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+    std::vector<Expr> idx = tapsOver(r4, iv);
+    std::vector<Expr> o(iv.begin(), iv.end());
+    Expr hit = inBounds(idx) && (tapValue(idx) == Max.access(o));
+    return te::min(loop::select(hit, flat(idx), none), r4);
+  }, "first_max");
+  const bool columnMajor = ctx.attrInt("storage_order", 0) == 1;
+  ctx.setOutput(1, ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+    std::vector<Expr> o(iv.begin(), iv.end());
+    Expr first = First.access(o), best = Best.access(o);
+    Expr pick = isF ? loop::select(FirstNaN.access(o) == first, first, best) : best;
+    pick = loop::select(pick == none, loop::select(first == none, Expr(int64_t(0)), first), pick);
+    if (columnMajor) { // the spatial dims in reverse order
+      std::vector<Expr> sp(nsp);
+      Expr rest = pick;
+      for (int64_t i = nsp - 1; i >= 0; --i) {
+        sp[i] = rest % xs[2 + i];
+        rest = rest / xs[2 + i];
+      }
+      pick = Expr(int64_t(0));
+      for (int64_t i = nsp - 1; i >= 0; --i)
+        pick = pick * xs[2 + i] + sp[i];
+    }
+    return (Expr(iv[0]) * xs[1] + iv[1]) * inSize + pick;
+  }, "indices"));
+  if (!isF)
+    return Y;
+  // The values to match: NaN where the window's first in-bounds tap is NaN (the max ignores it).
+  return ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+    std::vector<Expr> o(iv.begin(), iv.end());
+    Expr first = First.access(o);
+    return loop::select((FirstNaN.access(o) == first) && (first != none),
+                        loop::makeConst(loop::Type(dt), std::nan("")), Y.access(o));
+  }, "values");
+}
+
 void lowerPool(LowerContext &ctx, LPool kind) {
-  ctx.check(!(kind == LPool::Max && ctx.numOutputs() > 1 && ctx.hasOutput(1)),
-            "lowering of MaxPool does not produce the Indices output; expected one output");
   std::vector<int64_t> xs = ctx.inputShape(0);
   ctx.check(xs.size() >= 3, "input X should have rank >= 3 (N, C, spatial...), got ", shapeToString(xs));
   DType dt = ctx.inputDType(0);
@@ -1816,9 +1918,12 @@ void lowerPool(LowerContext &ctx, LPool kind) {
   if (kind == LPool::Max) {
     Expr lowest = isFloat(dt) ? loop::makeConst(loop::Type(dt), -double(INFINITY))
                               : te::reduceIdentity(loop::ReduceOp::Max, loop::Type(dt));
-    ctx.setOutput(0, ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
+    te::Tensor Y = ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
       return te::max(lowering::loadPadded(X, tapIndex(iv), xs, lowest), red);
-    }));
+    });
+    if (ctx.numOutputs() > 1 && ctx.hasOutput(1))
+      Y = lowerMaxPoolIndices(ctx, X, Y, xs, out, g);
+    ctx.setOutput(0, Y);
     return;
   }
   bool includePad = ctx.attrInt("count_include_pad", 0) != 0;
