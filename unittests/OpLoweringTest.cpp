@@ -575,6 +575,26 @@ TEST(OpLowering, MaxPoolIndices) {
                                    12, 2);
 }
 
+/// BatchNormalization with statistics outputs: training mode (opset 15 training_mode = 1, and
+/// opset 9 where asking for outputs 1-4 means training) gives the batch statistics, the
+/// normalized output and the running ones as the reference; opset 15 in inference mode passes
+/// the input mean and var through.
+TEST(OpLowering, BatchNormTrainingMode) {
+  for (DType dt : {DType::f32, DType::f64}) {
+    Tensor x = randomTensor(dt, {2, 3, 4, 5}, 44, -2, 3);
+    Tensor scale = randomTensor(dt, {3}, 45, 0.5, 1.5), bias = randomTensor(dt, {3}, 46);
+    Tensor mean = randomTensor(dt, {3}, 47), var = randomTensor(dt, {3}, 48, 0.5, 2);
+    std::vector<In> ins = {{x}, {scale}, {bias}, {mean}, {var}};
+    expectLoweringMatchesInterpreter("BatchNormalization", ins,
+                                     {{"training_mode", intAttr(1)}, {"momentum", floatAttr(0.8f)},
+                                      {"epsilon", floatAttr(1e-3f)}},
+                                     15, 3);
+    expectLoweringMatchesInterpreter("BatchNormalization", ins, {}, 9, 5);
+    expectLoweringMatchesInterpreter("BatchNormalization", ins, {{"training_mode", intAttr(0)}},
+                                     15, 3);
+  }
+}
+
 TEST(OpLowering, ResizeIntegerLinearAndSplitOneHot) {
   Tensor x = randomTensor(DType::u8, {1, 2, 3, 4}, 22, 0, 255);
   expectLoweringMatchesInterpreter(

@@ -930,11 +930,76 @@ void lowerSoftmax(LowerContext &ctx, SM mode) {
   }));
 }
 
+/// BatchNormalization in training mode, as the reference: per channel the batch mean and the
+/// population variance over N and the spatial dims (in f64), y = x * a + b with a = scale /
+/// sqrt(var + eps) and b = B - mean * a (in f64, applied in x's type), the running statistics
+/// mean * momentum + batch * (1 - momentum) (outputs 1, 2) and, before opset 14, the batch
+/// statistics themselves (outputs 3, 4).
+void lowerBatchNormTraining(LowerContext &ctx, const std::vector<int64_t> &xs, DType dt,
+                            double eps) {
+  const int64_t r = int64_t(xs.size());
+  int64_t count = xs[0];
+  for (int64_t d = 2; d < r; ++d)
+    count *= xs[d];
+  const double momentum = ctx.attrFloat("momentum", 0.9f);
+  te::Tensor X = ctx.input(0), Sc = ctx.input(1), B = ctx.input(2), Mn = ctx.input(3), V = ctx.input(4);
+  auto axes = [&]() { // N and the spatial dims
+    std::vector<te::IterVar> red{te::reduce_axis({0, xs[0]}, "rn")};
+    for (int64_t d = 2; d < r; ++d)
+      red.push_back(te::reduce_axis({0, xs[d]}, "r" + std::to_string(d)));
+    return red;
+  };
+  auto at = [&](const std::vector<te::IterVar> &red, Var c) {
+    std::vector<Expr> idx{red[0], c};
+    for (size_t i = 1; i < red.size(); ++i)
+      idx.push_back(red[i]);
+    return loop::cast(DType::f64, X.access(idx));
+  };
+  const Expr n = Expr(double(std::max<int64_t>(count, 1)));
+  std::vector<te::IterVar> r1 = axes(), r2 = axes();
+  te::Tensor S = ctx.compute({Expr(xs[1])}, [&](Var c) { return te::sum(at(r1, c), r1); }, "sum");
+  te::Tensor Mb = ctx.compute({Expr(xs[1])}, [&](Var c) { return S(c) / n; }, "batch_mean");
+  te::Tensor Q = ctx.compute({Expr(xs[1])}, [&](Var c) {
+    Expr d = at(r2, c) - Mb(c);
+    return te::sum(d * d, r2);
+  }, "sum_sq");
+  te::Tensor Vb = ctx.compute({Expr(xs[1])}, [&](Var c) { return Q(c) / n; }, "batch_var");
+  te::Tensor A = ctx.compute({Expr(xs[1])}, [&](Var c) {
+    return loop::cast(DType::f64, Sc(c)) / loop::sqrt(Vb(c) + eps);
+  }, "a");
+  te::Tensor Bb = ctx.compute({Expr(xs[1])}, [&](Var c) {
+    return loop::cast(DType::f64, B(c)) - Mb(c) * A(c);
+  }, "b");
+  ctx.setOutput(0, ctx.compute(lowering::shapeExprs(xs), [&](std::vector<Var> iv) {
+    Expr c = iv[1];
+    Expr x = X.access(std::vector<Expr>(iv.begin(), iv.end()));
+    return x * loop::cast(dt, A(c)) + loop::cast(dt, Bb(c));
+  }));
+  auto running = [&](const te::Tensor &in, const te::Tensor &batch, size_t out) {
+    DType odt = ctx.outputDType(out);
+    ctx.setOutput(out, ctx.compute({Expr(xs[1])}, [&](Var c) {
+      return loop::cast(odt, loop::cast(DType::f64, in(c)) * momentum + batch(c) * (1 - momentum));
+    }, out == 1 ? "running_mean" : "running_var"));
+  };
+  if (ctx.numOutputs() > 1 && ctx.hasOutput(1))
+    running(Mn, Mb, 1);
+  if (ctx.numOutputs() > 2 && ctx.hasOutput(2))
+    running(V, Vb, 2);
+  for (size_t out : {size_t(3), size_t(4)})
+    if (ctx.numOutputs() > out && ctx.hasOutput(out)) {
+      const te::Tensor &batch = out == 3 ? Mb : Vb;
+      DType odt = ctx.outputDType(out);
+      ctx.setOutput(out, ctx.compute({Expr(xs[1])}, [&](Var c) {
+        return loop::cast(odt, batch(c));
+      }, out == 3 ? "saved_mean" : "saved_var"));
+    }
+}
+
 void lowerBatchNorm(LowerContext &ctx) {
+  bool extra = false;
   for (size_t i = 1; i < ctx.numOutputs(); ++i)
-    ctx.check(!ctx.hasOutput(i), "lowering handles inference mode only (one output); output ", i,
-              " asks for batch statistics");
-  ctx.check(ctx.attrInt("training_mode", 0) == 0, "lowering handles inference mode only; training_mode is set");
+    extra |= ctx.hasOutput(i);
+  const bool training = batchNormTraining(ctx, ctx.numOutputs(), extra);
   ctx.check(!(ctx.opset() < 9 && ctx.attrInt("spatial", 1) == 0), "spatial=0 has no lowering");
   std::vector<int64_t> xs = ctx.inputShape(0);
   ctx.check(xs.size() >= 2, "input X should have rank >= 2 (N x C x ...), got ", shapeToString(xs));
@@ -947,12 +1012,24 @@ void lowerBatchNorm(LowerContext &ctx) {
               ", expected ", dtypeName(dt), " like X");
   }
   double eps = ctx.attrFloat("epsilon", 1e-5f);
+  if (training) {
+    lowerBatchNormTraining(ctx, xs, dt, eps);
+    return;
+  }
   te::Tensor X = ctx.input(0), Sc = ctx.input(1), B = ctx.input(2), Mn = ctx.input(3), V = ctx.input(4);
   ctx.setOutput(0, ctx.compute(lowering::shapeExprs(xs), [&](std::vector<Var> iv) {
     Expr c = iv[1];
     Expr x = X.access(std::vector<Expr>(iv.begin(), iv.end()));
     return (x - Mn(c)) / loop::sqrt(V(c) + lowering::constant(dt, eps)) * Sc(c) + B(c);
   }));
+  // Statistics outputs in inference mode (opset 14+, training_mode = 0): the inputs' mean and
+  // var, as the reference.
+  for (size_t out = 1; out < ctx.numOutputs() && out <= 4; ++out)
+    if (ctx.hasOutput(out)) {
+      const te::Tensor &from = out % 2 ? Mn : V;
+      ctx.setOutput(out, ctx.compute({Expr(xs[1])}, [&](Var c) { return from(c); },
+                                     out % 2 ? "mean_out" : "var_out"));
+    }
 }
 
 void lowerLayerNorm(LowerContext &ctx) {
