@@ -97,6 +97,36 @@ Lin linearize(const Expr &e) {
       if (const int64_t *k = a.constant())
         return b.scaled(*k);
     }
+    // Floor division and modulo by a positive constant k: the multiples of k leave the
+    // division, (k*q*x + r) / k -> q*x + r / k and (k*q*x + r) % k -> r % k (exact for integer
+    // x under floor semantics), so that a region read through a division, such as the rows
+    // (xo*8 + 7) / 4 - (xo*8) / 4 + 1, has the constant extent 2.
+    if (e.kind() == ExprKind::Div || e.kind() == ExprKind::Mod) {
+      const auto *op = static_cast<const BinaryNode<ExprKind::Div> *>(e.get());
+      const int64_t *k = asConstInt(op->b);
+      if (k && *k > 0) {
+        Lin a = linearize(op->a), out, rest;
+        const int64_t fq = a.c >= 0 ? a.c / *k : -((-a.c + *k - 1) / *k); // floor(c / k)
+        rest.c = a.c - fq * *k;                                          // in [0, k)
+        if (e.kind() == ExprKind::Div)
+          out.c = fq;
+        for (auto &[atom, coeff] : a.terms) {
+          if (coeff % *k == 0) {
+            if (e.kind() == ExprKind::Div)
+              out.add(atom, coeff / *k);
+          } else {
+            rest.add(atom, coeff);
+          }
+        }
+        if (const int64_t *rc = rest.constant()) {
+          out.c += e.kind() == ExprKind::Div ? 0 : *rc % *k; // rest.c / k is 0 for Div
+          return out;
+        }
+        Expr re = linToExpr(rest);
+        out.add(e.kind() == ExprKind::Div ? re / op->b : re % op->b, 1);
+        return out;
+      }
+    }
     if (e.kind() == ExprKind::Min || e.kind() == ExprKind::Max) {
       const auto *op = static_cast<const BinaryNode<ExprKind::Min> *>(e.get());
       Lin a = linearize(op->a), b = linearize(op->b);
@@ -251,7 +281,13 @@ struct Inliner : IRMutator {
   }
 };
 
-/// Rewrites loads of a producer to its realized buffer, offset by its region's min.
+/// Rewrites loads of a producer to its realized buffer, offset by its region's min. The min is
+/// an expression of the loop variables of the producer's consumer (and of the stages it sits
+/// in), and a loop that was never split has the consumer's root variable as its variable; so
+/// this runs on a reader's expressions only after its root variables were replaced by their
+/// values (region min + loop expression), never before: `M[i]` read at a row `i` of a stage
+/// whose own region starts at `xo*4` is `M.local[(xo*4 + i) - (xo*4 + i)]`, not
+/// `M.local[i - (xo*4 + i)]` with the min then shifted again by the substitution.
 struct RealizeLoads : IRMutator {
   std::unordered_map<const BufferNode *, std::pair<Buffer, std::vector<Expr>>> map;
   using IRMutator::mutate;
@@ -310,6 +346,7 @@ private:
   Stmt makeNest(StageState &st);
   Stmt makePrefetch(StageState &st, const PrefetchSpec &spec, size_t leafPos, const Expr &reads);
   Stmt wrapAttached(StageState &consumer, size_t leafPos, Stmt body);
+  Expr inLeaves(const Expr &e, const VarMap &rootMap);
   std::string where(const StageState &st) const { return "stage '" + st.node->tensor.name() + "'"; }
 
   Schedule sched_;
@@ -317,6 +354,7 @@ private:
   std::string name_;
   std::vector<StageState> states_;
   std::unordered_map<const StageNode *, size_t> index_;
+  RealizeLoads realize_; // loads of stored tensors -> their realized buffers (realizeBuffers)
 };
 
 std::vector<Expr> Lowerer::stageExprs(const StageState &st) const {
@@ -464,6 +502,20 @@ void Lowerer::inferAttached(StageState &p) {
   if (pos < 0)
     fail(where(p), ": compute_at to axis '", pn->attachIv.name(), "', which is no longer a loop of '",
          c.node->tensor.name(), "' (split or fused after compute_at); expected one of its loops");
+  // A reduction's init nest runs before its first reduction loop: a producer computed at that
+  // loop or deeper does not exist yet when the init reads it.
+  if (c.reduce) {
+    CollectLoadsOf col;
+    col.target = pn->tensor.buffer().get();
+    col.visit(c.reduce->init);
+    for (size_t i = 0; i <= size_t(pos) && !col.indices.empty(); ++i)
+      if (c.node->leafIterVars[i].isReduce())
+        fail(where(p), ": computed at loop '", pn->attachIv.name(), "' of stage '",
+             c.node->tensor.name(), "', at or inside its reduction loop '",
+             c.node->leafIterVars[i].name(), "', but the reduction's init reads '",
+             pn->tensor.name(), "' before that loop runs; expected compute_at to a loop of '",
+             c.node->tensor.name(), "' outside its reduction loops (or compute_root)");
+  }
   // The loops of the consumer inside the attach point range over their extents; the others
   // are fixed for one computation of the producer.
   RangeMap inner, all;
@@ -473,6 +525,15 @@ void Lowerer::inferAttached(StageState &p) {
     all[l.get()] = iv;
     if (int(i) > pos)
       inner[l.get()] = iv;
+  }
+  // A consumer computed at another stage's loop has a region that moves with that stage's loops
+  // (and so on outwards): ranging them too gives the indices over every iteration, so that a
+  // region that stays inside the tensor gets no edge guard.
+  for (const StageNode *o = c.node; o->attach == AttachKind::Scope;) {
+    const StageState &os = state(o->attachStage.get());
+    for (const IterVar &l : os.node->leafIterVars)
+      all[l.get()] = Interval{makeZero(Type::i64()), canon(os.leafExt.at(l.get()) - 1)};
+    o = os.node;
   }
   // Readers: the consumer, and stages attached to the consumer at the same loop or deeper
   // (their nests run inside the producer's scope, after it: softmax's sum reading exp).
@@ -603,8 +664,10 @@ void Lowerer::inferBounds() {
   }
 }
 
+/// Where each stored tensor lives: the args and placeholders in their own buffers, every other
+/// tensor in a buffer the size of its region (allocated at its attach point). Reads are
+/// redirected later, in inLeaves, once they are in loop variables.
 void Lowerer::realizeBuffers() {
-  RealizeLoads rl;
   for (auto &st : states_) {
     StageNode *s = st.node;
     if (s->attach == AttachKind::Inline)
@@ -633,20 +696,16 @@ void Lowerer::realizeBuffers() {
                                s->scope == "global" ? "local" : s->scope);
     st.allocate = true;
     std::vector<Expr> mins(st.rootMin.begin(), st.rootMin.begin() + nd);
-    rl.map[s->tensor.buffer().get()] = {st.realized, mins};
+    realize_.map[s->tensor.buffer().get()] = {st.realized, mins};
   }
-  for (auto &st : states_) {
-    if (st.node->tensor.isPlaceholder() || st.node->attach == AttachKind::Inline)
-      continue;
-    if (st.reduce) {
-      st.reduce->source = rl.mutate(st.reduce->source);
-      st.reduce->init = rl.mutate(st.reduce->init);
-      if (st.reduce->condition.defined())
-        st.reduce->condition = rl.mutate(st.reduce->condition);
-    } else {
-      st.body = rl.mutate(st.body);
-    }
-  }
+}
+
+/// An expression of a stage's root variables (its body, a reduction's source, init or
+/// condition) in its loop variables, reading the realized buffers: root variables replaced by
+/// their values first, then the loads offset by the producers' region mins (RealizeLoads says
+/// why in this order).
+Expr Lowerer::inLeaves(const Expr &e, const VarMap &rootMap) {
+  return realize_.mutate(substitute(e, rootMap));
 }
 
 /// Appends the variables of e not yet seen (in order of first use).
@@ -800,18 +859,18 @@ Stmt Lowerer::makeNest(StageState &st) {
   };
   Stmt body;
   if (st.reduce) {
-    Expr src = substitute(st.reduce->source, rootMap);
+    Expr src = inLeaves(st.reduce->source, rootMap);
     Expr cur = LoadNode::make(st.realized, storeIdx);
     body = StoreNode::make(st.realized, reduceCombine(st.reduce->op, cur, src), storeIdx);
     if (st.reduce->condition.defined())
-      guards.emplace_back(substitute(st.reduce->condition, rootMap), true);
+      guards.emplace_back(inLeaves(st.reduce->condition, rootMap), true);
     for (size_t i = 0; i < s->leafIterVars.size(); ++i)
       if (s->leafIterVars[i].isReduce()) {
         firstReduce = int(i);
         break;
       }
   } else {
-    body = StoreNode::make(st.realized, substitute(st.body, rootMap), storeIdx);
+    body = StoreNode::make(st.realized, inLeaves(st.body, rootMap), storeIdx);
   }
   // The init nest: the data-parallel loops inside the first reduction loop, fresh variables.
   Stmt init;
@@ -827,7 +886,7 @@ Stmt Lowerer::makeNest(StageState &st) {
     std::vector<Expr> idx;
     for (auto &e : storeIdx)
       idx.push_back(substitute(e, fresh));
-    init = StoreNode::make(st.realized, substitute(substitute(st.reduce->init, rootMap), fresh), idx);
+    init = StoreNode::make(st.realized, substitute(inLeaves(st.reduce->init, rootMap), fresh), idx);
     for (auto it = loops.rbegin(); it != loops.rend(); ++it) {
       const IterVar &l = s->leafIterVars[size_t(*it)];
       init = guardsAt(*it, fresh, false, init);
@@ -836,7 +895,7 @@ Stmt Lowerer::makeNest(StageState &st) {
     }
   }
   // What the stage reads, in leaf variables (for prefetches).
-  Expr reads = st.reduce ? substitute(st.reduce->source, rootMap) : substitute(st.body, rootMap);
+  Expr reads = inLeaves(st.reduce ? st.reduce->source : st.body, rootMap);
   for (const PrefetchSpec &pf : s->prefetches) {
     bool leaf = false;
     for (const IterVar &l : s->leafIterVars)
