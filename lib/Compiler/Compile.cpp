@@ -212,10 +212,10 @@ OutputNames prepareGraph(Graph &g, const CompileOptions &opts) {
                  ": a compiled model needs static input shapes; fix them with --input-shape ",
                  in->name(), "=D0xD1x...");
   }
-  // If/Loop/Scan, and Dropout in training mode, have no lowering: inline/unroll them into plain
-  // ops (docs/compile.md, "Control flow") at every -O level, before the optimizer so that it and
-  // FuseOps see the copies.
-  runPasses(g, {"inline-control-flow", "expand-training-dropout"});
+  // If/Loop/Scan, sequences and Dropout in training mode have no lowering: inline/unroll them
+  // into plain ops (docs/compile.md, "Control flow") at every -O level, before the optimizer so
+  // that it and FuseOps see the copies.
+  runPasses(g, {"inline-control-flow", "fold-static-sequences", "expand-training-dropout"});
   if (opts.optLevel > 0) {
     optimizeGraph(g, opts.optLevel);
     // A trip count computed from shapes (Shape -> Gather) is a constant only once fold-shapes

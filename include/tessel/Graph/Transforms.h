@@ -37,6 +37,7 @@ bool sinkTransposes(Graph &g, PassStats &stats);             // sink-transpose
 bool transformLayout(Graph &g, PassStats &stats);            // transform-layout
 bool inlineControlFlow(Graph &g, PassStats &stats);          // inline-control-flow
 bool expandTrainingDropout(Graph &g, PassStats &stats);      // expand-training-dropout
+bool foldStaticSequences(Graph &g, PassStats &stats);        // fold-static-sequences
 
 struct PassInfo {
   const char *name;        // the name used by --passes / --print-after

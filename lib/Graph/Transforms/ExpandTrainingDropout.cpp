@@ -92,9 +92,7 @@ private:
     std::string name = g_.uniqueName(base_ + "." + what);
     Node *n = g_.appendNode(op, std::move(inputs), {name}, name);
     n->attrs = std::move(attrs);
-    std::vector<Type> ts = inferNode(*n);
-    if (!ts.empty())
-      n->output(0)->type = ts[0];
+    setInferredTypes(*n);
     return n->output(0);
   }
 

@@ -352,15 +352,8 @@ private:
     Node *n = g_.appendNode(op, std::move(inputs), {name}, name);
     added_.push_back(n);
     n->attrs = std::move(attrs);
-    inferTypes(*n);
+    setInferredTypes(*n);
     return n->output(0);
-  }
-
-  void inferTypes(Node &n) {
-    std::vector<Type> ts = inferNode(n);
-    for (size_t i = 0; i < n.numOutputs() && i < ts.size(); ++i)
-      if (n.output(i))
-        n.output(i)->type = ts[i];
   }
 
   int64_t opset() const { return g_.opsetVersion(""); }
@@ -470,7 +463,7 @@ private:
       for (size_t i = 0; i < n.numOutputs(); ++i)
         if (n.output(i))
           env[n.output(i)] = c->output(i);
-      inferTypes(*c);
+      setInferredTypes(*c);
     }
     std::vector<Value *> outs;
     for (const Value *v : body.outputs)

@@ -1,6 +1,8 @@
 //===- PassUtils.cpp - small helpers shared by the graph passes -----------===//
 #include "PassUtils.h"
 
+#include "tessel/Graph/OpRegistry.h"
+
 #include <algorithm>
 
 namespace tessel::passutils {
@@ -131,6 +133,13 @@ bool holdsSubgraph(const Node &n) {
 bool isRandomOp(const Node &n) {
   return (n.domain.empty() || n.domain == "ai.onnx") &&
          (n.opType.starts_with("Random") || n.opType == "Bernoulli" || n.opType == "Multinomial");
+}
+
+void setInferredTypes(Node &n) {
+  std::vector<Type> ts = inferNode(n);
+  for (size_t i = 0; i < n.numOutputs() && i < ts.size(); ++i)
+    if (n.output(i))
+      n.output(i)->type = ts[i];
 }
 
 Value *addConstant(Graph &g, const std::string &base, const Tensor &t) {

@@ -62,6 +62,8 @@ bool holdsSubgraph(const Node &n);
 /// True for the ai.onnx random ops (Random*, Bernoulli, Multinomial).
 bool isRandomOp(const Node &n);
 
+/// Sets the types of n's outputs from its op's shape inference (a node a pass just made).
+void setInferredTypes(Node &n);
 /// A new initializer of g holding `t`, named uniquely after `base`.
 Value *addConstant(Graph &g, const std::string &base, const Tensor &t);
 /// Drops initializer `v` (and its data) when nothing uses, returns, captures or feeds it.

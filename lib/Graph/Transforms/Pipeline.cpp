@@ -20,8 +20,9 @@ const std::vector<PassInfo> &allGraphPasses() {
       {"sink-transpose", "cancel and sink Transposes through elementwise ops", sinkTransposes},
       // Not in the default pipelines: compileModel runs it when the target has AVX-512/AVX2.
       {"transform-layout", "2-D convs in the blocked NCHW[x]c layout, weights packed, layout changes hoisted", transformLayout},
-      // Not in the default pipelines: compileModel runs these two at every -O level, before
+      // Not in the default pipelines: compileModel runs these three at every -O level, before
       // optimizing (they turn nodes without a lowering into plain ops).
+      {"fold-static-sequences", "sequences of compile-time structure as their tensors (SequenceAt, Length, ConcatFromSequence, SplitToSequence)", foldStaticSequences},
       {"expand-training-dropout", "Dropout whose training_mode is not a constant false as elementwise ops over uniform draws (a constant for a seeded one)", expandTrainingDropout},
       {"inline-control-flow", "inline If branches, unroll Loops with a constant trip count and Scans of a static length", inlineControlFlow},
   };
