@@ -3,8 +3,9 @@
 OUT/suite/test_*/  ONNX backend-test folders (model.onnx + test_data_set_0 with input_N.pb and
                    output_N.pb, the expected outputs computed here with numpy) whose outputs are
                    graph inputs, listed twice, or one value under two names;
-OUT/fallback.onnx  a TfIdfVectorizer node (no lowering: an interpreter fallback step) and an
-                   input that is also an output;
+OUT/fallback.onnx  a Compress node (no lowering: an interpreter fallback step; its output
+                   shape, which depends on the condition's values, is declared) and an input
+                   that is also an output;
 OUT/x.npy          an input for it.
 
 usage: make_output_models.py OUT
@@ -76,21 +77,21 @@ def main():
                      [info("y", [2, 3, 4]), info("z", [2, 3, 4]), info("w", [2, 3, 4])]),
                [("x", x)], [("y", relu), ("z", relu), ("w", relu)])
 
-    # y = x + (counts of the values -12..11 in each row of int(x) as [2, 12]), as [2, 3, 4]
+    # y = x + float(compress(int(x) as [2, 12], every column)) as [2, 3, 4]
     rows = numpy_helper.from_array(np.array([2, 12], dtype=np.int64), "rows")
     cube = numpy_helper.from_array(np.array([2, 3, 4], dtype=np.int64), "cube")
-    onnx.save(model("fallback",
-                    [helper.make_node("Cast", ["x"], ["i"], name="to_int", to=TensorProto.INT64),
-                     helper.make_node("Reshape", ["i", "rows"], ["w"], name="as_rows"),
-                     helper.make_node("TfIdfVectorizer", ["w"], ["t"], name="tfidf", mode="TF",
-                                      min_gram_length=1, max_gram_length=1, max_skip_count=0,
-                                      ngram_counts=[0], ngram_indexes=list(range(24)),
-                                      pool_int64s=list(range(-12, 12))),
-                     helper.make_node("Reshape", ["t", "cube"], ["r"], name="as_cube"),
-                     helper.make_node("Add", ["r", "x"], ["y"], name="add")],
-                    [info("x", [2, 3, 4])], [info("y", [2, 3, 4]), info("x", [2, 3, 4])],
-                    [rows, cube]),
-              os.path.join(out, "fallback.onnx"))
+    keep = numpy_helper.from_array(np.ones(12, dtype=bool), "keep")
+    fb = model("fallback",
+               [helper.make_node("Cast", ["x"], ["i"], name="to_int", to=TensorProto.INT64),
+                helper.make_node("Reshape", ["i", "rows"], ["w"], name="as_rows"),
+                helper.make_node("Compress", ["w", "keep"], ["t"], name="compress", axis=1),
+                helper.make_node("Reshape", ["t", "cube"], ["r"], name="as_cube"),
+                helper.make_node("Cast", ["r"], ["f"], name="to_float", to=TensorProto.FLOAT),
+                helper.make_node("Add", ["f", "x"], ["y"], name="add")],
+               [info("x", [2, 3, 4])], [info("y", [2, 3, 4]), info("x", [2, 3, 4])],
+               [rows, cube, keep])
+    fb.graph.value_info.append(helper.make_tensor_value_info("t", TensorProto.INT64, [2, 12]))
+    onnx.save(fb, os.path.join(out, "fallback.onnx"))
     np.save(os.path.join(out, "x.npy"), x)
 
 
