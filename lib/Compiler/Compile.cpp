@@ -354,8 +354,13 @@ KernelTE lowerGroup(const FusionGroup &grp, const std::string &symbol) {
   };
   for (const Node *n : grp.nodes) {
     std::vector<te::Tensor> ins;
-    for (const Value *v : n->inputs())
+    for (const Value *v : n->inputs()) {
+      TESSEL_CHECK(!v || lowering::isLowerableDType(v->type.dtype), n->describe(), ": input '",
+                   v ? v->name() : "", "' has dtype ", dtypeName(v ? v->type.dtype : DType::undefined),
+                   ", which compiled code does not hold (expected f32, f64, f16, bf16, an "
+                   "integer or bool)");
       ins.push_back(get(v));
+    }
     LoweredNode ln = lowerNode(*n, ins);
     for (size_t i = 0; i < n->numInputs(); ++i) {
       const Value *v = n->input(i);
