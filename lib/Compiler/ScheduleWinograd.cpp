@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 
 namespace tessel::compiler {
 
@@ -92,14 +93,26 @@ std::vector<te::Stage> scheduleWinogradConvs(te::Schedule &s, const ScheduleConf
     }
     if (!out.same_as(Y))
       handled.push_back(s[Y]);
-    // The GEMM's register tile: a whole tile row (R = TW tile columns, up to 14) x T oc blocks
-    // (ow-major, as the direct conv's: each broadcast of V serves the T FMAs next to it),
-    // R * T <= 28 accumulators. The tile row is not split: the bound inference of M's region
-    // at a split of the tile columns widens to the whole row (the columns are ow / m). A row
-    // of more than 14 tiles (the layout pass does not choose Winograd there) keeps its tile
-    // columns as a loop, accumulating in memory.
-    const int64_t regN = TW;
-    const bool regTile = TW <= 14;
+    // The GEMM's register tile: R tile columns x T oc blocks (ow-major, as the direct conv's:
+    // each broadcast of V serves the T FMAs next to it), R * T <= 28 accumulators. A tile row
+    // of up to 14 tiles is one register tile (R = TW); a wider one (OW > 56) is split into
+    // column groups of R tiles, the largest R in [7, 14] that divides TW (112 columns: 2 x 14;
+    // 64: 2 x 8; 84: 3 x 7), M computed per group: its region through the tiling's ow / m is R
+    // tile columns (te Lower's division rule, docs/te.md). When no such R exists (100 columns:
+    // 25 tiles; the layout pass's chooseWinogradTile leaves those direct) the groups are
+    // ceil(TW / 14) of ceil(TW / groups) tiles, the last one guarded at M's edge (correct, but
+    // measured 3-4x slower than the direct conv at 100 columns).
+    int64_t regN = TW;
+    if (TW > 14) {
+      const int64_t groups = (TW + 13) / 14;
+      regN = (TW + groups - 1) / groups;
+      for (int64_t r = 14; r >= 7; --r)
+        if (TW % r == 0) {
+          regN = r;
+          break;
+        }
+    }
+    const int64_t colGroups = (TW + regN - 1) / regN;
     const int64_t vecPerPoint = std::max<int64_t>(1, (ob + lanes - 1) / lanes);
     const int64_t registers = lanes >= 16 ? 32 : 16;
     const int64_t ocTile =
@@ -122,17 +135,28 @@ std::vector<te::Stage> scheduleWinogradConvs(te::Schedule &s, const ScheduleConf
     auto [oho, ohi] = E.split(oh, m);
     auto [owo, owi] = E.split(ow, m);
     auto [ocoo, ocoi] = E.split(oco, ocTile);
+    // A wide row's column groups: inside the oc pair loop, so that a pair's slice of U stays in
+    // L2 while the groups of the tile row read it; M is computed per group.
+    te::IterVar owoo, owoi = owo;
+    if (colGroups > 1)
+      std::tie(owoo, owoi) = E.split(owo, regN);
     te::IterVar rows, gemmAt;
     if (ocOuter) {
-      E.reorder({n, ocoo, oho, ocoi, owo, ohi, owi, oci});
+      if (colGroups > 1)
+        E.reorder({n, ocoo, oho, owoo, ocoi, owoi, ohi, owi, oci});
+      else
+        E.reorder({n, ocoo, oho, ocoi, owo, ohi, owi, oci});
       rows = E.fuse(n, ocoo);
-      gemmAt = oho;
+      gemmAt = colGroups > 1 ? owoo : oho;
       if (config.parallel && N * (OCo / ocTile) >= 2)
         E.parallel(rows);
     } else {
-      E.reorder({n, oho, ocoo, ocoi, owo, ohi, owi, oci});
+      if (colGroups > 1)
+        E.reorder({n, oho, ocoo, owoo, ocoi, owoi, ohi, owi, oci});
+      else
+        E.reorder({n, oho, ocoo, ocoi, owo, ohi, owi, oci});
       rows = E.fuse(n, oho);
-      gemmAt = ocoo;
+      gemmAt = colGroups > 1 ? owoo : ocoo;
       if (config.parallel && N * TH >= 2)
         E.parallel(rows);
     }
@@ -155,8 +179,7 @@ std::vector<te::Stage> scheduleWinogradConvs(te::Schedule &s, const ScheduleConf
     order.push_back(M.axis(3));
     order.push_back(M.axis(5));
     SM.reorder(order);
-    if (regTile)
-      SM.unroll(M.axis(4));
+    SM.unroll(M.axis(4));
     SM.unroll(M.axis(3));
     if (vec)
       SM.vectorize(M.axis(5));
@@ -189,9 +212,9 @@ std::vector<te::Stage> scheduleWinogradConvs(te::Schedule &s, const ScheduleConf
     handled.push_back(SP);
 
     desc += ", winograd F(" + std::to_string(m) + "x" + std::to_string(m) + ",3x3) gemm " +
-            (regTile ? "reg_n " + std::to_string(regN) : std::string("row of ") +
-                                                             std::to_string(TW) + " tiles") +
+            "reg_n " + std::to_string(regN) +
             (ocTile > 1 ? " x " + std::to_string(ocTile) + " oc blocks" : "") +
+            (colGroups > 1 ? ", " + std::to_string(colGroups) + " column groups per tile row" : "") +
             (ocOuter ? ", oc blocks outer, input transform once" : ", tile rows outer");
   }
   return handled;

@@ -12,6 +12,11 @@
 //   M:  computed at E's oc_o / T loop, for the whole tile row and T oc blocks:
 //       [p | ic_o, ic_i | tile column (R = TW, unrolled), oc_o (T, unrolled), oc_i (vector)]
 //
+// A tile row wider than 14 tiles (OW > 56) is split into column groups of R tiles (R in
+// [7, 14] dividing TW: 112 columns are 2 x 14), E's tile-column loop split inside its oc-pair
+// loop, and M computed per group: [... | oc_o / T | column group | oc_o % T, tile column (R),
+// ...], the same register tile (`G column groups per tile row` in the schedule line).
+//
 // A tile row's transformed input (alpha^2 x IC x TW x 4 bytes: 129 KiB for resnet18's 56x56x64
 // layers) stays in L2 while the GEMM reads it once per oc-block pair; the GEMM's register tile
 // is the direct conv's ow-major one (R tile columns x T oc blocks, R * T <= 28 accumulators,
@@ -32,8 +37,9 @@
 namespace tessel::compiler {
 
 /// Schedules every Winograd conv of `s` (its padding, transforms, GEMM and epilogue). Returns
-/// the stages it scheduled; `desc` gets ", winograd F(mxm,3x3) gemm reg_n R[ x T oc blocks]"
-/// per conv ("gemm row of R tiles" when a tile row is wider than a register tile).
+/// the stages it scheduled; `desc` gets ", winograd F(mxm,3x3) gemm reg_n R[ x T oc blocks][,
+/// G column groups per tile row], tile rows outer|oc blocks outer, input transform once" per
+/// conv.
 std::vector<te::Stage> scheduleWinogradConvs(te::Schedule &s, const ScheduleConfig &config,
                                              std::string &desc);
 

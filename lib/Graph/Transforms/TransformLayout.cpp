@@ -11,8 +11,9 @@
 //    divides the channels (a 16-float AVX-512 vector of output channels), else 8, 4, else the
 //    channels themselves when at most 16 (the first layer's 3 input channels: ib = 3), else 2, 1.
 //    The ops are lib/Graph/Ops/Layout.cpp's (domain "tessel", opset 1, added to the graph's
-//    opset imports). A 3x3 stride-1 conv with >= 64 channels and an output of >= 28x28 (at
-//    most 56 columns) becomes Winograd F(4x4, 3x3) instead (chooseWinogradTile):
+//    opset imports). A 3x3 stride-1 conv with >= 64 channels and an output of >= 28x28 (rows
+//    of tiles that split into register tiles of <= 14 without a tail) becomes Winograd
+//    F(4x4, 3x3) instead (chooseWinogradTile):
 //
 //      Conv(X, W, B) -> FromBlocked(ConvWinogradNCHWc(ToBlocked(X){ib}, U, Bp)){tile = 4}
 //
@@ -71,9 +72,13 @@ int64_t chooseBlock(int64_t C) {
 /// (docs/compile.md, "Convolution", has the measurements behind the rule). Winograd F(4x4, 3x3)
 /// for a 3x3 stride-1 conv with at least 64 input and output channels (full vector blocks of 8
 /// or 16: the GEMM over input channels is long enough to run at the register tile's speed)
-/// and an output of at least 28x28 whose rows are at most 14 tiles of 4 (one register tile of
-/// the GEMM per tile row). resnet18's 56x56 and 28x28 convs: 0.92-1.00 -> 0.39-0.47 ms at one
-/// thread. Smaller outputs stay direct: there the transformed weights, (6x6)/(3x3) = 4 times
+/// and an output of at least 28x28 whose rows of TW tiles of 4 split into register tiles of
+/// the GEMM without a tail: TW <= 14 (one register tile per tile row), or column groups of R
+/// tiles, R in [7, 14] dividing TW (OW 61-64: 2 x 8, 81-84: 3 x 7, 109-112: 2 x 14, 221-224:
+/// 4 x 14; ScheduleWinograd.cpp picks the same R, the largest). resnet18's 56x56 and 28x28
+/// convs: 0.92-1.00 -> 0.39-0.47 ms at one thread; 64x64, 112x112 and 224x224 convs 2-2.8x
+/// faster than direct. A row with a tail group (OW = 100: 25 tiles, 13 + 12) was 3-4x slower
+/// than direct: it stays direct, as do 15-, 17-, 19- and 23-tile rows. Smaller outputs stay direct: there the transformed weights, (6x6)/(3x3) = 4 times
 /// the direct conv's, come from DRAM (resnet18's 14x14x256 convs: 0.90 -> 0.85-0.89 ms at
 /// best, for 9.4 MB of weights per conv instead of 2.4; 7x7x512: 0.95 -> 2.4 ms).
 int64_t chooseWinogradTile(int64_t IC, int64_t OC, int64_t KH, int64_t KW,
@@ -83,7 +88,11 @@ int64_t chooseWinogradTile(int64_t IC, int64_t OC, int64_t KH, int64_t KW,
   if (KH != 3 || KW != 3 || strides != std::vector<int64_t>{1, 1} ||
       dil != std::vector<int64_t>{1, 1} || (ib != 8 && ib != 16) || (ob != 8 && ob != 16))
     return 0;
-  return IC >= 64 && OC >= 64 && OH >= 28 && OW >= 28 && (OW + m - 1) / m <= 14 ? m : 0;
+  const int64_t tiles = (OW + m - 1) / m;
+  bool noTail = tiles <= 14;
+  for (int64_t r = 7; r <= 14 && !noTail; ++r)
+    noTail = tiles % r == 0;
+  return IC >= 64 && OC >= 64 && OH >= 28 && OW >= 28 && noTail ? m : 0;
 }
 
 const std::vector<int64_t> *staticShape(const Value *v, std::vector<int64_t> &buf) {
