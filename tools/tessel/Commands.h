@@ -18,7 +18,7 @@ struct ConformanceOptions {
   int optLevel = 0;              // optimizeGraph at this level before interpreting
   std::string mode = "interp";   // "interp" or "compiled" (compileModel + runtime, in-process)
   bool allowInterpreterFallback = false; // compiled mode: nodes with no lowering interpreted
-  int codegenOptLevel = 3;       // compiled mode: the LLVM level of the kernels
+  int codegenOptLevel = 2;       // compiled mode: the LLVM level of the kernels (as compile)
 };
 int runConformance(const ConformanceOptions &opts);
 /// `tessel version`: tessel and LLVM versions, host CPU name and vector features.

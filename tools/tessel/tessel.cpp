@@ -272,7 +272,7 @@ int main(int argc, char **argv) {
       ->check(CLI::IsMember({"interp", "compiled"}));
   conf->add_flag("--allow-interpreter-fallback", copts.allowInterpreterFallback,
                  "Compiled mode: run nodes whose op has no lowering in the reference interpreter");
-  conf->add_option("--codegen-opt-level", copts.codegenOptLevel, "Compiled mode: LLVM level 0-3 (default 3)")
+  conf->add_option("--codegen-opt-level", copts.codegenOptLevel, "Compiled mode: LLVM level 0-3 (default 2, as tessel compile)")
       ->check(CLI::Range(0, 3));
 
   auto *opt = app.add_subcommand("optimize", "Optimize a model's graph and write it as ONNX");

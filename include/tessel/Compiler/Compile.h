@@ -36,8 +36,11 @@ struct CompileOptions {
   std::map<std::string, std::vector<int64_t>> inputShapes;
   /// Code generation target: "host" (the only one whose artifact this machine can run).
   std::string target = "host";
-  /// The LLVM level for the kernels (0..3).
-  unsigned codegenOptLevel = 3;
+  /// The LLVM level for the kernels (0..3). 2: the kernels arrive vectorized, unrolled and
+  /// register-tiled by their TE schedules, and LLVM's O3 additions (aggressive inlining, loop
+  /// unswitching, ...) measured no faster on the benchmark models while compiling 13-25% slower
+  /// (docs/compile.md).
+  unsigned codegenOptLevel = 2;
   /// Default schedules: parallel outer loops and vectorized inner loops (off: plain loops).
   bool parallel = true;
   bool vectorize = true;
