@@ -89,11 +89,8 @@ public:
 private:
   Value *emit(const std::string &op, std::vector<Value *> inputs, const std::string &what,
               std::map<std::string, Attribute> attrs = {}) {
-    std::string name = g_.uniqueName(base_ + "." + what);
-    Node *n = g_.appendNode(op, std::move(inputs), {name}, name);
-    n->attrs = std::move(attrs);
-    setInferredTypes(*n);
-    return n->output(0);
+    return appendInferred(g_, op, std::move(inputs), base_ + "." + what, std::move(attrs))
+        ->output(0);
   }
 
   Value *constant(DType dt, double v) {

@@ -233,12 +233,7 @@ private:
           {v, constant(base(n) + ".shape", Tensor::fromVector<int64_t>({int64_t(s.size())}, s))},
           base(n) + ".part"));
     }
-    Node *c = g_.appendNode("Concat", parts, {g_.uniqueName(base(n) + ".concat")},
-                            g_.uniqueName(base(n) + ".concat"));
-    c->attrs["axis"] = Attribute::ofInt(axis);
-    setInferredTypes(*c);
-    emitted_.insert(c);
-    return replace(n, c->output(0));
+    return replace(n, emit("Concat", parts, base(n) + ".concat", {{"axis", Attribute::ofInt(axis)}}));
   }
 
   /// Forwards the uses of n's output to `v` (a graph output too: its name is restored after).
@@ -251,10 +246,9 @@ private:
     return true;
   }
 
-  Value *emit(const std::string &op, std::vector<Value *> inputs, const std::string &base) {
-    std::string name = g_.uniqueName(base);
-    Node *n = g_.appendNode(op, std::move(inputs), {name}, name);
-    setInferredTypes(*n);
+  Value *emit(const std::string &op, std::vector<Value *> inputs, const std::string &base,
+              std::map<std::string, Attribute> attrs = {}) {
+    Node *n = appendInferred(g_, op, std::move(inputs), base, std::move(attrs));
     emitted_.insert(n);
     return n->output(0);
   }

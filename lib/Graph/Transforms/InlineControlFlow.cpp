@@ -348,11 +348,8 @@ private:
   /// so later checks see them (an inference error aborts the attempt).
   Value *emit(const std::string &op, std::vector<Value *> inputs, const std::string &base,
               std::map<std::string, Attribute> attrs = {}) {
-    std::string name = g_.uniqueName(base);
-    Node *n = g_.appendNode(op, std::move(inputs), {name}, name);
+    Node *n = appendInferred(g_, op, std::move(inputs), base, std::move(attrs));
     added_.push_back(n);
-    n->attrs = std::move(attrs);
-    setInferredTypes(*n);
     return n->output(0);
   }
 

@@ -142,6 +142,15 @@ void setInferredTypes(Node &n) {
       n.output(i)->type = ts[i];
 }
 
+Node *appendInferred(Graph &g, const std::string &op, std::vector<Value *> inputs,
+                     const std::string &base, std::map<std::string, Attribute> attrs) {
+  std::string name = g.uniqueName(base);
+  Node *n = g.appendNode(op, std::move(inputs), {name}, name);
+  n->attrs = std::move(attrs);
+  setInferredTypes(*n);
+  return n;
+}
+
 Value *addConstant(Graph &g, const std::string &base, const Tensor &t) {
   Value *v = g.createValue(g.uniqueName(base), Type::tensor(t.dtype(), Shape::of(t.shape())));
   v->constant = t;

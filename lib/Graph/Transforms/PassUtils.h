@@ -10,6 +10,7 @@
 #include "tessel/Graph/IR.h"
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -64,6 +65,10 @@ bool isRandomOp(const Node &n);
 
 /// Sets the types of n's outputs from its op's shape inference (a node a pass just made).
 void setInferredTypes(Node &n);
+/// Appends op(inputs) with `attrs`, its one output and the node both named uniquely after
+/// `base`, its output types inferred at once (an inference error propagates).
+Node *appendInferred(Graph &g, const std::string &op, std::vector<Value *> inputs,
+                     const std::string &base, std::map<std::string, Attribute> attrs = {});
 /// A new initializer of g holding `t`, named uniquely after `base`.
 Value *addConstant(Graph &g, const std::string &base, const Tensor &t);
 /// Drops initializer `v` (and its data) when nothing uses, returns, captures or feeds it.
