@@ -305,6 +305,13 @@ std::vector<Expr> shapeExprs(const std::vector<int64_t> &shape) {
   return std::vector<Expr>(shape.begin(), shape.end());
 }
 
+Expr rowMajorIndex(const std::vector<Expr> &idx, const std::vector<int64_t> &dims) {
+  Expr f = Expr(int64_t(0));
+  for (size_t d = 0; d < idx.size(); ++d)
+    f = f * dims[d] + idx[d];
+  return f;
+}
+
 std::vector<Expr> broadcastIndex(const std::vector<Var> &out, const std::vector<int64_t> &in) {
   std::vector<Expr> idx;
   for (size_t d = 0; d < in.size(); ++d) {

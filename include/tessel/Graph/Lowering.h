@@ -129,6 +129,8 @@ std::vector<Expr> shapeExprs(const std::vector<int64_t> &shape);
 /// Numpy broadcasting: the index into an input of shape `in` for output indices `out` (right
 /// aligned; a broadcast dimension of extent 1 reads index 0).
 std::vector<Expr> broadcastIndex(const std::vector<Var> &out, const std::vector<int64_t> &in);
+/// The row-major linear index of `idx` (one index per dim) in a tensor of extents `dims` (i64).
+Expr rowMajorIndex(const std::vector<Expr> &idx, const std::vector<int64_t> &dims);
 /// axis in [-rank, rank) -> [0, rank); an Error naming the node and `what` otherwise.
 int64_t normalizeAxis(const LowerContext &ctx, int64_t axis, int64_t rank, const char *what = "axis");
 /// t[idx] where every index is in range, else `padValue`. The load itself uses clamped indices

@@ -1791,6 +1791,29 @@ void lowerConv(LowerContext &ctx) {
 
 enum class LPool { Max, Avg };
 
+/// One reduce axis per spatial dim of a pool window.
+std::vector<te::IterVar> poolWindowAxes(const Geom &g) {
+  std::vector<te::IterVar> red;
+  for (size_t i = 0; i < g.kernel.size(); ++i)
+    red.push_back(te::reduce_axis({0, g.kernel[i]}, "rk" + std::to_string(i)));
+  return red;
+}
+
+/// The input index of tap `red` of pool output `iv` (may fall in the pads or past the end).
+std::vector<Expr> poolTapIndex(const Geom &g, const std::vector<te::IterVar> &red,
+                               const std::vector<Var> &iv) {
+  std::vector<Expr> idx{iv[0], iv[1]};
+  for (size_t i = 0; i < red.size(); ++i)
+    idx.push_back(iv[2 + i] * g.strides[i] - g.padB[i] + red[i] * g.dil[i]);
+  return idx;
+}
+
+/// What a max pool's padding taps read: -inf for floats, the type's lowest value otherwise.
+Expr maxPoolPadValue(DType dt) {
+  return isFloat(dt) ? loop::makeConst(loop::Type(dt), -double(INFINITY))
+                     : te::reduceIdentity(loop::ReduceOp::Max, loop::Type(dt));
+}
+
 /// MaxPool's Indices output as the reference kernel picks it: taps in order (row-major over
 /// the window, which is row-major over the image), the first in-bounds tap starts as the best
 /// and a later tap replaces it only when strictly greater, so the index is that of the first
@@ -1816,51 +1839,37 @@ te::Tensor lowerMaxPoolIndices(LowerContext &ctx, const te::Tensor &X, const te:
     }
     return ok;
   };
+  const std::vector<int64_t> spatial(xs.begin() + 2, xs.end());
   auto flat = [&](const std::vector<Expr> &idx) { // row-major spatial index
-    Expr f = Expr(int64_t(0));
-    for (int64_t i = 0; i < nsp; ++i)
-      f = f * xs[2 + i] + idx[2 + i];
-    return f;
+    return lowering::rowMajorIndex(std::vector<Expr>(idx.begin() + 2, idx.end()), spatial);
   };
   auto tapValue = [&](const std::vector<Expr> &idx) {
     return lowering::loadPadded(X, idx, xs, lowering::constant(dt, 0));
   };
   const bool isF = isFloat(dt);
-  Expr lowest = isF ? loop::makeConst(loop::Type(dt), -double(INFINITY))
-                    : te::reduceIdentity(loop::ReduceOp::Max, loop::Type(dt));
-  auto fresh = [&]() {
-    std::vector<te::IterVar> r;
-    for (int64_t i = 0; i < nsp; ++i)
-      r.push_back(te::reduce_axis({0, g.kernel[i]}, "rk" + std::to_string(i)));
-    return r;
-  };
+  const Expr lowest = maxPoolPadValue(dt);
   // The first in-bounds tap, the first NaN tap, and the maximum of the values that are not NaN.
-  auto tapsOver = [&](const std::vector<te::IterVar> &r, const std::vector<Var> &iv) {
-    std::vector<Expr> idx{iv[0], iv[1]};
-    for (int64_t i = 0; i < nsp; ++i)
-      idx.push_back(iv[2 + i] * g.strides[i] - g.padB[i] + r[i] * g.dil[i]);
-    return idx;
-  };
-  std::vector<te::IterVar> r1 = fresh(), r2 = fresh(), r3 = fresh(), r4 = fresh();
+  std::vector<te::IterVar> r1 = poolWindowAxes(g), r2 = poolWindowAxes(g), r3 = poolWindowAxes(g),
+                           r4 = poolWindowAxes(g);
   te::Tensor First = ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
-    std::vector<Expr> idx = tapsOver(r1, iv);
+    std::vector<Expr> idx = poolTapIndex(g, r1, iv);
     return te::min(loop::select(inBounds(idx), flat(idx), none), r1);
   }, "first_tap");
   te::Tensor FirstNaN, Max;
   if (isF)
     FirstNaN = ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
-      std::vector<Expr> idx = tapsOver(r2, iv);
+      std::vector<Expr> idx = poolTapIndex(g, r2, iv);
       Expr v = tapValue(idx);
       return te::min(loop::select(inBounds(idx) && (v != v), flat(idx), none), r2);
     }, "first_nan");
   Max = ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
-    std::vector<Expr> idx = tapsOver(r3, iv);
+    std::vector<Expr> idx = poolTapIndex(g, r3, iv);
     Expr v = tapValue(idx);
     Expr skip = isF ? Expr(!inBounds(idx) || (v != v)) : Expr(!inBounds(idx));
     return te::max(loop::select(skip, lowest, v), r3);
   }, "max_not_nan");
   te::Tensor Best = ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
-    std::vector<Expr> idx = tapsOver(r4, iv);
+    std::vector<Expr> idx = poolTapIndex(g, r4, iv);
     std::vector<Expr> o(iv.begin(), iv.end());
     Expr hit = inBounds(idx) && (tapValue(idx) == Max.access(o));
     return te::min(loop::select(hit, flat(idx), none), r4);
@@ -1905,19 +1914,10 @@ void lowerPool(LowerContext &ctx, LPool kind) {
   Geom g = poolGeomFor(ctx, in, kind == LPool::Max);
   std::vector<int64_t> out = ctx.outputShape(0);
   te::Tensor X = ctx.input(0);
-  std::vector<te::IterVar> red;
-  for (int64_t i = 0; i < nsp; ++i)
-    red.push_back(te::reduce_axis({0, g.kernel[i]}, "rk" + std::to_string(i)));
-  // the input index of tap `red` of output `iv` (may fall in the pads or past the end)
-  auto tapIndex = [&](const std::vector<Var> &iv) {
-    std::vector<Expr> idx{iv[0], iv[1]};
-    for (int64_t i = 0; i < nsp; ++i)
-      idx.push_back(iv[2 + i] * g.strides[i] - g.padB[i] + red[i] * g.dil[i]);
-    return idx;
-  };
+  const std::vector<te::IterVar> red = poolWindowAxes(g);
+  auto tapIndex = [&](const std::vector<Var> &iv) { return poolTapIndex(g, red, iv); };
   if (kind == LPool::Max) {
-    Expr lowest = isFloat(dt) ? loop::makeConst(loop::Type(dt), -double(INFINITY))
-                              : te::reduceIdentity(loop::ReduceOp::Max, loop::Type(dt));
+    const Expr lowest = maxPoolPadValue(dt);
     te::Tensor Y = ctx.compute(lowering::shapeExprs(out), [&](std::vector<Var> iv) {
       return te::max(lowering::loadPadded(X, tapIndex(iv), xs, lowest), red);
     });

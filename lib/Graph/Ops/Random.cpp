@@ -380,10 +380,8 @@ Expr loweredKey(const LowerContext &ctx) {
 
 /// The row-major linear index of `iv` in `shape`, as u64.
 Expr linearIndex(const std::vector<Var> &iv, const std::vector<int64_t> &shape) {
-  Expr idx = Expr(int64_t(0));
-  for (size_t d = 0; d < iv.size(); ++d)
-    idx = idx * shape[d] + iv[d];
-  return loop::cast(DType::u64, idx);
+  return loop::cast(DType::u64,
+                    lowering::rowMajorIndex(std::vector<Expr>(iv.begin(), iv.end()), shape));
 }
 
 void lowerSample(LowerContext &ctx, Dist dist) {
