@@ -16,6 +16,9 @@ namespace tessel {
 using loop::Expr;
 using loop::Var;
 
+/// f16 and bf16: stored as 16 bits, computed in f32 (docs/lowering.md).
+static bool isNarrowFloat(DType dt) { return dt == DType::f16 || dt == DType::bf16; }
+
 //===----------------------------------------------------------------------===//
 // LowerContext
 //===----------------------------------------------------------------------===//
@@ -87,7 +90,7 @@ DType LowerContext::outputDType(size_t i) const {
   const Value *v = node().output(i);
   check(v && v->type.isTensor() && v->type.dtype != DType::undefined, "output ", i,
         " has no known tensor dtype; run shape inference before lowering");
-  if (widened_ && (v->type.dtype == DType::f16 || v->type.dtype == DType::bf16))
+  if (widened_ && isNarrowFloat(v->type.dtype))
     return DType::f32;
   return v->type.dtype;
 }
@@ -148,7 +151,12 @@ bool hasLowering(const Node &n) {
   return d && d->lower;
 }
 
-static bool isNarrowFloat(DType dt) { return dt == DType::f16 || dt == DType::bf16; }
+/// `t` converted elementwise to `to`, as a compute named `name`.
+static te::Tensor castCompute(const te::Tensor &t, DType to, const std::string &name) {
+  return te::compute(t.shape(), [t, to](const std::vector<Var> &iv) {
+    return loop::cast(to, t.access(std::vector<Expr>(iv.begin(), iv.end())));
+  }, name);
+}
 
 /// A sum or product over f16/bf16 values among `outputs` and the computes they read: generated
 /// code would round it at every step.
@@ -198,10 +206,7 @@ LoweredNode lowerNode(const Node &n, const std::vector<te::Tensor> &inputs) {
     for (size_t i = 0; i < wide.size(); ++i) {
       if (!wide[i].defined() || !isNarrowFloat(wide[i].dtype()))
         continue;
-      te::Tensor in = wide[i];
-      wide[i] = te::compute(in.shape(), [in](const std::vector<Var> &iv) {
-        return loop::cast(DType::f32, in.access(std::vector<Expr>(iv.begin(), iv.end())));
-      }, ctx.name("widen" + std::to_string(i)));
+      wide[i] = castCompute(wide[i], DType::f32, ctx.name("widen" + std::to_string(i)));
       stages.push_back(wide[i]);
     }
     LowerContext wctx(n, wide);
@@ -214,12 +219,10 @@ LoweredNode lowerNode(const Node &n, const std::vector<te::Tensor> &inputs) {
       const Value *v = n.output(i);
       if (!v || !ln.outputs[i].defined() || !isNarrowFloat(v->type.dtype))
         continue;
-      te::Tensor w = ln.outputs[i];
-      DType to = v->type.dtype;
-      ln.stages.push_back(w);
-      ln.outputs[i] = te::compute(w.shape(), [w, to](const std::vector<Var> &iv) {
-        return loop::cast(to, w.access(std::vector<Expr>(iv.begin(), iv.end())));
-      }, ctx.name("narrow" + (n.numOutputs() > 1 ? std::to_string(i) : std::string())));
+      ln.stages.push_back(ln.outputs[i]);
+      ln.outputs[i] = castCompute(ln.outputs[i], v->type.dtype,
+                                  ctx.name("narrow" + (n.numOutputs() > 1 ? std::to_string(i)
+                                                                          : std::string())));
     }
     seen.clear();
     if (const te::Tensor *t = narrowAccumulation(ln.definedOutputs(), seen))
@@ -384,7 +387,7 @@ void lowerBroadcast(LowerContext &ctx, const std::function<Expr(const std::vecto
   // the narrow type, an op the lowering writes as several operations (Atanh's log((1+x)/(1-x)),
   // HardSigmoid, Selu, Mod) would round after each of them (Atanh at x = 0.001: 26 f16 ulp off).
   const DType outDType = ctx.outputDType(0);
-  const bool narrow = outDType == DType::f16 || outDType == DType::bf16;
+  const bool narrow = isNarrowFloat(outDType);
   std::vector<std::vector<int64_t>> shapes(ctx.numInputs());
   for (size_t i = 0; i < ctx.numInputs(); ++i)
     if (ctx.hasInput(i))
