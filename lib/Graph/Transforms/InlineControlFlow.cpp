@@ -123,6 +123,33 @@ bool isPassThrough(const Value *v, const Value *in) {
   return v == in;
 }
 
+std::shared_ptr<Graph> cloneGraph(const Graph &src, Graph *parent, const OuterResolver &resolve);
+void refineTypes(Graph &sg);
+
+/// Appends to `dst` a copy of node `n` reading `ins`, its outputs named `outNames`, the node
+/// named `name`; its subgraphs are cloned with their captures re-pointed through `resolve`
+/// (and their types re-inferred when `refine`).
+Node *copyNode(Graph &dst, const Node &n, std::vector<Value *> ins,
+               const std::vector<std::string> &outNames, const std::string &name,
+               const OuterResolver &resolve, bool refine) {
+  Node *c = dst.appendNode(n.opType, std::move(ins), outNames, name);
+  c->domain = n.domain;
+  c->attrs = n.attrs;
+  auto clone = [&](std::shared_ptr<Graph> &sg) {
+    if (!sg)
+      return;
+    sg = cloneGraph(*sg, &dst, resolve);
+    if (refine)
+      refineTypes(*sg);
+  };
+  for (auto &[attrName, a] : c->attrs) {
+    clone(a.g);
+    for (auto &sg : a.graphs)
+      clone(sg);
+  }
+  return c;
+}
+
 /// Copies subgraph `src` (held by a node being copied) under `parent`; values it captures are
 /// re-pointed through `resolve`.
 std::shared_ptr<Graph> cloneGraph(const Graph &src, Graph *parent, const OuterResolver &resolve) {
@@ -168,16 +195,7 @@ std::shared_ptr<Graph> cloneGraph(const Graph &src, Graph *parent, const OuterRe
     std::vector<std::string> outNames;
     for (const Value *o : n.outputs())
       outNames.push_back(o ? o->name() : "");
-    Node *c = dst->appendNode(n.opType, ins, outNames, n.name);
-    c->domain = n.domain;
-    c->attrs = n.attrs;
-    for (auto &[name, a] : c->attrs) {
-      if (a.g)
-        a.g = cloneGraph(*a.g, dst.get(), inner);
-      for (auto &sg : a.graphs)
-        if (sg)
-          sg = cloneGraph(*sg, dst.get(), inner);
-    }
+    Node *c = copyNode(*dst, n, ins, outNames, n.name, inner, false);
     for (size_t i = 0; i < n.numOutputs(); ++i)
       if (n.output(i)) {
         c->output(i)->type = n.output(i)->type;
@@ -441,22 +459,9 @@ private:
       std::vector<std::string> outNames;
       for (const Value *o : n.outputs())
         outNames.push_back(o ? g_.uniqueName(prefix + o->name()) : "");
-      Node *c = g_.appendNode(n.opType, ins, outNames,
-                              g_.uniqueName(prefix + (n.name.empty() ? n.opType : n.name)));
+      Node *c = copyNode(g_, n, ins, outNames,
+                         g_.uniqueName(prefix + (n.name.empty() ? n.opType : n.name)), lookup, true);
       added_.push_back(c);
-      c->domain = n.domain;
-      c->attrs = n.attrs;
-      for (auto &[name, a] : c->attrs) {
-        if (a.g) {
-          a.g = cloneGraph(*a.g, &g_, lookup);
-          refineTypes(*a.g);
-        }
-        for (auto &sg : a.graphs)
-          if (sg) {
-            sg = cloneGraph(*sg, &g_, lookup);
-            refineTypes(*sg);
-          }
-      }
       for (size_t i = 0; i < n.numOutputs(); ++i)
         if (n.output(i))
           env[n.output(i)] = c->output(i);
