@@ -129,6 +129,17 @@ std::vector<Expr> shapeExprs(const std::vector<int64_t> &shape);
 /// Numpy broadcasting: the index into an input of shape `in` for output indices `out` (right
 /// aligned; a broadcast dimension of extent 1 reads index 0).
 std::vector<Expr> broadcastIndex(const std::vector<Var> &out, const std::vector<int64_t> &in);
+/// Combines leaf(k) for k in [begin, end) (non-empty) as a balanced binary tree:
+/// combine(mid, tree(begin, mid), tree(mid, end)) (a select tree over many cases stays of depth
+/// log2 instead of a chain as deep as the cases).
+template <class Leaf, class Combine>
+Expr balancedTree(size_t begin, size_t end, const Leaf &leaf, const Combine &combine) {
+  if (end - begin == 1)
+    return leaf(begin);
+  const size_t mid = begin + (end - begin) / 2;
+  return combine(mid, balancedTree(begin, mid, leaf, combine),
+                 balancedTree(mid, end, leaf, combine));
+}
 /// The row-major linear index of `idx` (one index per dim) in a tensor of extents `dims` (i64).
 Expr rowMajorIndex(const std::vector<Expr> &idx, const std::vector<int64_t> &dims);
 /// axis in [-rank, rank) -> [0, rank); an Error naming the node and `what` otherwise.

@@ -713,20 +713,14 @@ LowerFn lowerRecurrent(Cell cell) {
     // The step is data dependent (reverse with sequence_lens), so the load is a balanced tree
     // of selects over the steps.
     if (ctx.hasOutput(0)) {
-      std::function<Expr(const Expr &, int64_t, int64_t, const Expr &, const Expr &,
-                         const Expr &)>
-          pick = [&](const Expr &step, int64_t lo, int64_t hi, const Expr &d, const Expr &b,
-                     const Expr &j) -> Expr {
-        if (hi - lo == 1)
-          return hSteps[size_t(lo)](d, b, j);
-        int64_t mid = lo + (hi - lo) / 2;
-        return loop::select(step < lit(mid), pick(step, lo, mid, d, b, j),
-                            pick(step, mid, hi, d, b, j));
-      };
       auto y = [&](const Expr &t, const Expr &d, const Expr &b, const Expr &j) -> Expr {
         Expr len = masked ? lenOf(b) : lit(T);
         Expr step = byDirection(d, t, len - lit(1) - t);
-        Expr v = pick(step, 0, T, d, b, j);
+        Expr v = lowering::balancedTree(
+            0, size_t(T), [&](size_t k) { return hSteps[k](d, b, j); },
+            [&](size_t mid, const Expr &lo, const Expr &hi) {
+              return loop::select(step < lit(int64_t(mid)), lo, hi);
+            });
         return masked ? loop::select(t < len, v, zero) : v;
       };
       std::vector<int64_t> yShape = layout ? std::vector<int64_t>{B, T, D, H}

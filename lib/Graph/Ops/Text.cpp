@@ -292,17 +292,6 @@ void kernelTfIdf(KernelContext &ctx) {
 /// The most pool n-grams (of the counted lengths) that the lowering unrolls.
 constexpr int64_t kMaxLoweredNgrams = 4096;
 
-/// Combines leaf(k) for k in [begin, end) (non-empty) as a balanced binary tree:
-/// combine(mid, tree(begin, mid), tree(mid, end)).
-template <class Leaf, class Combine>
-lowering::Expr balancedTree(size_t begin, size_t end, const Leaf &leaf, const Combine &combine) {
-  if (end - begin == 1)
-    return leaf(begin);
-  const size_t mid = begin + (end - begin) / 2;
-  return combine(mid, balancedTree(begin, mid, leaf, combine),
-                 balancedTree(mid, end, leaf, combine));
-}
-
 /// TfIdfVectorizer lowered for int32/int64 inputs. The pool is made of compile-time constants,
 /// so the counting is unrolled over it, in three stages (docs/lowering.md):
 ///
@@ -442,7 +431,7 @@ void lowerTfIdf(LowerContext &ctx) {
               match = match && (items[size_t(j)] == g.values[size_t(j)]);
             leaves.push_back(loop::select(match, Expr(g.code), Expr(int64_t(-1))));
           }
-          Expr code = balancedTree(0, leaves.size(), [&](size_t k) { return leaves[k]; },
+          Expr code = lowering::balancedTree(0, leaves.size(), [&](size_t k) { return leaves[k]; },
                                    [](size_t, Expr a, Expr b) { return loop::max(a, b); });
           if (n == 1)
             return code;
@@ -495,7 +484,7 @@ void lowerTfIdf(LowerContext &ctx) {
         ctx, {Expr(Q)},
         [&](const std::vector<Var> &iv) {
           Expr q = iv[0];
-          return balancedTree(
+          return lowering::balancedTree(
               0, byCode.size(),
               [&](size_t k) { return Expr(c.weights[size_t(byCode[k]->ngram)]); },
               [&](size_t mid, Expr lo, Expr hi) {
