@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 #include "ScheduleWinograd.h"
 #include "ScheduleConv.h"
+#include "tessel/Graph/Winograd.h"
 
 #include <algorithm>
 #include <cmath>
@@ -102,15 +103,10 @@ std::vector<te::Stage> scheduleWinogradConvs(te::Schedule &s, const ScheduleConf
     // 25 tiles; the layout pass's chooseWinogradTile leaves those direct) the groups are
     // ceil(TW / 14) of ceil(TW / groups) tiles, the last one guarded at M's edge (correct, but
     // measured 3-4x slower than the direct conv at 100 columns).
-    int64_t regN = TW;
-    if (TW > 14) {
+    int64_t regN = winograd::columnGroupTiles(TW);
+    if (regN == 0) {
       const int64_t groups = (TW + 13) / 14;
       regN = (TW + groups - 1) / groups;
-      for (int64_t r = 14; r >= 7; --r)
-        if (TW % r == 0) {
-          regN = r;
-          break;
-        }
     }
     const int64_t colGroups = (TW + regN - 1) / regN;
     const int64_t vecPerPoint = std::max<int64_t>(1, (ob + lanes - 1) / lanes);

@@ -33,4 +33,16 @@ Matrices matrices(int64_t m);
 /// for the filter g = W[oco*ob + oci, ic, :, :] of W [OC, IC, 3, 3] (f32). Computed in double.
 Tensor transformWeights(const Tensor &W, int64_t m, int64_t ob);
 
+/// The tiles per register tile of a row of `tiles` output tiles: the whole row up to 14, else
+/// the largest R in [7, 14] that divides it (column groups of equal size), else 0 (no such R:
+/// the layout pass keeps such convs direct; docs/compile.md has the measurements).
+inline int64_t columnGroupTiles(int64_t tiles) {
+  if (tiles <= 14)
+    return tiles;
+  for (int64_t r = 14; r >= 7; --r)
+    if (tiles % r == 0)
+      return r;
+  return 0;
+}
+
 } // namespace tessel::winograd

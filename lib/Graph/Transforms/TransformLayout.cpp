@@ -88,10 +88,7 @@ int64_t chooseWinogradTile(int64_t IC, int64_t OC, int64_t KH, int64_t KW,
   if (KH != 3 || KW != 3 || strides != std::vector<int64_t>{1, 1} ||
       dil != std::vector<int64_t>{1, 1} || (ib != 8 && ib != 16) || (ob != 8 && ob != 16))
     return 0;
-  const int64_t tiles = (OW + m - 1) / m;
-  bool noTail = tiles <= 14;
-  for (int64_t r = 7; r <= 14 && !noTail; ++r)
-    noTail = tiles % r == 0;
+  const bool noTail = winograd::columnGroupTiles((OW + m - 1) / m) > 0;
   return IC >= 64 && OC >= 64 && OH >= 28 && OW >= 28 && noTail ? m : 0;
 }
 
