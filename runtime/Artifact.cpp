@@ -406,6 +406,66 @@ void checkFallbackSteps(ArtifactContents &c, const std::string &what) {
            "') is run by no step of the execution plan");
 }
 
+std::vector<DynamicOutput> decodeDynamicOutputs(ByteReader r, const ArtifactContents &c) {
+  std::vector<DynamicOutput> out;
+  uint32_t n = r.count("dynamic output count", 16);
+  for (uint32_t i = 0; i < n; ++i) {
+    uint64_t at = r.fileOffset();
+    DynamicOutput d;
+    d.output = r.u32("output index");
+    d.axis = r.u32("axis");
+    d.slice = r.u32("extent slice");
+    r.zero32("reserved");
+    const std::vector<TensorDesc> &outs = c.metadata.outputs;
+    if (d.output >= outs.size())
+      fail(r.what(), " at byte ", at, ": dynamic output ", i, " names output ", d.output,
+           ", but the artifact has ", outs.size(), " output", outs.size() == 1 ? "" : "s");
+    const TensorDesc &o = outs[d.output];
+    if (!out.empty() && d.output <= out.back().output)
+      fail(r.what(), " at byte ", at, ": dynamic output ", i, " (output '", o.name,
+           "') is not after the previous entry's output (expected increasing output indices)");
+    if (d.axis >= o.shape.size())
+      fail(r.what(), " at byte ", at, ": dynamic output '", o.name, "' axis ", d.axis,
+           " is out of range for ", describe(o));
+    if (d.slice >= c.memoryPlan.slices.size() || c.memoryPlan.slices[d.slice].size < 8)
+      fail(r.what(), " at byte ", at, ": dynamic output '", o.name, "' extent slice ", d.slice,
+           " is not an arena slice of at least 8 bytes (the artifact has ",
+           c.memoryPlan.slices.size(), " slices)");
+    out.push_back(d);
+  }
+  r.expectEnd();
+  return out;
+}
+
+std::vector<InputValue> decodeInputValues(ByteReader r, const ArtifactContents &c) {
+  std::vector<InputValue> out;
+  uint32_t n = r.count("input value count", 8);
+  for (uint32_t i = 0; i < n; ++i) {
+    uint64_t at = r.fileOffset();
+    InputValue v;
+    v.input = r.u32("input index");
+    v.weight = r.u32("weight index");
+    const std::vector<TensorDesc> &ins = c.metadata.inputs;
+    if (v.input >= ins.size())
+      fail(r.what(), " at byte ", at, ": input value ", i, " names input ", v.input,
+           ", but the artifact has ", ins.size(), " input", ins.size() == 1 ? "" : "s");
+    const TensorDesc &in = ins[v.input];
+    if (!out.empty() && v.input <= out.back().input)
+      fail(r.what(), " at byte ", at, ": input value ", i, " (input '", in.name,
+           "') is not after the previous entry's input (expected increasing input indices)");
+    if (v.weight >= c.weights.size())
+      fail(r.what(), " at byte ", at, ": the value of input '", in.name, "' is weight ", v.weight,
+           ", but the artifact has ", c.weights.size(), " weights");
+    const TensorDesc &w = c.weights[v.weight].desc;
+    if (w.dtype != in.dtype || w.shape != in.shape)
+      fail(r.what(), " at byte ", at, ": the value of input '", in.name, "' (", describe(in),
+           ") is weight '", w.name, "' of another type, ", describe(w));
+    out.push_back(v);
+  }
+  r.expectEnd();
+  return out;
+}
+
 bool validSymbol(const std::string &s) {
   if (s.empty())
     return false;
@@ -464,6 +524,8 @@ const char *sectionKindName(SectionKind kind) {
   case SectionKind::MemoryPlan: return "memory plan";
   case SectionKind::ExecutionPlan: return "execution plan";
   case SectionKind::Fallback: return "fallback";
+  case SectionKind::DynamicOutputs: return "dynamic outputs";
+  case SectionKind::InputValues: return "input values";
   }
   return "unknown";
 }
@@ -526,9 +588,15 @@ std::string describe(const TensorDesc &desc) {
 
 std::vector<uint8_t> encodeArtifact(const ArtifactContents &c) {
   std::array<ByteWriter, kMaxSectionKinds> sec;
-  // The fallback section is written only when there are fallback nodes, so an artifact without
-  // them is byte for byte what a runtime that predates the section reads.
-  const uint32_t nSections = c.fallbacks.empty() ? kNumSectionKinds : kMaxSectionKinds;
+  // The optional sections are written only when they have entries, so an artifact without
+  // fallback nodes or dynamic outputs is byte for byte what a runtime that predates them reads.
+  std::vector<uint32_t> kinds; // the sections written, by kind (1-based), in kind order
+  for (uint32_t k = 1; k <= kMaxSectionKinds; ++k)
+    if (k <= kNumSectionKinds || (k == uint32_t(SectionKind::Fallback) && !c.fallbacks.empty()) ||
+        (k == uint32_t(SectionKind::DynamicOutputs) && !c.dynamicOutputs.empty()) ||
+        (k == uint32_t(SectionKind::InputValues) && !c.inputValues.empty()))
+      kinds.push_back(k);
+  const uint32_t nSections = uint32_t(kinds.size());
 
   ByteWriter &meta = sec[0];
   const Metadata &m = c.metadata;
@@ -614,14 +682,30 @@ std::vector<uint8_t> encodeArtifact(const ArtifactContents &c) {
       fb.bytes.insert(fb.bytes.end(), f.payload, f.payload + f.payloadSize);
   }
 
+  ByteWriter &dyn = sec[6];
+  dyn.count(c.dynamicOutputs.size(), "dynamic outputs");
+  for (const DynamicOutput &d : c.dynamicOutputs) {
+    dyn.u32(d.output);
+    dyn.u32(d.axis);
+    dyn.u32(d.slice);
+    dyn.u32(0);
+  }
+
+  ByteWriter &iv = sec[7];
+  iv.count(c.inputValues.size(), "input values");
+  for (const InputValue &v : c.inputValues) {
+    iv.u32(v.input);
+    iv.u32(v.weight);
+  }
+
   // Layout: header, table, then the sections in kind order, each at a multiple of 64.
   uint64_t offsets[kMaxSectionKinds];
   uint64_t pos = alignUp(kHeaderSize + nSections * kSectionEntrySize, kArtifactAlignment);
   for (uint32_t i = 0; i < nSections; ++i) {
     offsets[i] = pos;
-    pos = alignUp(pos + sec[i].bytes.size(), kArtifactAlignment);
+    pos = alignUp(pos + sec[kinds[i] - 1].bytes.size(), kArtifactAlignment);
   }
-  uint64_t total = offsets[nSections - 1] + sec[nSections - 1].bytes.size();
+  uint64_t total = offsets[nSections - 1] + sec[kinds[nSections - 1] - 1].bytes.size();
 
   ByteWriter out;
   out.bytes.insert(out.bytes.end(), kArtifactMagic, kArtifactMagic + 8);
@@ -633,18 +717,20 @@ std::vector<uint8_t> encodeArtifact(const ArtifactContents &c) {
   out.u64(0); // header checksum, patched below
   out.bytes.resize(kHeaderSize, 0);
   for (uint32_t i = 0; i < nSections; ++i) {
-    out.u32(i + 1);
+    const ByteWriter &b = sec[kinds[i] - 1];
+    out.u32(kinds[i]);
     out.u32(0);
     out.u64(offsets[i]);
-    out.u64(sec[i].bytes.size());
-    out.u64(fnv1a64(sec[i].bytes.data(), sec[i].bytes.size()));
+    out.u64(b.bytes.size());
+    out.u64(fnv1a64(b.bytes.data(), b.bytes.size()));
   }
   uint64_t headerSum = fnv1a64(out.bytes.data(), out.bytes.size());
   for (int i = 0; i < 8; ++i)
     out.bytes[32 + i] = uint8_t(headerSum >> (8 * i));
   for (uint32_t i = 0; i < nSections; ++i) {
+    const ByteWriter &b = sec[kinds[i] - 1];
     out.bytes.resize(offsets[i], 0);
-    out.bytes.insert(out.bytes.end(), sec[i].bytes.begin(), sec[i].bytes.end());
+    out.bytes.insert(out.bytes.end(), b.bytes.begin(), b.bytes.end());
   }
   return out.bytes;
 }
@@ -675,9 +761,10 @@ ArtifactContents parseArtifact(const uint8_t *data, size_t size, std::string_vie
     fail(what, ": the header says the file is ", total, " bytes but it is ", size,
          total > size ? " (truncated)" : " (extra bytes at the end)");
   uint32_t nSections = h.u32("section count");
-  if (nSections != kNumSectionKinds && nSections != kMaxSectionKinds)
+  if (nSections < kNumSectionKinds || nSections > kMaxSectionKinds)
     fail(what, ": header byte 24: section count ", nSections, ", expected ", kNumSectionKinds,
-         " (or ", kMaxSectionKinds, " with the optional fallback section)");
+         " to ", kMaxSectionKinds,
+         " (with the optional fallback, dynamic-outputs and input-values sections)");
   uint32_t headerSize = h.u32("header size");
   if (headerSize != kHeaderSize)
     fail(what, ": header byte 28: header size ", headerSize, ", expected ", kHeaderSize);
@@ -712,7 +799,8 @@ ArtifactContents parseArtifact(const uint8_t *data, size_t size, std::string_vie
     e.checksum = t.u64("section checksum");
     if (kind < 1 || kind > kMaxSectionKinds)
       fail(what, ": section table entry ", i, " at byte ", at, ": kind ", kind,
-           ", expected 1..6 (metadata, code, weights, memory plan, execution plan, fallback)");
+           ", expected 1..8 (metadata, code, weights, memory plan, execution plan, fallback, "
+           "dynamic outputs, input values)");
     e.kind = SectionKind(kind);
     const char *name = sectionKindName(e.kind);
     if (seen[kind - 1])
@@ -792,6 +880,10 @@ ArtifactContents parseArtifact(const uint8_t *data, size_t size, std::string_vie
     const SectionEntry &fe = entries[uint32_t(SectionKind::Fallback) - 1];
     c.fallbacks = decodeFallbacks(reader(SectionKind::Fallback), data + fe.offset);
   }
+  if (seen[uint32_t(SectionKind::DynamicOutputs) - 1])
+    c.dynamicOutputs = decodeDynamicOutputs(reader(SectionKind::DynamicOutputs), c);
+  if (seen[uint32_t(SectionKind::InputValues) - 1])
+    c.inputValues = decodeInputValues(reader(SectionKind::InputValues), c);
   c.steps = decodeExecutionPlan(reader(SectionKind::ExecutionPlan), c);
   checkFallbackSteps(c, what);
   size_t kernelSteps = size_t(std::count_if(c.steps.begin(), c.steps.end(),

@@ -111,6 +111,37 @@ int tessel_run(const tessel_model *model, const tessel_tensor *inputs, size_t nu
   });
 }
 
+int tessel_run_dynamic(const tessel_model *model, const tessel_tensor *inputs, size_t num_inputs,
+                       const tessel_tensor *outputs, size_t num_outputs,
+                       int64_t *const *output_shapes) {
+  return guarded([&] {
+    if (!model)
+      tessel::fail("tessel_run_dynamic: model is NULL");
+    if (!output_shapes && num_outputs)
+      tessel::fail("tessel_run_dynamic: output_shapes is NULL but num_outputs is ", num_outputs);
+    std::vector<tessel::runtime::TensorArg> in = toArgs(inputs, num_inputs, "input");
+    std::vector<tessel::runtime::TensorArg> out = toArgs(outputs, num_outputs, "output");
+    for (size_t i = 0; i < num_outputs; ++i)
+      if (!output_shapes[i] && out[i].rank)
+        tessel::fail("tessel_run_dynamic: output_shapes[", i, "] (output '", out[i].name,
+                     "') is NULL; expected room for ", out[i].rank, " dims");
+    std::vector<std::vector<int64_t>> shapes;
+    model->model.run(in.data(), in.size(), out.data(), out.size(), nullptr, &shapes);
+    for (size_t i = 0; i < num_outputs; ++i)
+      for (size_t d = 0; d < shapes[i].size(); ++d)
+        output_shapes[i][d] = shapes[i][d];
+  });
+}
+
+int64_t tessel_output_dynamic_axis(const tessel_model *model, size_t index) {
+  if (!model)
+    return -1;
+  for (const tessel::runtime::DynamicOutput &d : model->model.dynamicOutputs())
+    if (d.output == index)
+      return int64_t(d.axis);
+  return -1;
+}
+
 const char *tessel_last_error(void) { return tlsError.c_str(); }
 
 size_t tessel_num_inputs(const tessel_model *model) {

@@ -399,6 +399,10 @@ const ArtifactContents &Model::contents() const { return impl_->contents; }
 
 const std::vector<double> &Model::kernelFlops() const { return impl_->kernelFlops; }
 
+const std::vector<DynamicOutput> &Model::dynamicOutputs() const {
+  return impl_->contents.dynamicOutputs;
+}
+
 const std::string *Model::info(std::string_view key) const {
   auto it = impl_->info.find(key);
   return it == impl_->info.end() ? nullptr : &it->second;
@@ -448,6 +452,38 @@ std::vector<const TensorArg *> bind(const std::vector<TensorDesc> &expected,
   return bound;
 }
 
+/// A tensor's first values as text ("[3, 7, ...]"; a scalar without brackets), for errors.
+std::string valueText(const void *data, const TensorDesc &d) {
+  const uint64_t n = numElements(d.shape), shown = std::min<uint64_t>(n, 6);
+  std::string s = d.shape.empty() ? "" : "[";
+  for (uint64_t i = 0; i < shown; ++i) {
+    const uint8_t *p = static_cast<const uint8_t *>(data) + i * elemTypeSize(uint32_t(d.dtype));
+    auto get = [&](auto v) {
+      std::memcpy(&v, p, sizeof v);
+      return v;
+    };
+    std::string t;
+    switch (d.dtype) {
+    case ElemType::f32: t = concat(get(float())); break;
+    case ElemType::f64: t = concat(get(double())); break;
+    case ElemType::i8: t = concat(int(get(int8_t()))); break;
+    case ElemType::u8: t = concat(unsigned(get(uint8_t()))); break;
+    case ElemType::i16: t = concat(get(int16_t())); break;
+    case ElemType::u16: t = concat(get(uint16_t())); break;
+    case ElemType::i32: t = concat(get(int32_t())); break;
+    case ElemType::u32: t = concat(get(uint32_t())); break;
+    case ElemType::i64: t = concat(get(int64_t())); break;
+    case ElemType::u64: t = concat(get(uint64_t())); break;
+    case ElemType::boolean: t = get(uint8_t()) ? "true" : "false"; break;
+    default: t = concat("0x", std::hex, get(uint16_t())); break; // f16, bf16: the bits
+    }
+    s += (i ? ", " : "") + t;
+  }
+  if (shown < n)
+    s += ", ...";
+  return s + (d.shape.empty() ? "" : "]");
+}
+
 bool overlaps(const TensorArg *a, const TensorArg *b) {
   if (!a->sizeBytes || !b->sizeBytes)
     return false;
@@ -464,9 +500,21 @@ void Model::run(const TensorArg *inputs, size_t numInputs, const TensorArg *outp
 
 void Model::run(const TensorArg *inputs, size_t numInputs, const TensorArg *outputs,
                 size_t numOutputs, RunProfile *profile) const {
+  run(inputs, numInputs, outputs, numOutputs, profile, nullptr);
+}
+
+void Model::run(const TensorArg *inputs, size_t numInputs, const TensorArg *outputs,
+                size_t numOutputs, RunProfile *profile,
+                std::vector<std::vector<int64_t>> *outputShapes) const {
   using ProfileClock = std::chrono::steady_clock;
   const Impl &m = *impl_;
   const Metadata &meta = m.contents.metadata;
+  if (!outputShapes && !m.contents.dynamicOutputs.empty()) {
+    const DynamicOutput &d = m.contents.dynamicOutputs.front();
+    fail(m.what, ": output '", meta.outputs[d.output].name, "' has a shape that depends on the "
+         "data (dim ", d.axis, " of at most ", describe(meta.outputs[d.output]), "); run the "
+         "model through the overload that reports output shapes (C: tessel_run_dynamic)");
+  }
   std::vector<const TensorArg *> in = bind(meta.inputs, inputs, numInputs, "input", m.what);
   std::vector<const TensorArg *> out = bind(meta.outputs, outputs, numOutputs, "output", m.what);
   for (size_t i = 0; i < out.size(); ++i) {
@@ -476,6 +524,17 @@ void Model::run(const TensorArg *inputs, size_t numInputs, const TensorArg *outp
     for (const TensorArg *x : in)
       TESSEL_CHECK(!overlaps(out[i], x), m.what, ": output buffer '", out[i]->name,
                    "' overlaps input '", x->name, "'");
+  }
+
+  // Inputs the model was compiled for one value of must have that value.
+  for (const InputValue &v : m.contents.inputValues) {
+    const WeightDesc &w = m.contents.weights[v.weight];
+    const uint8_t *want = m.contents.weightData + w.offset;
+    if (w.size && std::memcmp(in[v.input]->data, want, w.size) != 0)
+      fail(m.what, ": input '", meta.inputs[v.input].name, "' is ",
+           valueText(in[v.input]->data, w.desc), ", but the model was compiled for ",
+           valueText(want, w.desc), " only (tessel compile --input-value: its shapes or loop "
+           "trip counts follow from it); recompile for this value");
   }
 
   // The pointers the kernels see; misaligned caller buffers go through aligned copies.
@@ -535,9 +594,36 @@ void Model::run(const TensorArg *inputs, size_t numInputs, const TensorArg *outp
     profile->stepNanoseconds[s] = uint64_t(
         std::chrono::duration_cast<std::chrono::nanoseconds>(ProfileClock::now() - t0).count());
   }
+  // The actual shapes, checked against the bounds before the arena goes back to the pool.
+  std::vector<std::vector<int64_t>> shapes;
+  std::string badExtent;
+  if (outputShapes) {
+    for (const TensorDesc &d : meta.outputs)
+      shapes.push_back(d.shape);
+    for (const DynamicOutput &d : m.contents.dynamicOutputs) {
+      int64_t extent = 0;
+      std::memcpy(&extent, arena.get() + m.contents.memoryPlan.slices[d.slice].offset,
+                  sizeof extent);
+      int64_t bound = shapes[d.output][d.axis];
+      if (extent < 0 || extent > bound) {
+        badExtent = concat(m.what, ": the kernel reported ", extent, " for dim ", d.axis,
+                           " of output '", meta.outputs[d.output].name, "', outside its bound ",
+                           describe(meta.outputs[d.output]));
+        break;
+      }
+      shapes[d.output][d.axis] = extent;
+    }
+  }
   m.giveArena(std::move(arena));
+  TESSEL_CHECK(badExtent.empty(), badExtent);
   for (const auto &[i, p] : copyBack)
     std::memcpy(out[i]->data, p, out[i]->sizeBytes);
+  if (outputShapes) {
+    // In the caller's order: given[g] is bound to model output `out` index i where out[i] == &given[g].
+    outputShapes->assign(numOutputs, {});
+    for (size_t i = 0; i < out.size(); ++i)
+      (*outputShapes)[size_t(out[i] - outputs)] = std::move(shapes[i]);
+  }
 }
 
 std::vector<HostTensor> Model::run(const std::vector<HostTensor> &inputs) const {
@@ -557,7 +643,13 @@ std::vector<HostTensor> Model::run(const std::vector<HostTensor> &inputs,
   for (HostTensor &t : results)
     out.push_back({t.desc.name, t.desc.dtype, t.desc.shape.data(), t.desc.shape.size(),
                    t.bytes.data(), t.bytes.size()});
-  run(in.data(), in.size(), out.data(), out.size(), profile);
+  std::vector<std::vector<int64_t>> shapes;
+  run(in.data(), in.size(), out.data(), out.size(), profile, &shapes);
+  for (size_t i = 0; i < results.size(); ++i)
+    if (shapes[i] != results[i].desc.shape) {
+      results[i].desc.shape = shapes[i];
+      results[i].bytes.resize(byteSize(results[i].desc));
+    }
   return results;
 }
 

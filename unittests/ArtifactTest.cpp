@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "RuntimeTestUtils.h"
+#include "TestUtils.h"
 #include "tessel/Artifact/Writer.h"
 #include "tessel/CodeGen/AOT.h"
 #include "tessel/TE/Build.h"
@@ -85,6 +86,19 @@ void f64_sum(void **args) {
   for (int64_t i = 0; i < n; ++i)
     acc += y[i];
   s[0] = acc;
+}
+
+/* idx = the positions of x's positive elements, compactly; *extent = their count (a kernel of a
+ * data-dependent output shape, as NonZero's). A negative x[0] reports an extent past the bound
+ * (a kernel bug the runtime must catch). */
+void i64_positive_indices(void **args) {
+  const float *x = (const float *)args[0];
+  int64_t *idx = (int64_t *)args[1], *extent = (int64_t *)args[2];
+  int64_t n = *(const int64_t *)args[3], k = 0;
+  for (int64_t i = 0; i < n; ++i)
+    if (x[i] > 0)
+      idx[k++] = i;
+  *extent = x[0] < -100 ? n + 1 : k;
 }
 )C";
 
@@ -186,6 +200,22 @@ const std::vector<uint8_t> &goodArtifact() {
   return bytes;
 }
 
+/// idx = positive_indices(x): one output whose dim 0 depends on the data.
+Writer makeDynamicWriter(WriterOptions options = {}) {
+  Writer w(options);
+  w.setTarget(std::string(hostArch()) + "-unknown-linux-gnu", "generic", {});
+  uint32_t x = w.addInput("x", DType::f32, {kN});
+  uint32_t y = w.addOutput("y", DType::f32, {kN});
+  uint32_t idx = w.addOutput("idx", DType::i64, {kN});
+  uint32_t ext = w.appendArenaSlice("idx.extent", 8);
+  w.setCode(kernelLibrary());
+  w.addStep("f32_add_one", {Writer::input(x), Writer::output(y), Writer::scalar(kN)});
+  w.addStep("i64_positive_indices",
+            {Writer::input(x), Writer::output(idx), Writer::arena(ext), Writer::scalar(kN)});
+  w.addDynamicOutput(idx, 0, ext);
+  return w;
+}
+
 HostTensor randomInput(uint32_t seed) {
   HostTensor x(TensorDesc{"x", ElemType::f32, {kN}});
   std::mt19937 rng(seed);
@@ -253,10 +283,6 @@ void fixAllChecksums(std::vector<uint8_t> &b) {
   }
   fixHeaderChecksum(b);
 }
-
-#define EXPECT_ERROR_HAS(msg, needle)                                                              \
-  EXPECT_NE(std::string(msg).find(needle), std::string::npos)                                      \
-      << "error message: '" << (msg) << "' should mention '" << (needle) << "'"
 
 //===--- running ------------------------------------------------------------===//
 
@@ -352,6 +378,126 @@ TEST(Artifact, CApiLoadsFileIntrospectsAndRuns) {
   EXPECT_ERROR_HAS(tessel_last_error(), "missing.tsl: cannot open");
   EXPECT_EQ(tessel_load_from_memory("TESSEL", 6, &none), -1);
   EXPECT_ERROR_HAS(tessel_last_error(), "truncated");
+}
+
+TEST(Artifact, DynamicOutputsReportTheirShape) {
+  REQUIRE_CC();
+  std::vector<uint8_t> bytes = makeDynamicWriter().finish();
+  Model m = Model::loadFromMemory(bytes.data(), bytes.size());
+  ASSERT_EQ(m.dynamicOutputs().size(), 1u);
+  EXPECT_EQ(m.dynamicOutputs()[0].output, 1u);
+  EXPECT_EQ(m.dynamicOutputs()[0].axis, 0u);
+  HostTensor x = randomInput(3);
+  std::vector<int64_t> want;
+  for (int64_t i = 0; i < kN; ++i)
+    if (x.data<float>()[i] > 0)
+      want.push_back(i);
+  ASSERT_GT(want.size(), 0u);
+  ASSERT_LT(want.size(), size_t(kN));
+  // The HostTensor overload cuts the output to its actual shape.
+  std::vector<HostTensor> out = m.run({x});
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].desc.shape, std::vector<int64_t>{kN});
+  EXPECT_EQ(out[1].desc.shape, std::vector<int64_t>{int64_t(want.size())});
+  ASSERT_EQ(out[1].bytes.size(), want.size() * 8);
+  EXPECT_EQ(std::memcmp(out[1].bytes.data(), want.data(), want.size() * 8), 0);
+
+  // The C API: tessel_run refuses the model, tessel_run_dynamic reports the shapes.
+  tessel_model *cm = nullptr;
+  ASSERT_EQ(tessel_load_from_memory(bytes.data(), bytes.size(), &cm), 0) << tessel_last_error();
+  EXPECT_EQ(tessel_output_dynamic_axis(cm, 0), -1);
+  EXPECT_EQ(tessel_output_dynamic_axis(cm, 1), 0);
+  EXPECT_EQ(tessel_output_dynamic_axis(cm, 2), -1);
+  std::vector<float> y(kN);
+  std::vector<int64_t> idx(kN);
+  int64_t shape[1] = {kN}, yShape[1] = {0}, idxShape[1] = {0};
+  tessel_tensor in = {"x", TESSEL_F32, 1, shape, x.bytes.data(), kN * 4};
+  tessel_tensor outs[2] = {{"idx", TESSEL_I64, 1, shape, idx.data(), kN * 8},
+                           {"y", TESSEL_F32, 1, shape, y.data(), kN * 4}};
+  EXPECT_EQ(tessel_run(cm, &in, 1, outs, 2), -1);
+  EXPECT_ERROR_HAS(tessel_last_error(), "output 'idx' has a shape that depends on the data");
+  int64_t *shapes[2] = {idxShape, yShape};
+  ASSERT_EQ(tessel_run_dynamic(cm, &in, 1, outs, 2, shapes), 0) << tessel_last_error();
+  EXPECT_EQ(idxShape[0], int64_t(want.size()));
+  EXPECT_EQ(yShape[0], kN);
+  EXPECT_EQ(std::memcmp(idx.data(), want.data(), want.size() * 8), 0);
+  EXPECT_EQ(tessel_run_dynamic(cm, &in, 1, outs, 2, nullptr), -1);
+  EXPECT_ERROR_HAS(tessel_last_error(), "output_shapes is NULL");
+
+  // A kernel that reports an extent past the bound is an error, not a read past the buffer.
+  x.data<float>()[0] = -1000.0f;
+  EXPECT_ERROR_HAS(test::errorOf([&] { m.run({x}); }),
+                   "the kernel reported 1001 for dim 0 of output 'idx', outside its bound "
+                   "i64[1000]");
+  tessel_free(cm);
+}
+
+TEST(ArtifactCorrupt, BadDynamicOutputEntries) {
+  REQUIRE_CC();
+  Writer w = makeDynamicWriter(WriterOptions{false});
+  w.addDynamicOutput(2, 0, 0);
+  EXPECT_ERROR_HAS(loadError(w.finish()), "names output 2, but the artifact has 2 outputs");
+  w = makeDynamicWriter(WriterOptions{false});
+  w.addDynamicOutput(1, 0, 0);
+  EXPECT_ERROR_HAS(loadError(w.finish()), "is not after the previous entry's output");
+  Writer v(WriterOptions{false});
+  v.setTarget(std::string(hostArch()) + "-unknown-linux-gnu", "generic", {});
+  uint32_t o = v.addOutput("o", DType::f32, {4});
+  uint32_t small = v.appendArenaSlice("small", 4);
+  v.addDynamicOutput(o, 1, small);
+  EXPECT_ERROR_HAS(loadError(v.finish()), "dynamic output 'o' axis 1 is out of range for f32[4]");
+  Writer u(WriterOptions{false});
+  u.setTarget(std::string(hostArch()) + "-unknown-linux-gnu", "generic", {});
+  o = u.addOutput("o", DType::f32, {4});
+  small = u.appendArenaSlice("small", 4);
+  u.addDynamicOutput(o, 0, small);
+  EXPECT_ERROR_HAS(loadError(u.finish()), "extent slice 0 is not an arena slice of at least 8 "
+                                          "bytes");
+  // A file without dynamic outputs has no such section: byte for byte the older format.
+  EXPECT_EQ(parseArtifact(goodArtifact().data(), goodArtifact().size()).sections.size(), 5u);
+  std::vector<uint8_t> dyn = makeDynamicWriter().finish();
+  EXPECT_EQ(parseArtifact(dyn.data(), dyn.size()).sections.size(), 6u);
+}
+
+/// makeWriter's model with a second input "n" (i64 scalar) fixed to 1000 at compile time.
+Writer makeInputValueWriter(WriterOptions options = {}, DType valueType = DType::i64) {
+  Writer w = makeWriter(options);
+  uint32_t n = w.addInput("n", DType::i64, {});
+  int64_t v = kN;
+  uint32_t wi = w.addWeight("n.value", valueType, {}, &v, dtypeSize(valueType));
+  w.addInputValue(n, wi);
+  return w;
+}
+
+TEST(Artifact, InputValuesAreCheckedAtEveryRun) {
+  REQUIRE_CC();
+  std::vector<uint8_t> bytes = makeInputValueWriter().finish();
+  Model m = Model::loadFromMemory(bytes.data(), bytes.size());
+  ASSERT_EQ(m.contents().inputValues.size(), 1u);
+  HostTensor x = randomInput(4), n(TensorDesc{"n", ElemType::i64, {}});
+  *n.data<int64_t>() = kN;
+  expectOutputs(x, m.run({x, n}));
+  *n.data<int64_t>() = 7;
+  EXPECT_ERROR_HAS(test::errorOf([&] { m.run({x, n}); }),
+                   "input 'n' is 7, but the model was compiled for 1000 only");
+  EXPECT_EQ(parseArtifact(bytes.data(), bytes.size()).sections.size(), 6u);
+}
+
+TEST(ArtifactCorrupt, BadInputValueEntries) {
+  REQUIRE_CC();
+  EXPECT_ERROR_HAS(loadError(makeInputValueWriter(WriterOptions{false}, DType::f64).finish()),
+                   "the value of input 'n' (i64[]) is weight 'n.value' of another type, f64[]");
+  Writer w = makeWriter(WriterOptions{false});
+  w.addInputValue(0, 9);
+  EXPECT_ERROR_HAS(loadError(w.finish()), "the value of input 'x' is weight 9, but the artifact "
+                                          "has 2 weights");
+  w = makeInputValueWriter(WriterOptions{false});
+  w.addInputValue(0, 0);
+  EXPECT_ERROR_HAS(loadError(w.finish()), "input value 1 (input 'x') is not after the previous "
+                                          "entry's input");
+  w = makeInputValueWriter(WriterOptions{false});
+  w.addInputValue(5, 0);
+  EXPECT_ERROR_HAS(loadError(w.finish()), "names input 5, but the artifact has 2 inputs");
 }
 
 TEST(Artifact, StagesMisalignedBuffers) {

@@ -42,4 +42,9 @@ inline std::string errorOf(const std::function<void()> &fn) {
 
 } // namespace tessel::test
 
+/// Expects the error message `msg` to contain `needle`.
+#define EXPECT_ERROR_HAS(msg, needle)                                                              \
+  EXPECT_NE(std::string(msg).find(needle), std::string::npos)                                      \
+      << "error message: '" << (msg) << "' should mention '" << (needle) << "'"
+
 #endif // TESSEL_UNITTESTS_TESTUTILS_H

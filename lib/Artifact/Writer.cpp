@@ -176,8 +176,18 @@ uint32_t Writer::addFallbackStep(std::string name, std::string opType,
   return index;
 }
 
+void Writer::addDynamicOutput(uint32_t output, uint32_t axis, uint32_t extentSlice) {
+  dynamicOutputs_.push_back({output, axis, extentSlice});
+}
+
+void Writer::addInputValue(uint32_t input, uint32_t weight) {
+  inputValues_.push_back({input, weight});
+}
+
 std::vector<uint8_t> Writer::finish() const {
   runtime::ArtifactContents c;
+  c.dynamicOutputs = dynamicOutputs_;
+  c.inputValues = inputValues_;
   for (const PendingFallback &f : fallbacks_)
     c.fallbacks.push_back({f.name, f.opType, f.inputs, f.outputs, f.payload.data(),
                            f.payload.size()});

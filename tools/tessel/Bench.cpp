@@ -256,8 +256,11 @@ int runBench(const BenchOptions &o) {
       out.push_back({t.desc.name, t.desc.dtype, t.desc.shape.data(), t.desc.shape.size(),
                      t.bytes.data(), t.bytes.size()});
     // Buffers bound once: a run measures the runtime's run(), not the allocation of outputs.
-    ms = measure([&] { model->run(in.data(), in.size(), out.data(), out.size()); }, o.warmup,
-                 o.runs);
+    // A model with data-dependent output shapes reports them (Model::run rejects it otherwise).
+    std::vector<std::vector<int64_t>> shapes;
+    auto *shapesArg = model->dynamicOutputs().empty() ? nullptr : &shapes;
+    ms = measure([&] { model->run(in.data(), in.size(), out.data(), out.size(), nullptr, shapesArg); },
+                 o.warmup, o.runs);
   }
   Stats s = statsOf(ms);
   std::cout << "latency of " << o.model << " (" << engine << ", " << threads << " thread"

@@ -324,12 +324,25 @@ int inspectArtifact(const std::string &path) {
   const std::string *opt = extra("opt_level");
   std::cout << "opt level: " << (opt ? *opt : "not recorded") << "\n";
   std::cout << "buffer alignment: " << m.bufferAlignment << "\n";
-  for (const runtime::TensorDesc &d : m.inputs)
+  for (size_t i = 0; i < m.inputs.size(); ++i) {
+    const runtime::TensorDesc &d = m.inputs[i];
     std::cout << "input " << d.name << ": " << runtime::describe(d) << " (" << runtime::byteSize(d)
-              << " bytes)\n";
-  for (const runtime::TensorDesc &d : m.outputs)
+              << " bytes)";
+    for (const runtime::InputValue &v : c.inputValues)
+      if (v.input == i)
+        std::cout << " [compiled for one value: weight " << c.weights[v.weight].desc.name << "]";
+    std::cout << "\n";
+  }
+  for (size_t i = 0; i < m.outputs.size(); ++i) {
+    const runtime::TensorDesc &d = m.outputs[i];
     std::cout << "output " << d.name << ": " << runtime::describe(d) << " ("
-              << runtime::byteSize(d) << " bytes)\n";
+              << runtime::byteSize(d) << " bytes)";
+    for (const runtime::DynamicOutput &dyn : c.dynamicOutputs)
+      if (dyn.output == i)
+        std::cout << " [dim " << dyn.axis << " depends on the data: at most " << d.shape[dyn.axis]
+                  << "; extent in arena slice " << c.memoryPlan.slices[dyn.slice].name << "]";
+    std::cout << "\n";
+  }
 
   size_t numFallback = 0;
   for (const runtime::Step &s : c.steps)

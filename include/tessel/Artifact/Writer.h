@@ -95,6 +95,16 @@ public:
                            std::vector<runtime::TensorDesc> outputs, std::vector<uint8_t> payload,
                            std::vector<runtime::StepArg> args);
 
+  /// Marks output `output`'s dim `axis` as data-dependent: the output's shape is its upper
+  /// bound, and the kernel that writes it stores the actual extent (an i64) at the start of
+  /// arena slice `extentSlice` (docs/artifact.md, section 7). Outputs in increasing order.
+  void addDynamicOutput(uint32_t output, uint32_t axis, uint32_t extentSlice);
+
+  /// Fixes input `input` to the value of weight `weight` (same dtype and shape): the runtime
+  /// rejects a run that gives another value (docs/artifact.md, section 8). Inputs in increasing
+  /// order.
+  void addInputValue(uint32_t input, uint32_t weight);
+
   /// The file's bytes. Error (from the validator) if the artifact is inconsistent.
   std::vector<uint8_t> finish() const;
   /// finish() written to `path` (through a temporary file renamed into place). Error naming
@@ -116,6 +126,8 @@ private:
     std::vector<uint8_t> payload;
   };
   std::vector<PendingFallback> fallbacks_;
+  std::vector<runtime::DynamicOutput> dynamicOutputs_;
+  std::vector<runtime::InputValue> inputValues_;
 };
 
 } // namespace tessel::artifact

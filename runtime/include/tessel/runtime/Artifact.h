@@ -50,11 +50,18 @@ enum class SectionKind : uint32_t {
   /// Optional: nodes that run through the interpreter fallback (a file without fallback steps
   /// has no such section, so files written before it existed still load).
   Fallback = 6,
+  /// Optional: outputs whose shape depends on the data (a file without such outputs has no
+  /// such section).
+  DynamicOutputs = 7,
+  /// Optional: inputs whose value the model was compiled for (`tessel compile --input-value`):
+  /// the runtime checks each run's value against it.
+  InputValues = 8,
 };
 /// The sections every artifact has (kinds 1..5).
 inline constexpr uint32_t kNumSectionKinds = 5;
-/// The most sections a file may have: the required ones plus the optional fallback section.
-inline constexpr uint32_t kMaxSectionKinds = 6;
+/// The most sections a file may have: the required ones plus the optional fallback,
+/// dynamic-outputs and input-values sections.
+inline constexpr uint32_t kMaxSectionKinds = 8;
 TESSEL_RUNTIME_EXPORT const char *sectionKindName(SectionKind kind);
 
 /// Element types, with tessel::DType's numbering (include/tessel/Support/DType.h) so that the
@@ -171,6 +178,24 @@ struct FallbackNode {
   uint64_t payloadSize = 0;
 };
 
+/// An output whose shape depends on the data (NonZero, Unique, Compress, NonMaxSuppression):
+/// Metadata::outputs holds its upper bound; the kernel that writes it stores the actual extent
+/// of dim `axis` as an i64 at the start of arena slice `slice`, and the output's elements
+/// compactly (row-major in the actual shape) at the start of the output buffer.
+struct DynamicOutput {
+  uint32_t output = 0; // index into Metadata::outputs
+  uint32_t axis = 0;   // < the output's rank
+  uint32_t slice = 0;  // index into MemoryPlan::slices (at least 8 bytes)
+};
+
+/// An input the model was compiled for one value of (its shape-determining scalars, a Loop's
+/// trip count: `tessel compile --input-value`): every run must give exactly the bytes of weight
+/// `weight` (same dtype and shape as the input), else the run fails naming the input.
+struct InputValue {
+  uint32_t input = 0;  // index into Metadata::inputs
+  uint32_t weight = 0; // index into the weights
+};
+
 /// One entry of the file's section table (set by parseArtifact; encodeArtifact ignores it).
 struct SectionInfo {
   SectionKind kind = SectionKind::Metadata;
@@ -192,6 +217,10 @@ struct ArtifactContents {
   uint64_t weightDataSize = 0;
   /// The fallback section's nodes (payloads by reference); empty when the file has none.
   std::vector<FallbackNode> fallbacks;
+  /// The dynamic-outputs section's entries, by output index; empty when the file has none.
+  std::vector<DynamicOutput> dynamicOutputs;
+  /// The input-values section's entries, by input index; empty when the file has none.
+  std::vector<InputValue> inputValues;
   /// Set by parseArtifact: the section table, in the order of the sections' offsets (what
   /// `tessel inspect model.tsl` prints), and the size of the whole file.
   std::vector<SectionInfo> sections;

@@ -134,17 +134,31 @@ public:
   /// "arena_size", "num_steps", or a key of Metadata::extra; nullptr when there is no such key.
   const std::string *info(std::string_view key) const;
 
+  /// The outputs whose shape depends on the data (NonZero, Unique, Compress,
+  /// NonMaxSuppression): outputs() holds their upper bound, and a run reports the actual
+  /// shape. Empty when every output has a fixed shape.
+  const std::vector<DynamicOutput> &dynamicOutputs() const;
+
   /// Runs the model. Every input and output of the model must be given exactly once, by name
-  /// (in any order), with its dtype, shape and byte size; output buffers must not overlap each
-  /// other or an input. Throws tessel::Error naming the tensor and what was expected.
+  /// (in any order), with its dtype, shape and byte size (for a dynamic output: its bound's);
+  /// output buffers must not overlap each other or an input. Throws tessel::Error naming the
+  /// tensor and what was expected. A model with dynamic outputs must be run through an
+  /// overload that reports the output shapes (the last one, or the HostTensor ones).
   void run(const TensorArg *inputs, size_t numInputs, const TensorArg *outputs,
            size_t numOutputs) const;
-  /// Runs the model on `inputs` (bound by name) and returns the outputs in the model's order.
+  /// Runs the model on `inputs` (bound by name) and returns the outputs in the model's order,
+  /// each with its actual shape (a dynamic output's bytes cut to it).
   std::vector<HostTensor> run(const std::vector<HostTensor> &inputs) const;
   /// Both overloads with a per-step profile (resized to the number of steps and overwritten).
   void run(const TensorArg *inputs, size_t numInputs, const TensorArg *outputs,
            size_t numOutputs, RunProfile *profile) const;
   std::vector<HostTensor> run(const std::vector<HostTensor> &inputs, RunProfile *profile) const;
+  /// run() that also reports the outputs' actual shapes: (*outputShapes)[i] is the shape of
+  /// outputs[i] as given (the declared shape, or for a dynamic output the shape the kernel
+  /// reported, whose elements are at the start of the buffer, row-major). profile may be null.
+  void run(const TensorArg *inputs, size_t numInputs, const TensorArg *outputs,
+           size_t numOutputs, RunProfile *profile,
+           std::vector<std::vector<int64_t>> *outputShapes) const;
 
   /// The arithmetic cost of each execution-plan step in floating-point operations, as the
   /// compiler counted it (metadata key "kernel_flops": one number per step, comma-separated;

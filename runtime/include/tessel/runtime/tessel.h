@@ -79,6 +79,19 @@ TESSEL_C_EXPORT int tessel_run(const tessel_model *model, const tessel_tensor *i
                                size_t num_inputs, const tessel_tensor *outputs,
                                size_t num_outputs);
 
+/* tessel_run that also reports each output's actual shape: output_shapes[i] points to room for
+ * outputs[i].rank dims and receives the shape the run produced. Required for a model with an
+ * output whose shape depends on the data (tessel_output_dynamic_axis >= 0; tessel_run rejects
+ * such a model): its buffer is given with the bound's shape and size (tessel_output_info), and
+ * the run writes the actual elements at its start, row-major. */
+TESSEL_C_EXPORT int tessel_run_dynamic(const tessel_model *model, const tessel_tensor *inputs,
+                                       size_t num_inputs, const tessel_tensor *outputs,
+                                       size_t num_outputs, int64_t *const *output_shapes);
+/* The dim of output `index` whose extent depends on the data (NonZero, Unique, Compress,
+ * NonMaxSuppression; tessel_output_info gives its upper bound), or -1 for an output of fixed
+ * shape (and for a NULL model or an index out of range). */
+TESSEL_C_EXPORT int64_t tessel_output_dynamic_axis(const tessel_model *model, size_t index);
+
 /* This thread's last error message from the functions above ("" when none). Valid until the
  * next call of a tessel_ function on this thread. */
 TESSEL_C_EXPORT const char *tessel_last_error(void);
