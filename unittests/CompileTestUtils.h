@@ -93,6 +93,7 @@ inline CompareResult compileAndCompare(const std::string &text, const CompareOpt
   EXPECT_EQ(got.size(), ref->outputs.size());
   for (const runtime::HostTensor &h : got) {
     const Tensor &w = want.at(h.desc.name).tensor;
+    EXPECT_EQ(h.desc.shape, w.shape()) << h.desc.name;
     EXPECT_EQ(uint64_t(w.nbytes()), h.bytes.size()) << h.desc.name;
     if (uint64_t(w.nbytes()) != h.bytes.size())
       continue;

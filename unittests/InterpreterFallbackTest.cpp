@@ -1,7 +1,7 @@
 //===- InterpreterFallbackTest.cpp - --allow-interpreter-fallback ---------===//
 //
-// A node whose op has no lowering (Compress) is a compile error naming the node and
-// the op without the option; with it, the node becomes a fallback step (the optional fallback
+// A node with no compiled form here (Compress, whose data-dependent output another node reads)
+// is a compile error naming the node and the op without the option; with it, the node becomes a fallback step (the optional fallback
 // section of the artifact), the model runs through the runtime with the interpreter registered
 // as the fallback handler and matches the interpreter; without a handler, loading fails naming
 // the node (C API too). Artifacts without fallback nodes keep the 5-section layout.
@@ -30,7 +30,8 @@ using namespace tessel;
 namespace {
 
 // relu(compress(x * 2, rows 0, 2, 3 of each matrix) - 0.5) + max(x over each matrix): Compress
-// (no lowering: its output shape depends on the condition's values; here the model declares it)
+// (no TE lowering: its output shape depends on the condition's values; its DynamicKernel can
+// only write a model output, and here another node reads it; the model declares its shape)
 // sits between two kernels and reads an arena value.
 const char *kRand = R"(
 graph @fallback(%x: f32[3,4,4]) opset {"": 17} {
@@ -87,7 +88,7 @@ TEST(InterpreterFallback, CompressHasNoLowering) {
 TEST(InterpreterFallback, WithoutTheOptionTheCompileFailsNamingNodeAndOp) {
   std::string err = errorOf([] { compileText(kRand, false); });
   EXPECT_NE(err.find("node 'compress' (Compress)"), std::string::npos) << err;
-  EXPECT_NE(err.find("has no lowering"), std::string::npos) << err;
+  EXPECT_NE(err.find("has a shape that depends on the data"), std::string::npos) << err;
   EXPECT_NE(err.find("--allow-interpreter-fallback"), std::string::npos) << err;
 }
 

@@ -25,6 +25,8 @@
 #include "tessel/TE/Gemm.h"
 #include "tessel/TE/Lower.h"
 
+#include "../Graph/Transforms/PassUtils.h"
+
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
 
@@ -34,6 +36,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <set>
 #include <unistd.h>
 #include <unordered_map>
@@ -174,22 +177,350 @@ void computeEveryOutput(Graph &g, OutputNames &names) {
   }
 }
 
+/// A node with a DynamicKernel (NonZero, Unique, ...) one of whose outputs of data-dependent
+/// shape another node reads: its kernel cannot run (the kernels after it would need the shape
+/// at run time). With --allow-interpreter-fallback it runs in the interpreter when the model
+/// declares that output's shape.
+bool dynamicOutputIsRead(const Node &n) {
+  std::vector<DynamicOutputBound> bounds = dynamicOutputBounds(n);
+  for (size_t i = 0; i < n.numOutputs(); ++i)
+    if (n.output(i) && bounds[i].axis >= 0 && !n.output(i)->uses().empty())
+      return true;
+  return false;
+}
+
+/// A node whose output shapes depend on the data (a DynamicKernel: NonZero, Unique, ...): its
+/// outputs get static bounds (dynamicOutputBounds checks they exist), and a value whose shape
+/// the data decides may only be a model output or unused: the kernels after it would need its
+/// shape at run time.
+void checkDynamicOutputs(const Node &n) {
+  std::vector<DynamicOutputBound> bounds = dynamicOutputBounds(n);
+  for (size_t i = 0; i < n.numOutputs(); ++i) {
+    const Value *o = n.output(i);
+    if (!o || bounds[i].axis < 0)
+      continue;
+    TESSEL_CHECK(o->type.isTensor() && (!o->type.shape.rankKnown ||
+                                        o->type.shape.rank() == int64_t(bounds[i].shape.size())),
+                 n.describe(), ": output '", o->name(), "' has type ", o->type.str(),
+                 " but its kernel's bound is ", shapeToString(bounds[i].shape));
+    if (!o->uses().empty()) {
+      const Node *user = o->uses().front().user;
+      fail(n.describe(), ": output '", o->name(), "' has a shape that depends on the data (",
+           o->type.shape.str(), ", at most ", shapeToString(bounds[i].shape), ") and node '",
+           user->name, "' (", user->opType, ") reads it: a compiled model can only return such "
+           "a value as a model output (kernels after it would need its shape at run time; with "
+           "--allow-interpreter-fallback the node runs in the interpreter when the model "
+           "declares the output's shape)");
+    }
+  }
+}
+
+/// Gives each output of a node with a DynamicKernel (not falling back) its static bound as its
+/// type's shape (what the arena and the artifact hold) and returns the dynamic axis of each
+/// value that has one.
+std::unordered_map<const Value *, int64_t>
+boundDynamicOutputs(Graph &g, const std::unordered_set<const Node *> &fallback) {
+  std::unordered_map<const Value *, int64_t> axes;
+  for (const auto &n : g.nodes()) {
+    if (!hasDynamicKernel(*n) || fallback.count(n.get()))
+      continue;
+    std::vector<DynamicOutputBound> bounds = dynamicOutputBounds(*n);
+    for (size_t i = 0; i < n->numOutputs(); ++i) {
+      Value *o = n->output(i);
+      if (!o)
+        continue;
+      o->type.shape = Shape(std::vector<Dim>(bounds[i].shape.begin(), bounds[i].shape.end()));
+      if (bounds[i].axis >= 0)
+        axes[o] = bounds[i].axis;
+    }
+  }
+  return axes;
+}
+
+/// The structure of the sequence and optional values at the model's inputs and outputs, in
+/// the order the artifact's `structured_values` lists them: name -> "seq:N", "opt:none",
+/// "opt:tensor" or "opt:seq:N" (docs/artifact.md, "Graph outputs").
+using StructuredValues = std::vector<std::pair<std::string, std::string>>;
+
+/// The graph's non-constant input named `name` (Error listing the inputs when there is none).
+Value *findInput(Graph &g, const std::string &name, const char *option = "--input-shape") {
+  for (Value *in : g.inputs)
+    if (in->name() == name && !in->isConstant())
+      return in;
+  std::string names;
+  for (Value *in : g.inputs)
+    if (!in->isConstant())
+      names += (names.empty() ? "" : ", ") + in->name();
+  fail(option, " ", name, ": the model has no input '", name, "'; its inputs are: ", names);
+}
+
+/// Makes `with` stand for `old` (uses, graph outputs, subgraph captures) and takes its name.
+void replaceValue(Graph &g, Value *old, Value *with) {
+  const std::string name = old->name();
+  passutils::redirectCaptures(g, old, with);
+  old->replaceAllUsesWith(with);
+  g.renameValue(old, g.uniqueName(name + ".replaced"));
+  g.renameValue(with, name);
+}
+
+/// A tensor type of static `dims` that the model's (element) type `t` admits (Error naming the
+/// input otherwise).
+Type specializedTensor(const Type &t, const std::vector<int64_t> &dims, const std::string &what) {
+  TESSEL_CHECK(t.isTensor() && t.dtype != DType::undefined, "--input-shape ", what, ": the model "
+               "gives type ", t.str(), ", not a tensor of known dtype");
+  if (t.shape.rankKnown) {
+    TESSEL_CHECK(t.shape.rank() == int64_t(dims.size()), "--input-shape ", what, ": ",
+                 dims.size(), " dims given, but the model's type ", t.str(), " has rank ",
+                 t.shape.rank());
+    for (size_t i = 0; i < dims.size(); ++i) {
+      const Dim &d = t.shape.dims[i];
+      TESSEL_CHECK(!d.isStatic() || d.value == dims[i], "--input-shape ", what, ": dim ", i,
+                   " is ", d.value, " in the model, not ", dims[i]);
+    }
+  }
+  return Type::tensor(t.dtype, Shape(std::vector<Dim>(dims.begin(), dims.end())));
+}
+
+/// Compile-time specialization of the sequence and optional inputs (docs/compile.md, "Sequence
+/// and optional inputs and outputs"): a sequence input `x` of n elements becomes the tensor
+/// inputs `x[0]`..`x[n-1]` feeding a SequenceConstruct (SequenceEmpty for none) that stands for
+/// x; a present optional becomes the tensor input `x` (its shape fixed by opts.inputShapes or
+/// its structure) wrapped by an Optional node, or, holding a sequence, the sequence's inputs; an
+/// absent one an Optional node with no input. Records each in `structured`.
+void specializeStructuredInputs(Graph &g, const CompileOptions &opts,
+                                StructuredValues &structured) {
+  for (auto &[name, st] : opts.inputStructures) {
+    Value *v = findInput(g, name);
+    TESSEL_CHECK(!v->type.isTensor(), "--input-shape ", name, ": input '", name, "' has type ",
+                 v->type.str(), ", a tensor: expected a shape (", name, "=D0xD1x...), not a "
+                 "sequence or optional spec");
+    TESSEL_CHECK(!st.optional || v->type.kind == Type::Kind::Optional, "--input-shape ", name,
+                 ": input '", name, "' has type ", v->type.str(), ", not an optional: drop opt(...)");
+  }
+  std::vector<Value *> inputs;
+  for (Value *v : g.inputs) {
+    if (v->isConstant() || v->type.isTensor()) {
+      inputs.push_back(v);
+      continue;
+    }
+    const std::string name = v->name();
+    const bool isOptional = v->type.kind == Type::Kind::Optional;
+    const Type inner = isOptional && v->type.elem ? *v->type.elem : v->type;
+    InputStructure st;
+    if (auto it = opts.inputStructures.find(name); it != opts.inputStructures.end()) {
+      st = it->second;
+    } else if (auto sh = opts.inputShapes.find(name);
+               sh != opts.inputShapes.end() && isOptional && inner.isTensor()) {
+      st.dims = sh->second; // a present optional tensor given by its shape
+    } else {
+      const char *hint = v->type.kind == Type::Kind::Sequence ? "=seq(D0xD1,...)"
+                         : inner.kind == Type::Kind::Sequence ? "=opt(seq(D0xD1,...)) or =none"
+                                                              : "=D0xD1x... or =none";
+      fail("input '", name, "' has type ", v->type.str(), ": a compiled model fixes the structure "
+           "of a sequence or optional input at compile time; give it with --input-shape ", name,
+           hint, opts.inputShapes.count(name) ? " (a plain shape fits tensors and optional tensors)"
+                                              : "");
+    }
+    if (st.kind == InputStructure::Kind::Absent) {
+      TESSEL_CHECK(isOptional, "--input-shape ", name, "=none: input '", name, "' has type ",
+                   v->type.str(), ", not an optional (only an optional may be absent)");
+      TESSEL_CHECK(v->type.elem, "input '", name, "': an optional of unknown element type");
+      Attribute t;
+      t.kind = Attribute::Kind::TypeAttr;
+      t.type = *v->type.elem;
+      Node *n = g.appendNode("Optional", {}, {g.uniqueName(name + ".none")},
+                             g.uniqueName(name + ".none"));
+      n->attrs["type"] = t;
+      n->output(0)->type = v->type;
+      replaceValue(g, v, n->output(0));
+      structured.push_back({name, "opt:none"});
+      continue;
+    }
+    Value *value = nullptr;
+    if (st.kind == InputStructure::Kind::Sequence) {
+      TESSEL_CHECK(inner.kind == Type::Kind::Sequence && inner.elem, "--input-shape ", name,
+                   ": input '", name, "' has type ", v->type.str(), ", not a sequence: expected ",
+                   isOptional ? name + "=opt(D0xD1x...) or " + name + "=none"
+                              : name + "=D0xD1x...");
+      std::vector<Value *> elems;
+      for (size_t i = 0; i < st.elements.size(); ++i) {
+        const std::string en = name + "[" + std::to_string(i) + "]";
+        TESSEL_CHECK(!g.findValue(en), "input '", name, "': its element input '", en,
+                     "' would clash with a value of that name in the model");
+        Value *e = g.createValue(en, specializedTensor(*inner.elem, st.elements[i], en));
+        inputs.push_back(e);
+        elems.push_back(e);
+      }
+      Node *n = elems.empty()
+                    ? g.appendNode("SequenceEmpty", {}, {g.uniqueName(name + ".seq")},
+                                   g.uniqueName(name + ".seq"))
+                    : g.appendNode("SequenceConstruct", elems, {g.uniqueName(name + ".seq")},
+                                   g.uniqueName(name + ".seq"));
+      if (elems.empty()) {
+        TESSEL_CHECK(inner.elem->dtype != DType::undefined, "input '", name,
+                     "': an empty sequence of unknown element dtype");
+        n->attrs["dtype"] = Attribute::ofInt(dtypeToOnnx(inner.elem->dtype));
+      }
+      passutils::setInferredTypes(*n);
+      value = n->output(0);
+      structured.push_back(
+          {name, std::string(isOptional ? "opt:" : "") + "seq:" + std::to_string(elems.size())});
+    } else {
+      TESSEL_CHECK(isOptional && inner.isTensor(), "--input-shape ", name, ": input '", name,
+                   "' has type ", v->type.str(), ": expected ",
+                   v->type.kind == Type::Kind::Sequence ? name + "=seq(D0xD1,...)"
+                                                        : name + "=opt(seq(D0xD1,...)) or " + name +
+                                                              "=none");
+      g.renameValue(v, g.uniqueName(name + ".optional"));
+      value = g.createValue(name, specializedTensor(inner, st.dims, name));
+      inputs.push_back(value);
+      structured.push_back({name, "opt:tensor"});
+    }
+    if (isOptional) {
+      Node *n = g.appendNode("Optional", {value}, {g.uniqueName(name + ".opt")},
+                             g.uniqueName(name + ".opt"));
+      passutils::setInferredTypes(*n);
+      value = n->output(0);
+    }
+    replaceValue(g, v, value);
+  }
+  g.inputs = inputs;
+  g.sortTopologically();
+}
+
+/// True when a node of g (not its subgraphs) produces a sequence or optional.
+bool holdsStructuredValues(const Graph &g) {
+  for (const auto &n : g.nodes())
+    for (const Value *o : n->outputs())
+      if (o && (o->type.kind == Type::Kind::Sequence || o->type.kind == Type::Kind::Optional))
+        return true;
+  return false;
+}
+
+/// Folds the sequences and optionals away (inline-control-flow, fold-static-sequences and
+/// fold-constants, in turn until none changes the graph: a Loop's trip count may be a
+/// SequenceLength that only folding makes constant, unrolling it makes sequence ops for
+/// folding, and an If's condition may follow from an optional's presence), then makes the
+/// sequence and optional graph outputs tensor outputs (docs/compile.md): a sequence output `y`
+/// of n elements becomes the outputs `y[0]`..`y[n-1]`, a present optional keeps its name (`y`,
+/// or `y[i]` for an optional sequence), an absent optional is no output. Records each in
+/// `structured`; a sequence or optional output that did not fold is an Error naming it and its
+/// producer.
+void flattenStructuredOutputs(Graph &g, StructuredValues &structured) {
+  PassStats stats;
+  for (int round = 0; round < 16 && holdsStructuredValues(g); ++round) {
+    bool inlined = inlineControlFlow(g, stats);
+    bool folded = foldStaticSequences(g, stats);
+    // An If's condition computed from a folded OptionalHasElement (Not, And, ...) is a constant
+    // only once folded: the taken branch decides the structure.
+    bool constants = foldConstants(g, stats);
+    if (!inlined && !folded && !constants)
+      break;
+  }
+  inferShapes(g);
+  auto unfolded = [&](const Value *o, const char *what) {
+    fail("output '", o->name(), "' is ", what, " (", o->type.str(), ") whose structure is not "
+         "known at compile time: ",
+         o->producer() ? "produced by " + o->producer()->describe() : std::string("no node"),
+         ", which fold-static-sequences and inline-control-flow could not fold (a compiled "
+         "model returns tensors; docs/compile.md, \"Sequence and optional inputs and outputs\")");
+  };
+  std::vector<Value *> outputs;
+  bool changed = false;
+  // The tensor `v` as the output named `name`: an Identity that the optimizer may remove again
+  // (it keeps the output's name).
+  auto emitOutput = [&](Value *v, const std::string &name) {
+    if (v->name() == name) { // an input returned as it is: computeEveryOutput copies it
+      outputs.push_back(v);
+      return;
+    }
+    if (Value *holder = g.findValue(name)) {
+      TESSEL_CHECK(std::find(g.inputs.begin(), g.inputs.end(), holder) == g.inputs.end(),
+                   "output '", name, "': the name of a sequence or optional output's element is "
+                   "taken by an input of the model");
+      g.renameValue(holder, g.uniqueName(name + ".structured"));
+    }
+    outputs.push_back(
+        g.appendNode("Identity", {v}, {name}, g.uniqueName(name + ".output"))->output(0));
+  };
+  // The elements of sequence `seq` as the outputs `name[0]`..; returns how many.
+  auto emitSequence = [&](const Value *seq, const std::string &name) {
+    const Node *p = seq->producer();
+    if (!p || !p->domain.empty() ||
+        (p->opType != "SequenceConstruct" && p->opType != "SequenceEmpty"))
+      unfolded(seq, "a sequence");
+    std::vector<Value *> elems;
+    for (Value *e : p->inputs())
+      if (e)
+        elems.push_back(e);
+    for (size_t i = 0; i < elems.size(); ++i)
+      emitOutput(elems[i], name + "[" + std::to_string(i) + "]");
+    return std::to_string(elems.size());
+  };
+  const std::vector<Value *> old = g.outputs;
+  for (Value *o : old) {
+    const std::string name = o->name();
+    if (o->type.kind == Type::Kind::Sequence) {
+      structured.push_back({name, "seq:" + emitSequence(o, name)});
+      changed = true;
+      continue;
+    }
+    if (o->type.kind != Type::Kind::Optional) {
+      outputs.push_back(o);
+      continue;
+    }
+    changed = true;
+    const Node *p = o->producer();
+    if (!p || !p->domain.empty() || p->opType != "Optional")
+      unfolded(o, "an optional");
+    Value *elem = p->numInputs() ? p->input(0) : nullptr;
+    if (!elem) {
+      structured.push_back({name, "opt:none"});
+      continue;
+    }
+    if (elem->type.kind == Type::Kind::Sequence) {
+      structured.push_back({name, "opt:seq:" + emitSequence(elem, name)});
+      continue;
+    }
+    emitOutput(elem, name);
+    structured.push_back({name, "opt:tensor"});
+  }
+  if (!changed)
+    return;
+  g.outputs = outputs;
+  // The sequence and optional nodes that only the outputs read go (no lowering: also at -O0).
+  foldStaticSequences(g, stats);
+  inferShapes(g);
+}
+
+/// --input-value: each named input's readers read a constant of its value instead (the input
+/// stays a graph input, unread, for the artifact to list and the runtime to check).
+void fixInputValues(Graph &g, const CompileOptions &opts) {
+  for (const auto &[name, value] : opts.inputValues) {
+    Value *v = findInput(g, name, "--input-value");
+    TESSEL_CHECK(v->type.isTensor() && v->type.dtype == value.dtype(), "--input-value ", name,
+                 ": input '", name, "' has type ", v->type.str(), ", the value is ",
+                 value.typeString());
+    const Shape &s = v->type.shape;
+    bool fits = !s.rankKnown || s.rank() == int64_t(value.rank());
+    for (size_t i = 0; fits && s.rankKnown && i < size_t(value.rank()); ++i)
+      fits = !s.dims[i].isStatic() || s.dims[i].value == value.dim(int64_t(i));
+    TESSEL_CHECK(fits, "--input-value ", name, ": input '", name, "' has type ", v->type.str(),
+                 ", the value is ", value.typeString());
+    v->type.shape = Shape::of(value.shape());
+    Value *c = passutils::addConstant(g, name + ".value", value);
+    passutils::redirectCaptures(g, v, c);
+    v->replaceAllUsesWith(c);
+  }
+}
+
 /// Applies the input-shape overrides, optimizes, infers shapes and checks that every value the
 /// kernels touch is a static tensor and every node has a lowering. Returns the artifact's names
 /// of outputs whose values are named otherwise (computeEveryOutput).
-OutputNames prepareGraph(Graph &g, const CompileOptions &opts) {
+OutputNames prepareGraph(Graph &g, const CompileOptions &opts, StructuredValues &structured) {
+  specializeStructuredInputs(g, opts, structured);
   for (auto &[name, dims] : opts.inputShapes) {
-    Value *v = nullptr;
-    for (Value *in : g.inputs)
-      if (in->name() == name && !in->isConstant())
-        v = in;
-    if (!v) {
-      std::string names;
-      for (Value *in : g.inputs)
-        if (!in->isConstant())
-          names += (names.empty() ? "" : ", ") + in->name();
-      fail("--input-shape ", name, ": the model has no input '", name, "'; its inputs are: ", names);
-    }
+    Value *v = findInput(g, name);
     TESSEL_CHECK(v->type.isTensor(), "--input-shape ", name, ": input '", name, "' has type ",
                  v->type.str(), ", not a tensor");
     if (v->type.shape.rankKnown)
@@ -204,6 +535,7 @@ OutputNames prepareGraph(Graph &g, const CompileOptions &opts) {
     std::vector<Dim> nd(dims.begin(), dims.end());
     v->type.shape = Shape(nd);
   }
+  fixInputValues(g, opts);
   for (Value *in : g.inputs) {
     if (in->isConstant())
       continue;
@@ -216,6 +548,7 @@ OutputNames prepareGraph(Graph &g, const CompileOptions &opts) {
   // into plain ops (docs/compile.md, "Control flow") at every -O level, before the optimizer so
   // that it and FuseOps see the copies.
   runPasses(g, {"inline-control-flow", "fold-static-sequences", "expand-training-dropout"});
+  flattenStructuredOutputs(g, structured);
   if (opts.optLevel > 0) {
     optimizeGraph(g, opts.optLevel);
     // A trip count computed from shapes (Shape -> Gather) is a constant only once fold-shapes
@@ -238,6 +571,21 @@ OutputNames prepareGraph(Graph &g, const CompileOptions &opts) {
   computeEveryOutput(g, outputNames);
   inferShapes(g);
   for (const auto &n : g.nodes()) {
+    // Strings: neither kernels nor the runtime (its C API has no string type) hold them, so
+    // the interpreter fallback cannot take such a node either.
+    auto holdsStrings = [](const Value *v) {
+      return v && v->type.isTensor() && v->type.dtype == DType::string;
+    };
+    for (const std::vector<Value *> *vs : {&n->inputs(), &n->outputs()})
+      for (const Value *v : *vs)
+        TESSEL_CHECK(!holdsStrings(v), n->describe(), ": value '", v->name(), "' holds strings; "
+                     "compiled models hold numeric and bool tensors only (the runtime has no "
+                     "string type, so --allow-interpreter-fallback cannot take the node either): "
+                     "run this model in the interpreter (tessel run MODEL.onnx)");
+    if (hasDynamicKernel(*n) && !(opts.allowInterpreterFallback && dynamicOutputIsRead(*n))) {
+      checkDynamicOutputs(*n);
+      continue;
+    }
     TESSEL_CHECK(hasLowering(*n) || opts.allowInterpreterFallback, n->describe(), ": op ",
                  n->domain.empty() ? "" : n->domain + ".", n->opType,
                  " has no lowering to tensor expressions, so the model cannot be compiled "
@@ -249,7 +597,9 @@ OutputNames prepareGraph(Graph &g, const CompileOptions &opts) {
   }
   std::set<const Value *> seen;
   for (const Value *o : g.outputs) {
-    staticDims(*o, "output");
+    const Node *p = o->producer();
+    if (!(p && hasDynamicKernel(*p) && !(opts.allowInterpreterFallback && dynamicOutputIsRead(*p))))
+      staticDims(*o, "output");
     TESSEL_CHECK(o->producer() != nullptr, "output '", o->name(),
                  "' is computed by no node (expected a graph input, a constant or a node's "
                  "output)");
@@ -308,6 +658,11 @@ int64_t planSlices(std::vector<Slice> &slices) {
 std::unordered_set<const Node *> fallbackNodes(const Graph &g) {
   std::unordered_set<const Node *> out;
   for (const auto &n : g.nodes()) {
+    if (hasDynamicKernel(*n)) {
+      if (dynamicOutputIsRead(*n))
+        out.insert(n.get());
+      continue;
+    }
     if (!hasLowering(*n)) {
       out.insert(n.get());
       continue;
@@ -324,6 +679,9 @@ std::unordered_set<const Node *> fallbackNodes(const Graph &g) {
 /// One kernel's TE: the placeholders it reads (group inputs) and the tensors it writes.
 struct KernelTE {
   const Node *fallback = nullptr; // a node run by the interpreter fallback, not a kernel
+  /// Outputs of a DynamicKernel whose extent the kernel reports: each gets an 8-byte arena slot,
+  /// passed after the outputs (DynamicKernelContext::params).
+  std::vector<const Value *> extentValues;
   std::vector<const Value *> paramValues; // used group inputs, in order of first use
   std::vector<te::Tensor> params;
   std::vector<const Value *> outputValues;
@@ -416,25 +774,77 @@ KernelTE lowerGroup(const FusionGroup &grp, const std::string &symbol) {
 
 } // namespace
 
-void parseInputShapeSpec(const std::string &spec, CompileOptions &opts) {
-  size_t eq = spec.find('=');
-  TESSEL_CHECK(eq != std::string::npos && eq > 0 && eq + 1 < spec.size(), "--input-shape '", spec,
-               "': expected NAME=D0xD1x... (e.g. input=1x3x224x224)");
+namespace {
+
+/// "2x3" -> {2, 3}; "scalar" -> {} (rank 0).
+std::vector<int64_t> parseDims(const std::string &spec, const std::string &text) {
+  if (text == "scalar")
+    return {};
   std::vector<int64_t> dims;
-  std::string rest = spec.substr(eq + 1);
   size_t pos = 0;
-  while (pos <= rest.size()) {
-    size_t x = rest.find('x', pos);
-    std::string d = rest.substr(pos, x == std::string::npos ? std::string::npos : x - pos);
+  while (pos <= text.size()) {
+    size_t x = text.find('x', pos);
+    std::string d = text.substr(pos, x == std::string::npos ? std::string::npos : x - pos);
     TESSEL_CHECK(!d.empty() && d.size() < 12 &&
                      std::all_of(d.begin(), d.end(), [](char c) { return std::isdigit(uint8_t(c)); }),
-                 "--input-shape '", spec, "': dim '", d, "' is not a non-negative integer");
+                 "--input-shape '", spec, "': dim '", d,
+                 "' is not a non-negative integer (expected D0xD1x..., or scalar for rank 0)");
     dims.push_back(std::stoll(d));
     if (x == std::string::npos)
       break;
     pos = x + 1;
   }
-  opts.inputShapes[spec.substr(0, eq)] = dims;
+  return dims;
+}
+
+/// The text inside `word(...)` when `text` has that form.
+std::optional<std::string> inside(const std::string &text, const std::string &word) {
+  if (text.size() < word.size() + 2 || text.compare(0, word.size() + 1, word + "(") != 0 ||
+      text.back() != ')')
+    return std::nullopt;
+  return text.substr(word.size() + 1, text.size() - word.size() - 2);
+}
+
+} // namespace
+
+void parseInputShapeSpec(const std::string &spec, CompileOptions &opts) {
+  size_t eq = spec.find('=');
+  TESSEL_CHECK(eq != std::string::npos && eq > 0 && eq + 1 < spec.size(), "--input-shape '", spec,
+               "': expected NAME=D0xD1x... (e.g. input=1x3x224x224), NAME=scalar, "
+               "NAME=seq(D0xD1,...), NAME=none or NAME=opt(...)");
+  const std::string name = spec.substr(0, eq);
+  std::string rest = spec.substr(eq + 1);
+  InputStructure st;
+  if (std::optional<std::string> in = inside(rest, "opt")) {
+    st.optional = true;
+    rest = *in;
+    TESSEL_CHECK(rest != "none", "--input-shape '", spec,
+                 "': an absent optional is written NAME=none, not opt(none)");
+  }
+  if (rest == "none") {
+    st.kind = InputStructure::Kind::Absent;
+  } else if (std::optional<std::string> elems = inside(rest, "seq")) {
+    st.kind = InputStructure::Kind::Sequence;
+    size_t pos = 0;
+    while (!elems->empty() && pos <= elems->size()) {
+      size_t comma = elems->find(',', pos);
+      st.elements.push_back(parseDims(
+          spec, elems->substr(pos, comma == std::string::npos ? std::string::npos : comma - pos)));
+      if (comma == std::string::npos)
+        break;
+      pos = comma + 1;
+    }
+  } else {
+    TESSEL_CHECK(rest.find_first_of("(),") == std::string::npos, "--input-shape '", spec,
+                 "': expected D0xD1x..., scalar, seq(D0xD1,...), none or opt(...) after '='");
+    std::vector<int64_t> dims = parseDims(spec, rest);
+    if (!st.optional) {
+      opts.inputShapes[name] = dims;
+      return;
+    }
+    st.dims = dims;
+  }
+  opts.inputStructures[name] = st;
 }
 
 void CompiledModel::write(const std::string &path) const {
@@ -455,7 +865,8 @@ CompiledModel compileModel(Graph &g, const CompileOptions &opts) {
   auto t0 = Clock::now();
   TESSEL_CHECK(opts.optLevel >= 0 && opts.optLevel <= 3, "-O", opts.optLevel,
                ": expected an optimization level 0..3");
-  OutputNames outputNames = prepareGraph(g, opts);
+  StructuredValues structured;
+  OutputNames outputNames = prepareGraph(g, opts, structured);
   auto artifactName = [&](const Value *v) -> const std::string & {
     auto it = outputNames.find(v);
     return it == outputNames.end() ? v->name() : it->second;
@@ -468,9 +879,15 @@ CompiledModel compileModel(Graph &g, const CompileOptions &opts) {
   std::unordered_set<const Node *> fallback;
   if (opts.allowInterpreterFallback)
     fallback = fallbackNodes(g);
+  // Nodes with a DynamicKernel are kernels of their own too.
+  std::unordered_map<const Value *, int64_t> dynamicAxis = boundDynamicOutputs(g, fallback);
+  std::unordered_set<const Node *> opaque = fallback;
+  for (const auto &n : g.nodes())
+    if (hasDynamicKernel(*n))
+      opaque.insert(n.get());
   FuseOptions fo;
   fo.maxGroupSize = opts.maxGroupSize;
-  fo.opaque = &fallback;
+  fo.opaque = &opaque;
   FusionPlan plan = fuseOps(g, fo);
   cm.numNodes = plan.numNodes;
   auto t1 = Clock::now();
@@ -503,6 +920,8 @@ CompiledModel compileModel(Graph &g, const CompileOptions &opts) {
       ck.args.push_back(artifactName(v));
       producedBy[v] = int64_t(idx);
     }
+    for (const Value *v : k.extentValues)
+      ck.args.push_back(artifactName(v) + ".extent");
   };
   for (const FusionGroup &grp : plan.groups) {
     size_t idx = cm.kernels.size();
@@ -541,41 +960,66 @@ CompiledModel compileModel(Graph &g, const CompileOptions &opts) {
     }
     std::string symbol = kernelName(idx, grp);
     KernelTE k;
-    try {
-      k = lowerGroup(grp, symbol);
-    } catch (const Error &e) {
-      fail("kernel ", symbol, ": ", e.what());
-    }
-    std::vector<te::Tensor> args = k.params;
-    args.insert(args.end(), k.outputs.begin(), k.outputs.end());
-    // The default schedule; if a construct of it cannot be lowered or emitted, retry with plain
-    // loops (and say so in the kernel's schedule line) rather than fail the whole model.
     std::string desc;
     std::unique_ptr<llvm::LLVMContext> ctx;
     std::unique_ptr<llvm::Module> mod;
     double lowerSecs = 0;
-    for (int attempt = 0; attempt < 2 && !mod; ++attempt) {
-      compiler::ScheduleConfig c = sc;
-      if (attempt == 1)
-        c.parallel = c.vectorize = false;
+    if (grp.nodes.size() == 1 && hasDynamicKernel(*grp.nodes[0])) {
+      // A kernel written in loop IR: its given inputs, its outputs, then its extent slots.
+      const Node *n = grp.nodes[0];
       try {
         auto ta = Clock::now();
-        te::Schedule s = te::create_schedule(k.outputs);
-        desc = compiler::applyDefaultSchedule(s, c);
-        loop::LoweredFunc f = te::lower(s, args, symbol);
-        // a * b + c -> fma (what -ffp-contract=on does): the contractions' inner step.
-        f = loop::lowerPipeline(te::contractMultiplyAdd(f));
-        auto tb = Clock::now();
-        lowerSecs += seconds(ta, tb);
+        DynamicKernelFunc dk = buildDynamicKernel(*n, symbol);
+        loop::LoweredFunc f = loop::lowerPipeline(dk.func);
+        lowerSecs += seconds(ta, Clock::now());
         ctx = std::make_unique<llvm::LLVMContext>();
         mod = codegen::emitLLVM(f, *ctx, target, cg, emit);
+        for (const Value *v : n->inputs())
+          if (v)
+            k.paramValues.push_back(v);
+        for (size_t i = 0; i < n->numOutputs(); ++i)
+          if (const Value *v = n->output(i)) {
+            k.outputValues.push_back(v);
+            if (dk.bounds[i].axis >= 0)
+              k.extentValues.push_back(v);
+          }
       } catch (const Error &e) {
+        fail("kernel ", symbol, ": ", e.what());
+      }
+      desc = "loop IR kernel (output shape depends on the data)";
+    } else {
+      try {
+        k = lowerGroup(grp, symbol);
+      } catch (const Error &e) {
+        fail("kernel ", symbol, ": ", e.what());
+      }
+      std::vector<te::Tensor> args = k.params;
+      args.insert(args.end(), k.outputs.begin(), k.outputs.end());
+      // The default schedule; if a construct of it cannot be lowered or emitted, retry with
+      // plain loops (and say so in the kernel's schedule line) rather than fail the whole model.
+      for (int attempt = 0; attempt < 2 && !mod; ++attempt) {
+        compiler::ScheduleConfig c = sc;
         if (attempt == 1)
-          fail("kernel ", symbol, ": ", e.what());
-        if (opts.verbose)
-          std::cerr << "kernel " << symbol << ": default schedule failed (" << e.what()
-                    << "); retrying with plain loops\n";
-        desc = "plain loops (default schedule failed)";
+          c.parallel = c.vectorize = false;
+        try {
+          auto ta = Clock::now();
+          te::Schedule s = te::create_schedule(k.outputs);
+          desc = compiler::applyDefaultSchedule(s, c);
+          loop::LoweredFunc f = te::lower(s, args, symbol);
+          // a * b + c -> fma (what -ffp-contract=on does): the contractions' inner step.
+          f = loop::lowerPipeline(te::contractMultiplyAdd(f));
+          auto tb = Clock::now();
+          lowerSecs += seconds(ta, tb);
+          ctx = std::make_unique<llvm::LLVMContext>();
+          mod = codegen::emitLLVM(f, *ctx, target, cg, emit);
+        } catch (const Error &e) {
+          if (attempt == 1)
+            fail("kernel ", symbol, ": ", e.what());
+          if (opts.verbose)
+            std::cerr << "kernel " << symbol << ": default schedule failed (" << e.what()
+                      << "); retrying with plain loops\n";
+          desc = "plain loops (default schedule failed)";
+        }
       }
     }
     cm.secondsLower += lowerSecs;
@@ -610,10 +1054,29 @@ CompiledModel compileModel(Graph &g, const CompileOptions &opts) {
     w.setSourceHash(opts.sourceHash);
   w.setExtra("opt_level", std::to_string(opts.optLevel));
   w.setExtra("num_kernels", std::to_string(cm.kernels.size()));
+  if (!structured.empty()) { // docs/artifact.md, "Graph outputs"
+    std::string text;
+    std::set<std::string> listed;
+    for (auto &[name, form] : structured)
+      if (listed.insert(name).second)
+        text += (text.empty() ? "" : ";") + name + "=" + form;
+    w.setExtra("structured_values", text);
+  }
   std::unordered_map<const Value *, uint32_t> inputIdx, outputIdx, weightIdx, arenaIdx;
   for (const Value *v : g.inputs)
     if (!v->isConstant())
       inputIdx[v] = w.addInput(v->name(), v->type.dtype, staticDims(*v, "input"));
+  // --input-value: the value every run must give, which the runtime checks.
+  for (const Value *v : g.inputs) {
+    auto it = opts.inputValues.find(v->name());
+    if (it == opts.inputValues.end() || !inputIdx.count(v))
+      continue;
+    const Tensor &t = it->second;
+    uint32_t wi = w.addWeight(v->name() + ".input_value", t.dtype(), t.shape(), t.raw(),
+                              t.nbytes());
+    cm.weightBytes += int64_t(t.nbytes());
+    w.addInputValue(inputIdx.at(v), wi);
+  }
   for (const Value *v : g.outputs)
     outputIdx[v] = w.addOutput(artifactName(v), v->type.dtype, staticDims(*v, "output"));
   std::vector<Slice> slices;
@@ -629,7 +1092,19 @@ CompiledModel compileModel(Graph &g, const CompileOptions &opts) {
   cm.arenaBytes = planSlices(slices);
   for (const Slice &s : slices)
     arenaIdx[s.value] = w.addArenaSlice(s.value->name(), uint64_t(s.offset), uint64_t(s.bytes));
+  // The extent slots of dynamic outputs: 8 bytes each after the planned arena, live for the
+  // whole run (the runtime reads the outputs' extents after the last step).
+  std::unordered_map<const Value *, uint32_t> extentIdx;
+  for (const KernelTE &k : kernels)
+    for (const Value *v : k.extentValues) {
+      extentIdx[v] = w.addArenaSlice(artifactName(v) + ".extent", uint64_t(cm.arenaBytes), 8);
+      cm.arenaBytes += int64_t(runtime::kArtifactAlignment);
+    }
   w.setArenaSize(uint64_t(cm.arenaBytes));
+  for (size_t i = 0; i < g.outputs.size(); ++i)
+    if (auto it = dynamicAxis.find(g.outputs[i]); it != dynamicAxis.end())
+      w.addDynamicOutput(outputIdx.at(g.outputs[i]), uint32_t(it->second),
+                         extentIdx.at(g.outputs[i]));
   for (size_t i = 0; i < kernels.size(); ++i) {
     std::vector<runtime::StepArg> args;
     auto argOf = [&](const Value *v) -> runtime::StepArg {
@@ -657,6 +1132,8 @@ CompiledModel compileModel(Graph &g, const CompileOptions &opts) {
       args.push_back(argOf(v));
     for (const Value *v : kernels[i].outputValues)
       args.push_back(argOf(v));
+    for (const Value *v : kernels[i].extentValues)
+      args.push_back(artifact::Writer::arena(extentIdx.at(v)));
     if (const Node *n = kernels[i].fallback) {
       auto desc = [](const Value *v) {
         return runtime::TensorDesc{v->name(), artifact::toElemType(v->type.dtype),

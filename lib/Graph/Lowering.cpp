@@ -59,14 +59,17 @@ std::vector<int64_t> LowerContext::inputShape(size_t i) const {
 
 DType LowerContext::inputDType(size_t i) const { return input(i).dtype(); }
 
-const Tensor *LowerContext::inputConstant(size_t i) const {
-  Value *v = node().input(i);
+/// Input i's value when it is a constant (an outer graph's constant for a subgraph's capture).
+static const Tensor *constantInput(const Node &n, size_t i) {
+  Value *v = i < n.numInputs() ? n.input(i) : nullptr;
   while (v && v->outer)
     v = v->outer;
   if (!v || !v->isConstant())
     return nullptr;
   return &v->constant;
 }
+
+const Tensor *LowerContext::inputConstant(size_t i) const { return constantInput(node(), i); }
 
 std::vector<int64_t> LowerContext::constantInts(size_t i, const char *what) const {
   const Tensor *t = inputConstant(i);
@@ -112,21 +115,26 @@ void LowerContext::setOutput(size_t i, te::Tensor t) {
   outputs_[i] = std::move(t);
 }
 
-std::string LowerContext::name(const std::string &what) const {
-  std::string op = node().opType;
+/// "<op>_<dtype>_<node name>[_<what>]" with every other character made '_'.
+static std::string kernelNameOf(const Node &n, const std::string &what) {
+  std::string op = n.opType;
   std::transform(op.begin(), op.end(), op.begin(), [](unsigned char c) { return std::tolower(c); });
   std::string s = op;
-  if (node().numOutputs() && node().output(0) && node().output(0)->type.isTensor() &&
-      node().output(0)->type.dtype != DType::undefined)
-    s += "_" + std::string(dtypeName(node().output(0)->type.dtype));
-  if (!node().name.empty())
-    s += "_" + node().name;
+  if (n.numOutputs() && n.output(0) && n.output(0)->type.isTensor() &&
+      n.output(0)->type.dtype != DType::undefined)
+    s += "_" + std::string(dtypeName(n.output(0)->type.dtype));
+  if (!n.name.empty())
+    s += "_" + n.name;
   if (!what.empty())
     s += "_" + what;
   for (char &c : s)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_')
       c = '_';
   return s;
+}
+
+std::string LowerContext::name(const std::string &what) const {
+  return kernelNameOf(node(), what);
 }
 
 //===----------------------------------------------------------------------===//
@@ -283,16 +291,133 @@ LoweredNode lowerNode(const Node &n) {
   return lowerNode(n, inputs);
 }
 
+//===----------------------------------------------------------------------===//
+// Kernels of data-dependent output shapes
+//===----------------------------------------------------------------------===//
+
+DynamicKernelContext::DynamicKernelContext(const Node &n, std::vector<DynamicOutputBound> bounds)
+    : AttrReader(n), inputs_(n.numInputs()), outputs_(n.numOutputs()),
+      extents_(n.numOutputs()), bounds_(std::move(bounds)) {
+  check(bounds_.size() == n.numOutputs(), "the kernel's bounds give ", bounds_.size(),
+        " output(s) but the node has ", n.numOutputs());
+  auto count = [](const std::vector<int64_t> &dims) {
+    int64_t c = 1;
+    for (int64_t d : dims)
+      c *= d;
+    return c;
+  };
+  for (size_t i = 0; i < n.numInputs(); ++i)
+    if (n.input(i))
+      inputs_[i] = loop::Buffer::make(n.input(i)->name(), inputDType(i),
+                                      {Expr(count(inputShape(i)))});
+  for (size_t i = 0; i < n.numOutputs(); ++i) {
+    if (!n.output(i))
+      continue;
+    const DynamicOutputBound &b = bounds_[i];
+    check(b.axis >= -1 && b.axis < int64_t(b.shape.size()), "output ", i, " bound ",
+          shapeToString(b.shape), " has dynamic axis ", b.axis, "; expected -1 or a dim");
+    for (int64_t d : b.shape)
+      check(d >= 0, "output ", i, " bound ", shapeToString(b.shape), " has a negative dim");
+    outputs_[i] = loop::Buffer::make(n.output(i)->name(), outputDType(i), {Expr(count(b.shape))});
+    if (b.axis >= 0)
+      extents_[i] = loop::Buffer::make(n.output(i)->name() + ".extent", DType::i64,
+                                       {Expr(int64_t(1))});
+  }
+}
+
+const loop::Buffer &DynamicKernelContext::input(size_t i) const {
+  check(hasInput(i), "the kernel needs input ", i, " but it is missing");
+  return inputs_[i];
+}
+
+std::vector<int64_t> DynamicKernelContext::inputShape(size_t i) const {
+  return staticShapeOf(*this, i < node().numInputs() ? node().input(i) : nullptr, "input", i);
+}
+
+DType DynamicKernelContext::inputDType(size_t i) const {
+  const Value *v = i < node().numInputs() ? node().input(i) : nullptr;
+  check(v && v->type.isTensor(), "input ", i, " is missing or not a tensor");
+  return v->type.dtype;
+}
+
+const Tensor *DynamicKernelContext::inputConstant(size_t i) const {
+  return constantInput(node(), i);
+}
+
+const loop::Buffer &DynamicKernelContext::output(size_t i) const {
+  check(hasOutput(i), "the kernel writes output ", i, " but the node does not have it");
+  return outputs_[i];
+}
+
+DType DynamicKernelContext::outputDType(size_t i) const {
+  const Value *v = i < node().numOutputs() ? node().output(i) : nullptr;
+  check(v && v->type.isTensor() && v->type.dtype != DType::undefined, "output ", i,
+        " has no known tensor dtype; run shape inference before building the kernel");
+  return v->type.dtype;
+}
+
+const DynamicOutputBound &DynamicKernelContext::bound(size_t i) const { return bounds_.at(i); }
+
+std::vector<loop::Param> DynamicKernelContext::params() const {
+  std::vector<loop::Param> ps;
+  for (const loop::Buffer &b : inputs_)
+    if (b.defined())
+      ps.push_back(loop::Param::ofBuffer(b));
+  for (const loop::Buffer &b : outputs_)
+    if (b.defined())
+      ps.push_back(loop::Param::ofBuffer(b));
+  for (const loop::Buffer &b : extents_)
+    if (b.defined())
+      ps.push_back(loop::Param::ofBuffer(b));
+  return ps;
+}
+
+std::string DynamicKernelContext::name(const std::string &what) const {
+  return kernelNameOf(node(), what);
+}
+
+bool hasDynamicKernel(const Node &n) {
+  const OpDef *d = opDefOf(n);
+  return d && d->dynamicKernel;
+}
+
+std::vector<DynamicOutputBound> dynamicOutputBounds(const Node &n) {
+  const OpDef *d = opDefOf(n);
+  if (!d || !d->dynamicKernel)
+    fail(n.describe(), ": op ", n.opType, " has no kernel for data-dependent output shapes");
+  AttrReader r(n);
+  std::vector<DynamicOutputBound> b = d->dynamicKernel->bounds(r);
+  r.check(b.size() == n.numOutputs(), "the kernel's bounds give ", b.size(),
+          " output(s) but the node has ", n.numOutputs());
+  return b;
+}
+
+DynamicKernelFunc buildDynamicKernel(const Node &n, const std::string &symbol) {
+  DynamicKernelFunc out;
+  out.bounds = dynamicOutputBounds(n);
+  DynamicKernelContext ctx(n, out.bounds);
+  out.func.name = symbol;
+  out.func.params = ctx.params();
+  out.func.body = opDefOf(n)->dynamicKernel->body(ctx);
+  ctx.check(out.func.body.defined(), "the kernel built no statement");
+  return out;
+}
+
 std::vector<LoweringInfo> loweringList() {
   std::vector<LoweringInfo> out;
   for (const OpDef &d : OpRegistry::get().all()) {
-    if (!d.lower || !d.domain.empty())
+    if (!(d.lower || d.dynamicKernel) || !d.domain.empty())
       continue;
     bool seen = false;
     for (auto &o : out)
       seen |= o.op == d.name;
-    if (!seen)
-      out.push_back({d.name, d.dtypes, d.notes});
+    if (seen)
+      continue;
+    std::string notes = d.notes;
+    if (!d.lower) // a DynamicKernel
+      notes = std::string("output shape depends on the data: a loop-IR kernel over a static "
+                          "bound; only as a model output") + (notes.empty() ? "" : "; ") + notes;
+    out.push_back({d.name, d.dtypes, notes});
   }
   std::sort(out.begin(), out.end(),
             [](const LoweringInfo &a, const LoweringInfo &b) { return a.op < b.op; });
@@ -436,6 +561,153 @@ Expr truncDiv(Expr a, Expr b) {
   Expr zero = loop::makeZero(a.type());
   // floor and truncation differ when the remainder is non-zero and the signs differ
   return loop::select((r != zero) && ((a < zero) != (b < zero)), q + loop::makeOne(a.type()), q);
+}
+
+//--- Building blocks of the DynamicKernels
+
+bool hasNodeInput(const AttrReader &node, size_t i) {
+  return i < node.node().numInputs() && node.node().input(i) != nullptr;
+}
+
+std::vector<int64_t> nodeInputShape(const AttrReader &node, size_t i) {
+  return staticShapeOf(node, hasNodeInput(node, i) ? node.node().input(i) : nullptr, "input", i);
+}
+
+const Tensor *nodeInputConstant(const AttrReader &node, size_t i) {
+  return constantInput(node.node(), i);
+}
+
+LocalScalar::LocalScalar(const std::string &name, DType dt)
+    : buf(localBuffer(name, dt, 1)) {}
+
+Expr LocalScalar::get() const { return buf.load({Expr(int64_t(0))}); }
+
+loop::Stmt LocalScalar::set(Expr v) const {
+  return loop::StoreNode::make(buf, std::move(v), {Expr(int64_t(0))});
+}
+
+loop::Stmt LocalScalar::increment() const { return set(get() + 1); }
+
+loop::Stmt LocalScalar::alloc(loop::Stmt body) const {
+  return loop::AllocateNode::make(buf, std::move(body));
+}
+
+loop::Buffer localBuffer(const std::string &name, DType dt, int64_t n) {
+  return loop::Buffer::make(name, dt, {Expr(n)}, "local");
+}
+
+loop::Stmt allocateAll(const std::vector<loop::Buffer> &bufs, loop::Stmt body) {
+  for (size_t k = bufs.size(); k-- > 0;)
+    body = loop::AllocateNode::make(bufs[k], std::move(body));
+  return body;
+}
+
+loop::Stmt forRange(const std::string &name, Expr lo, Expr extent,
+                    const std::function<loop::Stmt(Expr)> &body) {
+  Var v(name);
+  return loop::ForNode::make(v, std::move(lo), std::move(extent), loop::ForKind::Serial, body(v));
+}
+
+loop::Stmt letIn(const std::string &name, Expr value,
+                 const std::function<loop::Stmt(Expr)> &body) {
+  Var v(name, value.type());
+  return loop::LetStmtNode::make(v, std::move(value), body(v));
+}
+
+Expr LetChain::operator()(const std::string &name, Expr value) {
+  Var v(name, value.type());
+  lets.emplace_back(v, std::move(value));
+  return v;
+}
+
+loop::Stmt LetChain::wrap(loop::Stmt body) const {
+  for (auto it = lets.rbegin(); it != lets.rend(); ++it)
+    body = loop::LetStmtNode::make(it->first, it->second, std::move(body));
+  return body;
+}
+
+Expr isNaN(Expr x) { return x != x; }
+
+Expr totalLess(Expr a, Expr b) {
+  if (a.type().isBool())
+    return loop::cast(DType::u8, a) < loop::cast(DType::u8, b);
+  if (!a.type().isFloat())
+    return a < b;
+  // !isnan(a) && (isnan(b) || a < b)
+  return !isNaN(a) && (isNaN(b) || a < b);
+}
+
+loop::Stmt stableMergeSort(
+    const std::vector<SortColumn> &columns, Expr n, int64_t capacity,
+    const std::function<PrefixedCond(const std::vector<Expr> &x, const std::vector<Expr> &y)>
+        &before,
+    const std::string &name) {
+  int64_t passes = 0;
+  while (passes < 62 && (int64_t(1) << passes) < capacity)
+    ++passes;
+  if (passes == 0 || columns.empty())
+    return loop::makeNoOp();
+  LocalScalar i(name + "_i", DType::i64), j(name + "_j", DType::i64);
+  LocalScalar done(name + "_passes", DType::i64);
+  using loop::IfThenElseNode;
+  using loop::SeqNode;
+  using loop::Stmt;
+  using loop::StoreNode;
+  // One pass: merges the runs [lo, mid) and [mid, hi) of width w from the `fromData` side into
+  // the other. The merge takes from the right run only when its head goes strictly before the
+  // left run's head (stability); the heads' indices are clamped into the runs, so a load never
+  // leaves [0, n). Branch-free: the comparison is unpredictable on random data.
+  auto merge = [&](bool fromData, Expr w) {
+    auto src = [&](const SortColumn &c) { return fromData ? c.data : c.scratch; };
+    auto dst = [&](const SortColumn &c) { return fromData ? c.scratch : c.data; };
+    Expr runs = (n + 2 * w - 1) / (2 * w);
+    return forRange(name + "_run", 0, runs, [&](Expr r) {
+      LetChain run;
+      Expr lo = run(name + "_lo", r * (2 * w));
+      Expr mid = run(name + "_mid", loop::min(lo + w, n));
+      Expr hi = run(name + "_hi", loop::min(lo + 2 * w, n));
+      Stmt loop = forRange(name + "_k", lo, hi - lo, [&](Expr k) {
+        LetChain heads;
+        Expr ic = heads(name + "_ic", loop::min(i.get(), mid - 1));
+        Expr jc = heads(name + "_jc", loop::min(j.get(), hi - 1));
+        std::vector<Expr> x, y;
+        for (size_t c = 0; c < columns.size(); ++c) {
+          const std::string col = name + "_" + std::to_string(c);
+          x.push_back(heads(col + "_right", src(columns[c]).load({jc})));
+          y.push_back(heads(col + "_left", src(columns[c]).load({ic})));
+        }
+        PrefixedCond cond = before(x, y);
+        Stmt take = letIn(name + "_take_right", j.get() < hi && (i.get() >= mid || cond.value),
+                          [&](Expr right) {
+                            std::vector<Stmt> st;
+                            for (size_t c = 0; c < columns.size(); ++c)
+                              st.push_back(StoreNode::make(dst(columns[c]),
+                                                           loop::select(right, x[c], y[c]), {k}));
+                            Expr step = loop::cast(DType::i64, right);
+                            st.push_back(j.set(j.get() + step));
+                            st.push_back(i.set(i.get() + (1 - step)));
+                            return SeqNode::make(st);
+                          });
+        return heads.wrap(SeqNode::make({cond.prefix, take}));
+      });
+      return run.wrap(SeqNode::make({i.set(lo), j.set(mid), loop}));
+    });
+  };
+  Stmt sortPasses = forRange(name + "_pass", 0, passes, [&](Expr p) {
+    return letIn(name + "_w", loop::shl(Expr(int64_t(1)), p), [&](Expr w) {
+      Stmt pass = IfThenElseNode::make(p % 2 == 0, merge(true, w), merge(false, w));
+      return IfThenElseNode::make(w < n, SeqNode::make({pass, done.increment()}));
+    });
+  });
+  Stmt copyBack = IfThenElseNode::make(
+      done.get() % 2 == 1, forRange(name + "_c", 0, n, [&](Expr k) {
+        std::vector<Stmt> st;
+        for (const SortColumn &c : columns)
+          st.push_back(StoreNode::make(c.data, c.scratch.load({k}), {k}));
+        return SeqNode::make(st);
+      }));
+  return allocateAll({i.buf, j.buf, done.buf},
+                     SeqNode::make({done.set(0), sortPasses, copyBack}));
 }
 
 } // namespace lowering

@@ -23,9 +23,15 @@
 // --print-fusion prints, after the graph, its fusion groups (include/tessel/Graph/Fusion.h,
 // docs/fusion.md), checked by verifyFusionPlan; --fuse-max-group-size=N limits a group's size.
 //
+// --print-dynamic-kernels prints, after the graph, the loop-IR kernel of each node whose output
+// shape depends on its input values (NonZero, Compress, Unique, NonMaxSuppression: a
+// DynamicKernel, include/tessel/Graph/Lowering.h) as built, before the loop pipeline, preceded
+// by its output bounds (docs/lowering.md, "Data-dependent output shapes").
+//
 //===----------------------------------------------------------------------===//
 #include "tessel/Frontend/ONNX.h"
 #include "tessel/Graph/Fusion.h"
+#include "tessel/Graph/Lowering.h"
 #include "tessel/Graph/MemoryPlan.h"
 #include "tessel/Graph/OpRegistry.h"
 #include "tessel/Graph/Text.h"
@@ -36,6 +42,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cctype>
 #include <cmath>
 #include <fstream>
 #include <iostream>
@@ -61,6 +68,7 @@ struct Options {
   PlanOptions plan;
   bool printFusion = false;
   FuseOptions fuse;
+  bool printDynamicKernels = false;
 };
 
 std::string readFile(const std::string &path) {
@@ -255,6 +263,31 @@ void checkNumerics(const Graph &g, const NumericsBaseline &b) {
   }
 }
 
+/// --print-dynamic-kernels: each DynamicKernel's bounds and loop IR, named dynamic_<op>_<node>.
+void printDynamicKernels(const Graph &g, std::ostream &out) {
+  for (const auto &n : g.nodes()) {
+    if (!hasDynamicKernel(*n))
+      continue;
+    std::string symbol = "dynamic_" + n->opType + "_" + n->name;
+    for (char &c : symbol)
+      if (!std::isalnum(static_cast<unsigned char>(c)))
+        c = '_';
+    DynamicKernelFunc k = buildDynamicKernel(*n, symbol);
+    out << "// dynamic kernel of " << n->describe() << "\n";
+    for (size_t i = 0; i < k.bounds.size(); ++i) {
+      if (!n->output(i))
+        continue;
+      out << "//   output " << i << " %" << n->output(i)->name() << ": bound "
+          << shapeToString(k.bounds[i].shape);
+      if (k.bounds[i].axis >= 0)
+        out << ", dynamic axis " << k.bounds[i].axis;
+      out << "\n";
+    }
+    loop::verifyLoweredFunc(k.func);
+    out << loop::printFunc(k.func);
+  }
+}
+
 void processGraph(Graph &g, const Options &opts, std::ostream &out) {
   inferShapes(g);
   verifyGraph(g);
@@ -276,6 +309,8 @@ void processGraph(Graph &g, const Options &opts, std::ostream &out) {
     out << "fusion: " << fusion.numNodes << " nodes -> " << fusion.groups.size() << " kernels\n";
     printFusionPlan(out, fusion);
   }
+  if (opts.printDynamicKernels)
+    printDynamicKernels(g, out);
 }
 
 /// Loop IR mode (inputs ending in .tir): parse, verify, run the named loop passes with the
@@ -349,6 +384,9 @@ int main(int argc, char **argv) {
   app.add_flag("--plan-first-fit", firstFit, "Memory plan: first fit instead of best fit");
   app.add_flag("--print-fusion", opts.printFusion,
                "After the graph, print its fusion groups (docs/fusion.md)");
+  app.add_flag("--print-dynamic-kernels", opts.printDynamicKernels,
+               "After the graph, print the loop-IR kernel of each node whose output shape "
+               "depends on the data (docs/lowering.md)");
   app.add_option("--fuse-max-group-size", opts.fuse.maxGroupSize,
                  "Fusion: the most nodes in one group (default 256)");
   app.add_option("-o", output, "Write the result here instead of stdout");

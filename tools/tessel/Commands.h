@@ -36,6 +36,7 @@ int runInspect(const std::string &modelPath, int optLevel, bool fusion = false,
 struct CompileCommandOptions {
   int optLevel = 3;
   std::vector<std::string> inputShapes; // NAME=1x3x224x224
+  std::vector<std::string> inputValues; // NAME=FILE.npy: compile for this value of the input
   bool verbose = false;                 // one line per kernel
   bool noParallel = false, noVectorize = false;
   bool allowInterpreterFallback = false; // nodes with no lowering run in the interpreter

@@ -39,6 +39,15 @@ CompileOptions makeOptions(const CompileCommandOptions &o, const std::string &mo
   c.optLevel = o.optLevel;
   for (auto &spec : o.inputShapes)
     parseInputShapeSpec(spec, c);
+  for (const std::string &spec : o.inputValues) {
+    size_t eq = spec.find('=');
+    TESSEL_CHECK(eq != std::string::npos && eq > 0 && eq + 1 < spec.size(), "--input-value '",
+                 spec, "': expected NAME=FILE.npy");
+    std::string name = spec.substr(0, eq);
+    TESSEL_CHECK(!c.inputValues.count(name), "--input-value '", spec, "': input '", name,
+                 "' is given twice");
+    c.inputValues[name] = readNpy(spec.substr(eq + 1));
+  }
   c.sourceHash = artifact::hashFile(model);
   c.verbose = o.verbose;
   c.parallel = !o.noParallel;
@@ -53,10 +62,12 @@ CompiledModel compileFile(const CompileCommandOptions &o, const std::string &mod
   return compileModel(*m.graph, c);
 }
 
+/// The file name for output `name`: characters that are not safe in a file name become '_'
+/// ('[' and ']' stay: a sequence output's elements are the outputs `y[0]`, `y[1]`, ...).
 std::string fileName(const std::string &name) {
   std::string s = name;
   for (char &c : s)
-    if (!(std::isalnum(uint8_t(c)) || c == '_' || c == '-' || c == '.'))
+    if (!(std::isalnum(uint8_t(c)) || c == '_' || c == '-' || c == '.' || c == '[' || c == ']'))
       c = '_';
   if (s.empty() || s == "." || s == "..")
     s = "_" + s;

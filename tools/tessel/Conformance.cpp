@@ -139,9 +139,43 @@ std::vector<std::string> sortedFiles(const fs::path &dir, const std::string &pre
 
 std::string shapeKey(const std::vector<Object> &inputs) {
   std::string k;
-  for (const Object &o : inputs)
-    k += o.tensor.shapeString() + ";";
+  for (const Object &o : inputs) {
+    if (o.isNone()) {
+      k += "none;";
+      continue;
+    }
+    if (!o.isSequence()) {
+      k += o.tensor.shapeString() + ";";
+      continue;
+    }
+    k += "seq(";
+    for (const Tensor &t : o.sequence)
+      k += t.shapeString() + ",";
+    k += ");";
+  }
   return k;
+}
+
+/// The artifact's `structured_values` (docs/artifact.md, "Graph outputs"): name -> "seq:N",
+/// "opt:none", "opt:tensor" or "opt:seq:N".
+std::map<std::string, std::string> structuredValues(const runtime::Model &rm) {
+  std::map<std::string, std::string> r;
+  const std::string *text = rm.info("structured_values");
+  if (!text)
+    return r;
+  size_t pos = 0;
+  while (pos < text->size()) {
+    size_t end = text->find(';', pos);
+    std::string entry = text->substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+    size_t eq = entry.rfind('=');
+    TESSEL_CHECK(eq != std::string::npos, "structured_values entry '", entry,
+                 "': expected NAME=FORM");
+    r[entry.substr(0, eq)] = entry.substr(eq + 1);
+    if (end == std::string::npos)
+      break;
+    pos = end + 1;
+  }
+  return r;
 }
 
 /// --mode compiled: compiles the model in this process (compileModel, then the runtime loads
@@ -162,20 +196,18 @@ std::pair<Status, std::string> runCompiledTest(const fs::path &model,
                  " input files for ", req.size(), " model inputs");
     TESSEL_CHECK(outFiles.size() == g.outputs.size(), set.string(), ": ", outFiles.size(),
                  " output files for ", g.outputs.size(), " model outputs");
-    if (inFiles.size() < req.size())
-      return {Status::Skip, "not compiled: optional input '" + req[inFiles.size()]->name() +
-                                "' is left out of the test data (a compiled model takes every input)"};
-    std::vector<Object> inputs;
-    for (size_t i = 0; i < inFiles.size(); ++i) {
-      inputs.push_back(readOnnxValueFile(inFiles[i], &req[i]->type));
-      if (!inputs.back().isTensor())
+    for (size_t i = inFiles.size(); i < req.size(); ++i)
+      if (req[i]->type.kind != Type::Kind::Optional)
         return {Status::Skip, "not compiled: input '" + req[i]->name() +
-                                  "' is a sequence or optional; compiled models take tensors"};
-    }
-    for (size_t i = 0; i < g.outputs.size(); ++i)
-      if (!g.outputs[i]->type.isTensor())
-        return {Status::Skip, "not compiled: output '" + g.outputs[i]->name() + "' has type " +
-                                  g.outputs[i]->type.str() + "; compiled models produce tensors"};
+                                  "' is left out of the test data (a compiled model takes every "
+                                  "input but an absent optional)"};
+    // Sequences and optionals: their structure in this data is fixed at compile time
+    // (docs/compile.md, "Sequence and optional inputs and outputs"); a left-out trailing
+    // optional is absent.
+    std::vector<Object> inputs;
+    for (size_t i = 0; i < req.size(); ++i)
+      inputs.push_back(i < inFiles.size() ? readOnnxValueFile(inFiles[i], &req[i]->type)
+                                          : Object::none());
     // One compile per distinct set of input shapes (data sets usually share them).
     if (!loaded || compiledFor != shapeKey(inputs)) {
       Model fresh = loadOnnx(model.string());
@@ -183,32 +215,83 @@ std::pair<Status, std::string> runCompiledTest(const fs::path &model,
       c.optLevel = opts.optLevel;
       c.codegenOptLevel = unsigned(opts.codegenOptLevel);
       c.allowInterpreterFallback = opts.allowInterpreterFallback;
-      for (size_t i = 0; i < req.size(); ++i)
-        if (!req[i]->type.shape.isStatic())
-          c.inputShapes[req[i]->name()] = inputs[i].tensor.shape();
+      for (size_t i = 0; i < req.size(); ++i) {
+        const Type &t = req[i]->type;
+        const Object &in = inputs[i];
+        if (t.isTensor()) {
+          if (!t.shape.isStatic())
+            c.inputShapes[req[i]->name()] = in.tensor.shape();
+          continue;
+        }
+        InputStructure st;
+        if (in.isNone()) {
+          st.kind = InputStructure::Kind::Absent;
+        } else if (in.isSequence()) {
+          st.kind = InputStructure::Kind::Sequence;
+          for (const Tensor &e : in.sequence)
+            st.elements.push_back(e.shape());
+        } else {
+          st.dims = in.tensor.shape();
+        }
+        c.inputStructures[req[i]->name()] = st;
+      }
       CompiledModel cm;
+      bool fixedValues = false;
       try {
         cm = compileModel(*fresh.graph, c);
       } catch (const Error &e) {
         std::string msg = e.what(), prefix = model.string() + ": ";
         if (msg.rfind(prefix, 0) == 0)
           msg = msg.substr(prefix.size());
-        return {Status::Skip, "not compiled: " + msg};
+        // A shape or a Loop trip count that follows from an input's value (a window's size,
+        // Range's limits): compile for this data's values of the small inputs, as
+        // `tessel compile --input-value` does; the runtime checks that each run gives them.
+        const bool valueDependent = msg.find("a compiled model needs static shapes") !=
+                                        std::string::npos ||
+                                    msg.find("(Loop): op Loop has no lowering") != std::string::npos ||
+                                    msg.find("not known at compile time") != std::string::npos;
+        for (size_t i = 0; valueDependent && i < req.size(); ++i)
+          if (req[i]->type.isTensor() && inputs[i].isTensor() && inputs[i].tensor.numel() <= 16)
+            c.inputValues[req[i]->name()] = inputs[i].tensor;
+        if (c.inputValues.empty())
+          return {Status::Skip, "not compiled: " + msg};
+        try {
+          Model again = loadOnnx(model.string());
+          cm = compileModel(*again.graph, c);
+          fixedValues = true;
+        } catch (const Error &) {
+          return {Status::Skip, "not compiled: " + msg};
+        }
       }
       loaded.reset();
       loaded.emplace(runtime::Model::loadFromMemory(cm.artifact.data(), cm.artifact.size(),
                                                     model.string()));
-      compiledFor = shapeKey(inputs);
+      // Compiled for these inputs' values: every data set compiles again.
+      compiledFor = fixedValues ? std::string() : shapeKey(inputs);
     }
     const runtime::Model &rm = *loaded;
     std::vector<runtime::HostTensor> hin;
     for (const runtime::TensorDesc &d : rm.inputs()) {
+      // `x[j]`: element j of sequence input x.
+      std::string name = d.name;
+      size_t element = SIZE_MAX;
+      if (size_t lb = name.rfind('['); lb != std::string::npos && name.back() == ']') {
+        bool isSeq = std::any_of(req.begin(), req.end(), [&](const Value *v) {
+          return v->name() == name.substr(0, lb) && !v->type.isTensor();
+        });
+        if (isSeq) {
+          element = size_t(std::stoull(name.substr(lb + 1, name.size() - lb - 2)));
+          name = name.substr(0, lb);
+        }
+      }
       size_t i = 0;
-      while (i < req.size() && req[i]->name() != d.name)
+      while (i < req.size() && req[i]->name() != name)
         ++i;
       TESSEL_CHECK(i < req.size(), "the compiled model's input '", d.name,
                    "' is not an input of the model");
-      const Tensor &t = inputs[i].tensor;
+      TESSEL_CHECK(element == SIZE_MAX || element < inputs[i].sequence.size(),
+                   "the compiled model's input '", d.name, "' is no element of the data's sequence");
+      const Tensor &t = element == SIZE_MAX ? inputs[i].tensor : inputs[i].sequence[element];
       DType want = DType(uint32_t(d.dtype));
       if (t.dtype() != want || t.shape() != d.shape)
         return {Status::Fail, set.filename().string() + " input '" + d.name + "' is " +
@@ -220,16 +303,37 @@ std::pair<Status, std::string> runCompiledTest(const fs::path &model,
       hin.push_back(std::move(h));
     }
     std::vector<runtime::HostTensor> hout = rm.run(hin);
-    for (size_t i = 0; i < outFiles.size(); ++i) {
-      const std::string &name = g.outputs[i]->name();
+    auto tensorOutput = [&](const std::string &name) {
       auto it = std::find_if(hout.begin(), hout.end(),
                              [&](const runtime::HostTensor &h) { return h.desc.name == name; });
       TESSEL_CHECK(it != hout.end(), "the compiled model has no output '", name, "'");
       Tensor got(DType(uint32_t(it->desc.dtype)), it->desc.shape);
       if (!it->bytes.empty())
         std::memcpy(got.raw(), it->bytes.data(), it->bytes.size());
+      return got;
+    };
+    // A sequence or optional output is rebuilt from its elements' outputs.
+    const std::map<std::string, std::string> structured = structuredValues(rm);
+    auto outputObject = [&](const std::string &name) -> Object {
+      auto it = structured.find(name);
+      if (it == structured.end() || it->second == "opt:tensor")
+        return Object(tensorOutput(name));
+      if (it->second == "opt:none")
+        return Object::none();
+      std::string form = it->second;
+      if (form.rfind("opt:", 0) == 0)
+        form = form.substr(4);
+      TESSEL_CHECK(form.rfind("seq:", 0) == 0, "structured_values: output '", name, "' has form '",
+                   it->second, "' (expected seq:N, opt:none, opt:tensor or opt:seq:N)");
+      std::vector<Tensor> elems;
+      for (size_t j = 0, n = size_t(std::stoull(form.substr(4))); j < n; ++j)
+        elems.push_back(tensorOutput(name + "[" + std::to_string(j) + "]"));
+      return Object::seq(std::move(elems));
+    };
+    for (size_t i = 0; i < outFiles.size(); ++i) {
+      const std::string &name = g.outputs[i]->name();
       Object want = readOnnxValueFile(outFiles[i], &g.outputs[i]->type);
-      std::string why = compareObject(Object(std::move(got)), want, opts.rtol, opts.atol);
+      std::string why = compareObject(outputObject(name), want, opts.rtol, opts.atol);
       if (!why.empty())
         return {Status::Fail, set.filename().string() + " output '" + name + "' (compiled): " + why};
     }

@@ -239,6 +239,8 @@ int main(int argc, char **argv) {
   cli::CompileCommandOptions runCompOpts;
   run->add_flag("--allow-interpreter-fallback", runCompOpts.allowInterpreterFallback,
                 "With --jit: run nodes whose op has no lowering in the reference interpreter");
+  run->add_option("--input-shape", runCompOpts.inputShapes,
+                  "With --jit: as tessel compile --input-shape (repeatable)");
 
   auto *comp = app.add_subcommand("compile", "Compile a model into one .tsl artifact (docs/compile.md)");
   std::string compOut;
@@ -248,7 +250,12 @@ int main(int argc, char **argv) {
   comp->add_option("-O,--opt-level", compOpts.optLevel, "Graph optimization level 0-3 (default 3)")
       ->check(CLI::Range(0, 3));
   comp->add_option("--input-shape", compOpts.inputShapes,
-                   "NAME=D0xD1x...: fix an input's symbolic dims (repeatable)");
+                   "NAME=D0xD1x... (NAME=scalar for rank 0): fix an input's symbolic dims; "
+                   "NAME=seq(D0xD1,...), NAME=none, NAME=opt(...): fix a sequence or optional "
+                   "input's structure (docs/compile.md; repeatable)");
+  comp->add_option("--input-value", compOpts.inputValues,
+                   "NAME=FILE.npy: compile for this value of an input (shapes and trip counts "
+                   "computed from it become static; runs must give it; repeatable)");
   comp->add_flag("-v,--verbose", compOpts.verbose, "One line per kernel: nodes and schedule");
   comp->add_flag("--no-parallel", compOpts.noParallel, "Generate no parallel loops");
   comp->add_flag("--no-vectorize", compOpts.noVectorize, "Generate no vector loops");
@@ -336,7 +343,9 @@ int main(int argc, char **argv) {
   bench->add_option("--warmup", bopts.warmup, "Untimed runs first (default 3)");
   bench->add_option("--input,-i", bopts.inputs, "NAME=FILE.npy; seeded random values for the others");
   bench->add_option("--seed", bopts.seed, "Seed for random inputs");
-  bench->add_option("--input-shape", bopts.inputShapes, "NAME=D0xD1x...: fix an .onnx input's symbolic dims");
+  bench->add_option("--input-shape", bopts.inputShapes,
+                    "NAME=D0xD1x...: fix an .onnx input's symbolic dims (seq(...), none, opt(...): "
+                    "a sequence or optional input's structure, as tessel compile)");
   bench->add_flag("--interp", bopts.interp, "Benchmark the reference interpreter on the .onnx");
   bench->add_flag("--profile", bopts.profile, "Time per kernel, share of total, GFLOP/s");
 

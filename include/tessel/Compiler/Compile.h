@@ -28,12 +28,37 @@
 
 namespace tessel {
 
+/// The structure of a sequence or optional input, fixed at compile time (docs/compile.md,
+/// "Sequence and optional inputs and outputs"). Element dtypes come from the model's types.
+struct InputStructure {
+  enum class Kind : uint8_t {
+    Tensor,   ///< a present optional tensor of shape `dims`
+    Sequence, ///< a sequence (or a present optional sequence) of `elements.size()` tensors
+    Absent,   ///< an absent optional
+  };
+  Kind kind = Kind::Tensor;
+  /// Written as `opt(...)`: the input must be an optional (a bare spec fits either).
+  bool optional = false;
+  std::vector<int64_t> dims;                  ///< Tensor: its static dims ({} = a scalar)
+  std::vector<std::vector<int64_t>> elements; ///< Sequence: each element's static dims
+};
+
 struct CompileOptions {
   /// Graph optimization level (optimizeGraph), 0..3.
   int optLevel = 3;
   /// Fixes input shapes: input name -> static dims (`--input-shape x=1x3x224x224`). Every
   /// symbolic or unknown input dim must be fixed this way, else compileModel fails naming it.
   std::map<std::string, std::vector<int64_t>> inputShapes;
+  /// Fixes the structure of sequence and optional inputs: input name -> structure
+  /// (`--input-shape x=seq(2x3,4x3)`, `x=none`, `x=opt(seq(2x3))`). A sequence input `x` of n
+  /// elements becomes the tensor inputs `x[0]`..`x[n-1]`, a present optional the tensor input
+  /// `x`, an absent one no input. A present optional tensor may also be given by inputShapes.
+  std::map<std::string, InputStructure> inputStructures;
+  /// Fixes inputs to one value (`--input-value n=n.npy`): the compiler folds the value as a
+  /// constant, so that shapes and Loop trip counts computed from it become static, while the
+  /// artifact keeps the input and the runtime rejects a run that gives another value
+  /// (docs/compile.md, "Input values").
+  std::map<std::string, Tensor> inputValues;
   /// Code generation target: "host" (the only one whose artifact this machine can run).
   std::string target = "host";
   /// The LLVM level for the kernels (0..3). 2: the kernels arrive vectorized, unrolled and
@@ -87,7 +112,10 @@ struct CompiledModel {
 /// lowering's unsupported case, a non-tensor value.
 CompiledModel compileModel(Graph &g, const CompileOptions &opts = {});
 
-/// Parses `NAME=1x3x224x224` into opts.inputShapes (Error naming the spec when malformed).
+/// Parses `NAME=1x3x224x224` (`NAME=scalar` for rank 0) into opts.inputShapes, and the
+/// structure of a sequence or optional input into opts.inputStructures: `NAME=seq(2x3,4x3)`
+/// (`seq()`: empty, `seq(scalar)`: one rank-0 element), `NAME=none` (an absent optional),
+/// `NAME=opt(2x3)`, `NAME=opt(seq(2x3))`. Error naming the spec when malformed.
 void parseInputShapeSpec(const std::string &spec, CompileOptions &opts);
 
 } // namespace tessel

@@ -108,13 +108,95 @@ LoweredNode lowerNode(const Node &n, const std::vector<te::Tensor> &inputs);
 /// Lowers one node over fresh placeholders (one per given input, named after the value).
 LoweredNode lowerNode(const Node &n);
 
-/// The names of the ops (ai.onnx) that have a lowering, sorted; with their notes for docs.
+/// The names of the ops (ai.onnx) that have a lowering or a DynamicKernel, sorted; with their
+/// notes for docs.
 struct LoweringInfo {
   std::string op;
   std::string dtypes;
   std::string notes;
 };
 std::vector<LoweringInfo> loweringList();
+
+//===----------------------------------------------------------------------===//
+// Data-dependent output shapes: kernels written directly in loop IR
+//===----------------------------------------------------------------------===//
+
+/// The static upper bound of one output of an op whose output shape depends on its input
+/// values (NonZero, Unique, Compress, NonMaxSuppression): the caller's buffer holds `shape`,
+/// and the extent of dim `axis` is decided at run time (0 .. shape[axis]). axis -1: the
+/// output's shape is exactly `shape`.
+struct DynamicOutputBound {
+  std::vector<int64_t> shape;
+  int64_t axis = -1;
+};
+
+/// What a DynamicKernel's body sees: the node (attributes, static input shapes, constant
+/// inputs) and flat loop-IR buffers. Every buffer is one-dimensional and row-major:
+///  - input(i): the input's elements (extent: its element count, 1 for a scalar);
+///  - output(i): the bound's element count. The kernel writes the output's actual elements
+///    compactly, in row-major order of its actual shape (element k of the actual tensor at
+///    index k), and nothing past them;
+///  - extent(i) (i64, one element): for an output whose bound has a dynamic axis, the kernel
+///    stores that axis's actual extent in element 0.
+class DynamicKernelContext : public AttrReader {
+public:
+  DynamicKernelContext(const Node &n, std::vector<DynamicOutputBound> bounds);
+
+  size_t numInputs() const { return inputs_.size(); }
+  bool hasInput(size_t i) const { return i < inputs_.size() && inputs_[i].defined(); }
+  /// Input i's buffer; an Error naming the node when it is missing.
+  const loop::Buffer &input(size_t i) const;
+  std::vector<int64_t> inputShape(size_t i) const;
+  DType inputDType(size_t i) const;
+  /// Input i's value when it is a constant (initializer or folded), else nullptr.
+  const Tensor *inputConstant(size_t i) const;
+
+  size_t numOutputs() const { return outputs_.size(); }
+  bool hasOutput(size_t i) const { return i < outputs_.size() && outputs_[i].defined(); }
+  const loop::Buffer &output(size_t i) const;
+  DType outputDType(size_t i) const;
+  const DynamicOutputBound &bound(size_t i) const;
+  /// Output i's extent slot (undefined Buffer when output i has no dynamic axis or is omitted).
+  const loop::Buffer &extent(size_t i) const { return extents_.at(i); }
+
+  /// The kernel's parameters: each given input, then each given output, then each extent slot
+  /// (in output order): the order of the execution-plan step's arguments.
+  std::vector<loop::Param> params() const;
+  /// "<op>_<node name>[_<what>]", for local buffers' names.
+  std::string name(const std::string &what = "") const;
+
+private:
+  std::vector<loop::Buffer> inputs_, outputs_, extents_;
+  std::vector<DynamicOutputBound> bounds_;
+};
+
+/// The kernel of an op whose output shapes depend on its input values: instead of a TE
+/// lowering (which needs static shapes), the op registers (OpRegistry::setDynamicKernel) the
+/// bound of each output and a loop-IR body. FuseOps keeps such a node alone (Opaque); the
+/// compiler builds its function with buildDynamicKernel, and the artifact records each dynamic
+/// output's extent slot (docs/artifact.md).
+struct DynamicKernel {
+  /// One bound per node output (an omitted output's entry is ignored), from the node's static
+  /// input shapes, attributes and constant inputs; an Error naming the node when there is none.
+  std::function<std::vector<DynamicOutputBound>(const AttrReader &node)> bounds;
+  /// The statement that computes every given output and extent (see DynamicKernelContext).
+  /// It must stay inside the buffers for any input values (a hostile input must not make it
+  /// write out of bounds). Its local buffers (Allocate) follow the emitter's rule: at most
+  /// 512 KiB of a function's allocations on the stack, the rest on the heap.
+  std::function<loop::Stmt(const DynamicKernelContext &ctx)> body;
+};
+
+/// True when the node's op has a DynamicKernel.
+bool hasDynamicKernel(const Node &n);
+/// The output bounds of a node whose op has a DynamicKernel (Error naming the node otherwise).
+std::vector<DynamicOutputBound> dynamicOutputBounds(const Node &n);
+/// A node's DynamicKernel as a loop-IR function named `symbol` (params: DynamicKernelContext::
+/// params), ready for loop::lowerPipeline and code generation, with the bounds it was built for.
+struct DynamicKernelFunc {
+  loop::LoweredFunc func;
+  std::vector<DynamicOutputBound> bounds; ///< one per node output
+};
+DynamicKernelFunc buildDynamicKernel(const Node &n, const std::string &symbol);
 
 //===----------------------------------------------------------------------===//
 // Helpers shared by the lowerings of the op families
@@ -167,6 +249,73 @@ Expr truncDiv(Expr a, Expr b);
 te::Tensor storedCompute(const LowerContext &ctx, std::vector<Expr> shape,
                          const std::function<Expr(const std::vector<Var> &)> &f,
                          const std::string &what);
+
+//--- Building blocks of the DynamicKernels (data-dependent output shapes, docs/lowering.md)
+
+/// Whether input i of the node is given (not omitted).
+bool hasNodeInput(const AttrReader &node, size_t i);
+/// Input i's static shape, for a DynamicKernel's bounds; an Error naming the node otherwise.
+std::vector<int64_t> nodeInputShape(const AttrReader &node, size_t i);
+/// Input i's value when it is a constant (initializer or folded), else nullptr.
+const Tensor *nodeInputConstant(const AttrReader &node, size_t i);
+
+/// A scalar variable of loop IR: a one-element local buffer (the loop IR has no mutable
+/// variables). The statements that use it go inside alloc().
+struct LocalScalar {
+  loop::Buffer buf;
+  LocalScalar(const std::string &name, DType dt);
+  Expr get() const;
+  loop::Stmt set(Expr v) const;
+  /// v += 1
+  loop::Stmt increment() const;
+  loop::Stmt alloc(loop::Stmt body) const;
+};
+/// A one-dimensional local buffer of n elements (scope "local", for an Allocate).
+loop::Buffer localBuffer(const std::string &name, DType dt, int64_t n);
+/// Allocate(bufs[0], Allocate(bufs[1], ... body)).
+loop::Stmt allocateAll(const std::vector<loop::Buffer> &bufs, loop::Stmt body);
+/// A serial loop: for v in [lo, lo + extent): body(v) (v: i64 named `name`).
+loop::Stmt forRange(const std::string &name, Expr lo, Expr extent,
+                    const std::function<loop::Stmt(Expr)> &body);
+/// `let name = value in body(var)`, for a value read more than once.
+loop::Stmt letIn(const std::string &name, Expr value, const std::function<loop::Stmt(Expr)> &body);
+/// Named intermediate values of a statement, so that a formula reads as in its reference:
+///   LetChain lets; Expr area = lets("area", w * h); ...; Stmt s = lets.wrap(body);
+/// gives `let %area = w * h { ... body }` (each value may use the earlier ones).
+struct LetChain {
+  std::vector<std::pair<Var, Expr>> lets;
+  Expr operator()(const std::string &name, Expr value);
+  loop::Stmt wrap(loop::Stmt body) const;
+};
+/// x is NaN (x != x: the loop IR's float NE is unordered; never folded for floats).
+Expr isNaN(Expr x);
+/// The total order of Unique and sorting: a < b with NaN after every number and equal to
+/// every NaN (integers and bools: a < b).
+Expr totalLess(Expr a, Expr b);
+
+/// A test that may need statements first: run `prefix` (undefined: none), then read `value`
+/// (a boolean).
+struct PrefixedCond {
+  loop::Stmt prefix;
+  Expr value;
+};
+/// One array a sort permutes: its elements and a scratch buffer of the same dtype, both of the
+/// sort's capacity.
+struct SortColumn {
+  loop::Buffer data, scratch;
+};
+/// Sorts the rows [0, n) of `columns` (parallel arrays, n <= capacity) stably by
+/// `before(x, y)`: row x goes strictly before row y, given each column's value of both rows.
+/// Carrying the sort key as a column (not only an index to load it through) keeps the merge's
+/// reads sequential. A bottom-up merge sort: ceil(log2 n) passes of branch-free merges of
+/// sorted runs of width 1, 2, 4, ..., each pass from one buffer to the other, with a copy back
+/// when the number of passes is odd: O(n log n) comparisons, every index in [0, n). `name`
+/// prefixes its loop variables and scalars.
+loop::Stmt stableMergeSort(
+    const std::vector<SortColumn> &columns, Expr n, int64_t capacity,
+    const std::function<PrefixedCond(const std::vector<Expr> &x, const std::vector<Expr> &y)>
+        &before,
+    const std::string &name);
 
 } // namespace lowering
 } // namespace tessel

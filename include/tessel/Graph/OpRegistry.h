@@ -11,6 +11,7 @@
 #include "tessel/Support/Object.h"
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -108,6 +109,8 @@ using KernelFn = std::function<void(KernelContext &)>;
 /// sets the output te::Tensors (include/tessel/Graph/Lowering.h).
 class LowerContext;
 using LowerFn = std::function<void(LowerContext &)>;
+/// A kernel written in loop IR for an op whose output shapes depend on the data (Lowering.h).
+struct DynamicKernel;
 
 /// How an op combines with its neighbours in operator fusion (FuseOps, include/tessel/Graph/
 /// Fusion.h, docs/fusion.md): TVM's TOpPattern classes, ordered from most to least fusable.
@@ -143,6 +146,8 @@ struct OpDef {
   KernelFn kernel;
   OpPattern pattern = OpPattern::Opaque; // fusion class (FuseOps); Opaque fuses with nothing
   LowerFn lower{}; // the TE compute of the op (Lowering.h); empty = no lowering
+  /// For an op whose output shapes depend on its input values, instead of `lower`.
+  std::shared_ptr<const DynamicKernel> dynamicKernel;
 };
 
 class OpRegistry {
@@ -153,6 +158,8 @@ public:
   /// Sets the lowering of every registered version of (ai.onnx) op `name`: how a family file
   /// attaches the lowerings written next to its ops. Error when no such op is registered.
   void setLower(const std::string &name, LowerFn fn);
+  /// The same for an op's DynamicKernel (Lowering.h).
+  void setDynamicKernel(const std::string &name, std::shared_ptr<const DynamicKernel> kernel);
   /// The op for (domain, name) valid at `opsetVersion`, or nullptr.
   const OpDef *lookup(const std::string &domain, const std::string &name, int64_t opsetVersion) const;
   /// The op for (domain, name) at any version, or nullptr.

@@ -1298,7 +1298,199 @@ void lowerRoiAlign(LowerContext &ctx) {
   }));
 }
 
+//===----------------------------------------------------------------------===//
+// NonMaxSuppression: a kernel of data-dependent output shape (DynamicKernel)
+//===----------------------------------------------------------------------===//
+
+/// NonMaxSuppression's checked static shapes: boxes [B, N, 4], scores [B, C, N].
+struct NmsShape {
+  int64_t batches = 0, boxes = 0, classes = 0;
+};
+
+NmsShape nmsShape(const AttrReader &node) {
+  for (size_t i : {0, 1}) {
+    const Value *v = lowering::hasNodeInput(node, i) ? node.node().input(i) : nullptr;
+    node.check(v && v->type.isTensor() &&
+                   (v->type.dtype == DType::f32 || v->type.dtype == DType::f64),
+               i == 0 ? "boxes" : "scores", " must be an f32 or f64 tensor, got ",
+               v ? v->type.str() : std::string("nothing"));
+  }
+  std::vector<int64_t> bs = lowering::nodeInputShape(node, 0);
+  std::vector<int64_t> ss = lowering::nodeInputShape(node, 1);
+  node.check(bs.size() == 3 && bs[2] == 4, "boxes must have shape [batch, boxes, 4], got ",
+             shapeToString(bs));
+  node.check(ss.size() == 3 && ss[0] == bs[0] && ss[2] == bs[1], "scores must have shape [",
+             bs[0], ", classes, ", bs[1], "], got ", shapeToString(ss));
+  return {bs[0], bs[1], ss[1]};
+}
+
+/// Checks that optional input i holds one value (its static shape) and returns its constant
+/// value when it is one, else nullptr.
+const Tensor *nmsScalarInput(const AttrReader &node, size_t i, const char *what) {
+  std::vector<int64_t> s = lowering::nodeInputShape(node, i);
+  int64_t n = 1;
+  for (int64_t d : s)
+    n *= d;
+  node.check(n == 1, what, " must hold one value, got shape ", shapeToString(s));
+  return lowering::nodeInputConstant(node, i);
+}
+
+/// Rows of the output's bound: B * C * min(max_output_boxes_per_class, N) when that input is a
+/// constant (0 when it is absent or <= 0), else B * C * N.
+std::vector<DynamicOutputBound> nmsBounds(const AttrReader &node) {
+  const NmsShape s = nmsShape(node);
+  int64_t perClass = 0;
+  if (lowering::hasNodeInput(node, 2)) {
+    const Tensor *t = nmsScalarInput(node, 2, "max_output_boxes_per_class");
+    perClass = t ? std::clamp<int64_t>(t->getInt64(0), 0, s.boxes) : s.boxes;
+  }
+  return {{{s.batches * s.classes * perClass, 3}, 0}};
+}
+
+/// Optional scalar input i as an expression of type `as`: `dflt` when absent, a literal when
+/// constant, else element 0 of its buffer converted.
+loop::Expr nmsScalar(const DynamicKernelContext &ctx, size_t i, const char *what, DType as,
+                     double dflt) {
+  if (!ctx.hasInput(i))
+    return lowering::constant(as, dflt);
+  DType dt = ctx.inputDType(i);
+  ctx.check(as == DType::i64 ? isInteger(dt) && dt != DType::boolean
+                             : dt == DType::f32 || dt == DType::f64,
+            what, " has dtype ", dtypeName(dt), "; expected ",
+            as == DType::i64 ? "an integer type" : "f32 or f64");
+  if (const Tensor *t = nmsScalarInput(ctx, i, what))
+    return as == DType::i64 ? loop::Expr(t->getInt64(0)) : loop::Expr(t->getDouble(0));
+  return loop::cast(as, ctx.input(i).load({loop::Expr(int64_t(0))}));
+}
+
+/// NonMaxSuppression as onnxruntime and the reference kernel compute it, in f64. Per batch:
+/// the corners of each box (x_min, y_min, x_max, y_max). Per batch and class: the candidates
+/// (score not NaN and above score_threshold when given), stably merge-sorted by descending
+/// score; greedy selection in that order, a candidate kept when no kept box overlaps it with
+/// IoU > iou_threshold, until max_output_boxes_per_class are kept; then the [b, c, box] rows.
+loop::Stmt nmsBody(const DynamicKernelContext &ctx) {
+  using loop::Expr;
+  using loop::IfThenElseNode;
+  using loop::SeqNode;
+  using loop::Stmt;
+  using loop::StoreNode;
+  using lowering::forRange;
+  using lowering::letIn;
+  using lowering::LocalScalar;
+  const NmsShape s = nmsShape(ctx);
+  const int64_t centerBox = ctx.attrInt("center_point_box", 0);
+  ctx.check(centerBox == 0 || centerBox == 1, "center_point_box must be 0 or 1, got ", centerBox);
+  lowering::LetChain params; // the optional inputs, read once
+  const Expr maxOut =
+      params("max_output", nmsScalar(ctx, 2, "max_output_boxes_per_class", DType::i64, 0));
+  const Expr iouTh = params("iou_threshold", nmsScalar(ctx, 3, "iou_threshold", DType::f64, 0));
+  const bool hasScoreTh = ctx.hasInput(4);
+  const Expr scoreTh =
+      hasScoreTh ? params("score_threshold", nmsScalar(ctx, 4, "score_threshold", DType::f64, 0))
+                 : Expr();
+  const int64_t B = s.batches, N = s.boxes, C = s.classes, cap = std::max<int64_t>(N, 1);
+  const int64_t rows = ctx.bound(0).shape[0];
+  const loop::Buffer &boxes = ctx.input(0), &scores = ctx.input(1), &out = ctx.output(0);
+  loop::Buffer corners = lowering::localBuffer("corners", DType::f64, cap * 4);
+  loop::Buffer cand = lowering::localBuffer("cand", DType::i64, cap);
+  loop::Buffer scratch = lowering::localBuffer("scratch", DType::i64, cap);
+  loop::Buffer sel = lowering::localBuffer("sel", DType::i64, cap);
+  loop::Buffer key = lowering::localBuffer("key", ctx.inputDType(1), cap);
+  loop::Buffer keyScratch = lowering::localBuffer("key_scratch", ctx.inputDType(1), cap);
+  LocalScalar m("m", DType::i64), nsel("nsel", DType::i64), keep("keep", DType::boolean),
+      total("total", DType::i64);
+  auto f64 = [](Expr e) { return loop::cast(DType::f64, std::move(e)); };
+  auto corner = [&](Expr box, int64_t k) { return corners.load({box * 4 + k}); };
+
+  Stmt perBatch = forRange("b", 0, B, [&](Expr b) {
+    Stmt makeCorners = forRange("i", 0, N, [&](Expr i) {
+      Expr base = (b * N + i) * 4;
+      Expr b0 = f64(boxes.load({base})), b1 = f64(boxes.load({base + 1}));
+      Expr b2 = f64(boxes.load({base + 2})), b3 = f64(boxes.load({base + 3}));
+      std::vector<Expr> c;
+      if (centerBox)
+        c = {b0 - b2 / 2.0, b1 - b3 / 2.0, b0 + b2 / 2.0, b1 + b3 / 2.0};
+      else // std::min/std::max: the loop IR's Min/Max are b < a ? b : a and a < b ? b : a
+        c = {loop::min(b1, b3), loop::min(b0, b2), loop::max(b1, b3), loop::max(b0, b2)};
+      std::vector<Stmt> st;
+      for (int64_t k = 0; k < 4; ++k)
+        st.push_back(StoreNode::make(corners, c[k], {i * 4 + k}));
+      return SeqNode::make(st);
+    });
+    Stmt perClass = forRange("c", 0, C, [&](Expr c) {
+      return letIn("sbase", (b * C + c) * N, [&](Expr sbase) {
+        auto score = [&](Expr box) { return scores.load({sbase + box}); };
+        Stmt collect = forRange("i", 0, N, [&](Expr i) {
+          Expr sc = score(i);
+          Expr isCand = !lowering::isNaN(sc);
+          if (hasScoreTh)
+            isCand = isCand && f64(sc) > scoreTh;
+          return IfThenElseNode::make(
+              isCand, SeqNode::make({StoreNode::make(cand, i, {m.get()}),
+                                     StoreNode::make(key, sc, {m.get()}), m.increment()}));
+        });
+        // By descending score, the scores carried along (sequential reads).
+        Stmt sort = lowering::stableMergeSort(
+            {{key, keyScratch}, {cand, scratch}}, m.get(), N,
+            [&](const std::vector<Expr> &x, const std::vector<Expr> &y) {
+              return lowering::PrefixedCond{Stmt(), x[0] > y[0]};
+            },
+            "sort");
+        // The reference's IoU test of the candidate against each kept box, formula for
+        // formula; keep turns false at the first kept box that suppresses it.
+        Stmt greedy = forRange("k", 0, m.get(), [&](Expr k) {
+          lowering::LetChain box;
+          Expr i = box("box", cand.load({k}));
+          Expr a0 = box("a0", corner(i, 0)), a1 = box("a1", corner(i, 1));
+          Expr a2 = box("a2", corner(i, 2)), a3 = box("a3", corner(i, 3));
+          Expr areaA = box("area_a", (a2 - a0) * (a3 - a1));
+          Stmt test = forRange("j", 0, nsel.get(), [&](Expr j) {
+            lowering::LetChain v;
+            Expr q = v("kept", sel.load({j}));
+            Expr ix0 = v("ix0", loop::max(a0, corner(q, 0)));
+            Expr iy0 = v("iy0", loop::max(a1, corner(q, 1)));
+            Expr ix1 = v("ix1", loop::min(a2, corner(q, 2)));
+            Expr iy1 = v("iy1", loop::min(a3, corner(q, 3)));
+            Expr inter = v("inter", (ix1 - ix0) * (iy1 - iy0));
+            Expr areaB = v("area_b", (corner(q, 2) - corner(q, 0)) * (corner(q, 3) - corner(q, 1)));
+            Expr uni = v("union", areaA + areaB - inter);
+            Expr overlap = !(ix1 <= ix0 || iy1 <= iy0);
+            Expr proper = !(areaA <= 0.0 || areaB <= 0.0 || uni <= 0.0);
+            Expr suppressed = overlap && proper && inter / uni > iouTh;
+            Stmt drop = IfThenElseNode::make(suppressed, keep.set(loop::makeBool(false)));
+            return IfThenElseNode::make(keep.get(), v.wrap(drop));
+          });
+          Stmt add = SeqNode::make({StoreNode::make(sel, i, {nsel.get()}), nsel.increment()});
+          return IfThenElseNode::make(
+              nsel.get() < maxOut,
+              box.wrap(SeqNode::make(
+                  {keep.set(loop::makeBool(true)), test, IfThenElseNode::make(keep.get(), add)})));
+        });
+        Stmt emit = forRange("t", 0, nsel.get(), [&](Expr t) {
+          Expr row = total.get();
+          Stmt write = SeqNode::make({StoreNode::make(out, b, {row * 3}),
+                                      StoreNode::make(out, c, {row * 3 + 1}),
+                                      StoreNode::make(out, sel.load({t}), {row * 3 + 2}),
+                                      total.increment()});
+          return IfThenElseNode::make(row < rows, write); // never past the bound
+        });
+        return SeqNode::make({m.set(0), collect, sort, nsel.set(0), greedy, emit});
+      });
+    });
+    return SeqNode::make({makeCorners, perClass});
+  });
+  return lowering::allocateAll(
+      {corners, cand, scratch, sel, key, keyScratch, m.buf, nsel.buf, keep.buf, total.buf},
+      params.wrap(SeqNode::make(
+          {total.set(0), perBatch,
+           StoreNode::make(ctx.extent(0), total.get(), {Expr(int64_t(0))})})));
+}
+
 void attachImageLowerings(OpRegistry &r) {
+  auto nms = std::make_shared<DynamicKernel>();
+  nms->bounds = nmsBounds;
+  nms->body = nmsBody;
+  r.setDynamicKernel("NonMaxSuppression", nms);
   r.setLower("RoiAlign", lowerRoiAlign);
   r.setLower("GridSample", lowerGridSample);
   r.setLower("Resize", [](LowerContext &c) { lowerResize(c, false); });

@@ -1146,7 +1146,306 @@ void lowerScatterND(LowerContext &ctx) {
   }));
 }
 
+//===----------------------------------------------------------------------===//
+// NonZero, Compress, Unique: kernels of data-dependent output shapes (DynamicKernel)
+//===----------------------------------------------------------------------===//
+// Each writes its outputs compactly in row-major order of their actual shapes and stores the
+// dynamic extent in the extent slot (Lowering.h); docs/lowering.md, "Data-dependent output
+// shapes", has the algorithms and their costs.
+
+using loop::IfThenElseNode;
+using loop::SeqNode;
+using loop::Stmt;
+using loop::StoreNode;
+using lowering::forRange;
+using lowering::letIn;
+using lowering::LocalScalar;
+
+int64_t numelOf(const std::vector<int64_t> &shape) {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  return n;
+}
+
+/// Compress's and Unique's view of their input along the axis: [outer, n, inner]; without an
+/// "axis" attribute the input flattened, [1, numel, 1] (axis -1).
+struct AxisView {
+  int64_t axis = -1, outer = 1, n = 1, inner = 1;
+};
+
+AxisView axisView(const AttrReader &node, const std::vector<int64_t> &shape) {
+  AxisView v;
+  if (!node.hasAttr("axis")) {
+    v.n = numelOf(shape);
+    return v;
+  }
+  node.check(!shape.empty(), "input must have rank >= 1 when axis is given");
+  v.axis = normalizeAxis(node, node.attrInt("axis"), int64_t(shape.size()));
+  v.n = shape[v.axis];
+  for (int64_t d = 0; d < v.axis; ++d)
+    v.outer *= shape[d];
+  for (size_t d = v.axis + 1; d < shape.size(); ++d)
+    v.inner *= shape[d];
+  return v;
+}
+
+/// The bound of an output that keeps some slices of the input along the view's axis: the input's
+/// shape (flattened: [numel]) with the axis dynamic.
+DynamicOutputBound slicesBound(const std::vector<int64_t> &shape, const AxisView &v) {
+  if (v.axis < 0)
+    return {{v.n}, 0};
+  return {shape, v.axis};
+}
+
+/// An Error naming the node unless generated code handles the dtype of input i (checked by
+/// the bounds, before the kernel's buffers are made).
+void checkDynamicDType(const AttrReader &ctx, size_t i, const char *what) {
+  const Value *v = lowering::hasNodeInput(ctx, i) ? ctx.node().input(i) : nullptr;
+  ctx.check(v && v->type.isTensor(), what, " is missing or not a tensor");
+  DType dt = v->type.dtype;
+  ctx.check(lowering::isLowerableDType(dt), what, " has dtype ", dtypeName(dt),
+            "; the compiled kernel handles f16, bf16, f32, f64, the integer types and bool");
+}
+
+std::vector<DynamicOutputBound> nonZeroBounds(const AttrReader &node) {
+  checkDynamicDType(node, 0, "input");
+  std::vector<int64_t> s = lowering::nodeInputShape(node, 0);
+  return {{{std::max<int64_t>(int64_t(s.size()), 1), numelOf(s)}, 1}};
+}
+
+/// NonZero: counts the non-zero elements (NaN counts), stores the count, then writes the
+/// coordinates of the k-th non-zero element at out[d * count + k] for each dim d.
+Stmt nonZeroBody(const DynamicKernelContext &ctx) {
+  std::vector<int64_t> shape = ctx.inputShape(0);
+  if (shape.empty())
+    shape = {1}; // a scalar is treated as a 1-D tensor of one element (numpy, the reference)
+  const int64_t n = numelOf(shape), rank = int64_t(shape.size());
+  const std::vector<int64_t> strides = stridesOf(shape);
+  const loop::Buffer &x = ctx.input(0), &out = ctx.output(0), &extent = ctx.extent(0);
+  const DType dt = ctx.inputDType(0);
+  auto nonZeroAt = [&](Expr i) { return x.load({i}) != loop::makeZero(loop::Type(dt)); };
+  LocalScalar count("count", DType::i64), k("k", DType::i64);
+  Stmt countLoop = forRange("i", 0, n, [&](Expr i) {
+    return IfThenElseNode::make(nonZeroAt(i), count.increment());
+  });
+  Stmt fill = letIn("nnz", count.get(), [&](Expr nnz) {
+    return forRange("i", 0, n, [&](Expr i) {
+      std::vector<Stmt> writes;
+      for (int64_t d = 0; d < rank; ++d)
+        writes.push_back(StoreNode::make(out, (i / strides[d]) % shape[d], {d * nnz + k.get()}));
+      writes.push_back(k.increment());
+      return IfThenElseNode::make(nonZeroAt(i), SeqNode::make(writes));
+    });
+  });
+  return count.alloc(k.alloc(SeqNode::make(
+      {count.set(0), countLoop, StoreNode::make(extent, count.get(), {Expr(int64_t(0))}),
+       k.set(0), fill})));
+}
+
+std::vector<DynamicOutputBound> compressBounds(const AttrReader &node) {
+  checkDynamicDType(node, 0, "input");
+  checkDynamicDType(node, 1, "condition");
+  std::vector<int64_t> s = lowering::nodeInputShape(node, 0);
+  return {slicesBound(s, axisView(node, s))};
+}
+
+/// Compress: collects the indices i < min(len(condition), n) whose condition is true, stores
+/// their count K, then copies the kept slices: out[o, k, j] = x[o, keep[k], j].
+Stmt compressBody(const DynamicKernelContext &ctx) {
+  ctx.check(ctx.inputDType(1) == DType::boolean, "condition must be bool, got ",
+            dtypeName(ctx.inputDType(1)));
+  std::vector<int64_t> cs = ctx.inputShape(1);
+  ctx.check(cs.size() == 1, "condition must be 1-D, got ", shapeToString(cs));
+  const AxisView v = axisView(ctx, ctx.inputShape(0));
+  const int64_t m = std::min(cs[0], v.n); // a longer condition's extra entries select nothing
+  const loop::Buffer &x = ctx.input(0), &cond = ctx.input(1), &out = ctx.output(0);
+  loop::Buffer keep = lowering::localBuffer("keep", DType::i64, std::max<int64_t>(m, 1));
+  LocalScalar kept("kept", DType::i64);
+  Stmt collect = forRange("i", 0, m, [&](Expr i) {
+    return IfThenElseNode::make(
+        cond.load({i}), SeqNode::make({StoreNode::make(keep, i, {kept.get()}), kept.increment()}));
+  });
+  Stmt copy = letIn("K", kept.get(), [&](Expr K) {
+    return forRange("o", 0, v.outer, [&](Expr o) {
+      return forRange("k", 0, K, [&](Expr k) {
+        return forRange("j", 0, v.inner, [&](Expr j) {
+          Expr src = (o * v.n + keep.load({k})) * v.inner + j;
+          return StoreNode::make(out, x.load({src}), {(o * K + k) * v.inner + j});
+        });
+      });
+    });
+  });
+  return lowering::allocateAll(
+      {keep, kept.buf},
+      SeqNode::make({kept.set(0), collect,
+                     StoreNode::make(ctx.extent(0), kept.get(), {Expr(int64_t(0))}), copy}));
+}
+
+std::vector<DynamicOutputBound> uniqueBounds(const AttrReader &node) {
+  checkDynamicDType(node, 0, "input");
+  std::vector<int64_t> s = lowering::nodeInputShape(node, 0);
+  const AxisView v = axisView(node, s);
+  std::vector<DynamicOutputBound> b = {slicesBound(s, v), {{v.n}, 0}, {{v.n}, -1}, {{v.n}, 0}};
+  b.resize(node.node().numOutputs());
+  return b;
+}
+
+/// -1, 0 or 1 (i64) as va orders before, equal to or after vb (lowering::totalLess: NaN after
+/// every number and equal to every NaN).
+Expr cmpOf(Expr va, Expr vb) {
+  return loop::select(lowering::totalLess(va, vb), Expr(int64_t(-1)),
+                      loop::select(lowering::totalLess(vb, va), Expr(int64_t(1)),
+                                   Expr(int64_t(0))));
+}
+
+/// cmp = -1, 0 or 1 as slice a of x (along the view's axis) orders before, equal to or after
+/// slice b: lexicographic over the slice's elements in row-major order by cmpOf, as the
+/// reference kernel compares (empty slices are equal).
+Stmt compareSlices(const loop::Buffer &x, const AxisView &v, const LocalScalar &cmp, Expr a,
+                   Expr b) {
+  Stmt scan = forRange("e", 0, v.outer * v.inner, [&](Expr e) {
+    Expr o = e / v.inner, j = e % v.inner;
+    Expr va = x.load({(o * v.n + a) * v.inner + j}), vb = x.load({(o * v.n + b) * v.inner + j});
+    return IfThenElseNode::make(cmp.get() == int64_t(0), cmp.set(cmpOf(va, vb)));
+  });
+  return SeqNode::make({cmp.set(0), scan});
+}
+
+/// Unique: sorts the slice indices 0..n-1 stably by their slices (merge sort, O(n log n)
+/// comparisons), groups equal neighbours (group g: its first index in sorted order, which is its
+/// first occurrence, and its count; groupOf[i]), ranks the groups (sorted: in sorted order;
+/// else by first occurrence, one scan of i = 0..n-1), then writes Y's slices, indices,
+/// inverse_indices and counts, and the number of groups u in the extents.
+Stmt uniqueBody(const DynamicKernelContext &ctx) {
+  const AxisView v = axisView(ctx, ctx.inputShape(0));
+  const bool sorted = ctx.attrInt("sorted", 1) != 0;
+  const int64_t n = v.n, cap = std::max<int64_t>(n, 1);
+  const loop::Buffer &x = ctx.input(0);
+  auto local = [&](const char *name) { return lowering::localBuffer(name, DType::i64, cap); };
+  loop::Buffer order = local("order"), scratch = local("scratch"), groupOf = local("group_of"),
+               groupFirst = local("group_first"), groupCount = local("group_count");
+  loop::Buffer rank = sorted ? loop::Buffer() : local("rank");
+  loop::Buffer first = sorted ? groupFirst : local("first");
+  loop::Buffer count = sorted ? groupCount : local("count");
+  LocalScalar cmp("cmp", DType::i64), u("u", DType::i64), next("next", DType::i64);
+  // One-element slices (flattened, or an axis with nothing beside it) sort with their values
+  // carried along as a column (sequential reads); others by index, comparing the slices.
+  const bool scalarSlices = v.outer * v.inner == 1;
+  const DType dt = ctx.inputDType(0);
+  loop::Buffer keys = scalarSlices ? lowering::localBuffer("keys", dt, cap) : loop::Buffer();
+  loop::Buffer keysScratch =
+      scalarSlices ? lowering::localBuffer("keys_scratch", dt, cap) : loop::Buffer();
+  std::vector<Stmt> body;
+  body.push_back(forRange("i", 0, n, [&](Expr i) {
+    Stmt init = StoreNode::make(order, i, {i});
+    return scalarSlices ? SeqNode::make({init, StoreNode::make(keys, x.load({i}), {i})}) : init;
+  }));
+  if (scalarSlices)
+    body.push_back(lowering::stableMergeSort(
+        {{keys, keysScratch}, {order, scratch}}, Expr(n), n,
+        [&](const std::vector<Expr> &a, const std::vector<Expr> &b) {
+          return lowering::PrefixedCond{Stmt(), lowering::totalLess(a[0], b[0])};
+        },
+        "sort"));
+  else
+    body.push_back(lowering::stableMergeSort(
+        {{order, scratch}}, Expr(n), n,
+        [&](const std::vector<Expr> &a, const std::vector<Expr> &b) {
+          return lowering::PrefixedCond{compareSlices(x, v, cmp, a[0], b[0]),
+                                        cmp.get() < int64_t(0)};
+        },
+        "sort"));
+  // Groups of equal neighbours in sorted order.
+  body.push_back(u.set(0));
+  body.push_back(forRange("k", 0, n, [&](Expr k) {
+    return letIn("it", order.load({k}), [&](Expr it) {
+      Stmt newGroup = SeqNode::make({StoreNode::make(groupFirst, it, {u.get()}),
+                                     StoreNode::make(groupCount, Expr(int64_t(0)), {u.get()}),
+                                     u.increment()});
+      Expr before = loop::max(k - 1, Expr(int64_t(0)));
+      Stmt compare = scalarSlices ? cmp.set(cmpOf(keys.load({before}), keys.load({k})))
+                                  : compareSlices(x, v, cmp, order.load({before}), it);
+      return SeqNode::make(
+          {compare,
+           IfThenElseNode::make(k == int64_t(0) || cmp.get() != int64_t(0), newGroup),
+           StoreNode::make(groupOf, u.get() - 1, {it}),
+           StoreNode::make(groupCount, groupCount.load({u.get() - 1}) + 1, {u.get() - 1})});
+    });
+  }));
+  // Groups ranked by first occurrence (sorted=0): the group of i gets the next rank where i is
+  // its first index.
+  auto rankOf = [&](Expr g) { return sorted ? g : rank.load({g}); };
+  if (!sorted) {
+    body.push_back(next.set(0));
+    body.push_back(forRange("i", 0, n, [&](Expr i) {
+      return letIn("g", groupOf.load({i}), [&](Expr g) {
+        return IfThenElseNode::make(groupFirst.load({g}) == i,
+                                    SeqNode::make({StoreNode::make(rank, next.get(), {g}),
+                                                   next.increment()}));
+      });
+    }));
+    body.push_back(forRange("g", 0, u.get(), [&](Expr g) {
+      return letIn("r", rank.load({g}), [&](Expr r) {
+        return SeqNode::make({StoreNode::make(first, groupFirst.load({g}), {r}),
+                              StoreNode::make(count, groupCount.load({g}), {r})});
+      });
+    }));
+  }
+  body.push_back(letIn("U", u.get(), [&](Expr U) {
+    std::vector<Stmt> outs;
+    const loop::Buffer &y = ctx.output(0);
+    outs.push_back(forRange("o", 0, v.outer, [&](Expr o) {
+      return forRange("r", 0, U, [&](Expr r) {
+        return forRange("j", 0, v.inner, [&](Expr j) {
+          Expr src = (o * v.n + first.load({r})) * v.inner + j;
+          return StoreNode::make(y, x.load({src}), {(o * U + r) * v.inner + j});
+        });
+      });
+    }));
+    outs.push_back(StoreNode::make(ctx.extent(0), U, {Expr(int64_t(0))}));
+    if (ctx.hasOutput(1)) {
+      outs.push_back(forRange("r", 0, U, [&](Expr r) {
+        return StoreNode::make(ctx.output(1), first.load({r}), {r});
+      }));
+      outs.push_back(StoreNode::make(ctx.extent(1), U, {Expr(int64_t(0))}));
+    }
+    if (ctx.hasOutput(2))
+      outs.push_back(forRange("i", 0, n, [&](Expr i) {
+        return StoreNode::make(ctx.output(2), rankOf(groupOf.load({i})), {i});
+      }));
+    if (ctx.hasOutput(3)) {
+      outs.push_back(forRange("r", 0, U, [&](Expr r) {
+        return StoreNode::make(ctx.output(3), count.load({r}), {r});
+      }));
+      outs.push_back(StoreNode::make(ctx.extent(3), U, {Expr(int64_t(0))}));
+    }
+    return SeqNode::make(outs);
+  }));
+  std::vector<loop::Buffer> bufs = {order, scratch, groupOf, groupFirst, groupCount,
+                                    cmp.buf, u.buf, next.buf};
+  if (scalarSlices)
+    bufs.insert(bufs.end(), {keys, keysScratch});
+  if (!sorted)
+    for (const loop::Buffer &b : {rank, first, count})
+      bufs.push_back(b);
+  return lowering::allocateAll(bufs, SeqNode::make(body));
+}
+
+/// A DynamicKernel from its two functions.
+std::shared_ptr<const DynamicKernel>
+dynamicKernel(std::vector<DynamicOutputBound> (*bounds)(const AttrReader &),
+              Stmt (*body)(const DynamicKernelContext &)) {
+  auto k = std::make_shared<DynamicKernel>();
+  k->bounds = bounds;
+  k->body = body;
+  return k;
+}
+
 void attachIndexingLowerings(OpRegistry &r) {
+  r.setDynamicKernel("NonZero", dynamicKernel(nonZeroBounds, nonZeroBody));
+  r.setDynamicKernel("Compress", dynamicKernel(compressBounds, compressBody));
+  r.setDynamicKernel("Unique", dynamicKernel(uniqueBounds, uniqueBody));
   r.setLower("Gather", lowerGather);
   r.setLower("GatherElements", lowerGatherElements);
   r.setLower("GatherND", lowerGatherND);

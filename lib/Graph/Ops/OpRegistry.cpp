@@ -43,6 +43,18 @@ void OpRegistry::setLower(const std::string &name, LowerFn fn) {
   TESSEL_CHECK(found, "setLower: op ", name, " is not registered; register the op before its lowering");
 }
 
+void OpRegistry::setDynamicKernel(const std::string &name,
+                                  std::shared_ptr<const DynamicKernel> kernel) {
+  bool found = false;
+  for (auto &o : ops_)
+    if (o.name == name && o.domain.empty()) {
+      o.dynamicKernel = kernel;
+      found = true;
+    }
+  TESSEL_CHECK(found, "setDynamicKernel: op ", name,
+               " is not registered; register the op before its kernel");
+}
+
 const OpDef *OpRegistry::lookup(const std::string &domain, const std::string &name,
                                 int64_t version) const {
   std::string d = domain == "ai.onnx" ? "" : domain;

@@ -15,6 +15,22 @@
 //                                    the axis when keepdims = 0; a scalar split: pieces of that
 //                                    size, the last one shorter; a 1-D split: those sizes)
 //
+//   SequenceInsert(S, t, p)       -> with a run-time p, when t and S's elements share one
+//                                    static type: n + 1 elements, each a Where on p
+//   SequenceLength(SplitToSequence(X, split)) with a 1-D split of static length k -> k
+//   Identity(S)                   -> S's list (a sequence or optional passes through)
+//   Optional(x) / Optional()      -> a present (x) / an absent optional
+//   OptionalHasElement(O)         -> a bool constant
+//   OptionalGetElement(O)         -> O's element, when O is present
+//                                    (a tensor or sequence in O's place counts as present)
+//
+// A known sequence that is still read by a node this pass does not fold (SequenceMap, a Loop,
+// a graph output) is rebuilt as SequenceConstruct of its elements (SequenceEmpty with the
+// element dtype when it has none), and a known optional as Optional(element) / Optional() with
+// its type: the canonical forms that inline-control-flow reads (staticSequenceElements) and
+// that tessel compile turns into artifact outputs (docs/compile.md, "Sequence and optional
+// inputs and outputs").
+//
 // The sequence nodes left without readers are removed. A position or split that is not a
 // constant, a sequence that is a graph output or read by a subgraph, or a sequence coming from a
 // graph input or a Loop/If leaves that sequence (and what it feeds) alone. Positions count as
@@ -51,11 +67,24 @@ public:
     for (Node *n : nodes)
       if (n->domain.empty() || n->domain == "ai.onnx")
         changed |= visit(*n);
-    if (!changed)
-      return false;
-    g_.sortTopologically();
-    eraseDeadSequenceNodes();
-    return true;
+    if (changed)
+      g_.sortTopologically();
+    // Sequence nodes nothing reads go too when nothing folded (a SequenceMap or Loop that
+    // inline-control-flow unrolled leaves its input sequences unread).
+    changed |= eraseDeadSequenceNodes();
+    // After the dead readers went: only values something still reads are rebuilt.
+    nodes.clear();
+    for (auto &n : g_.nodes())
+      nodes.push_back(n.get());
+    bool rebuilt = false;
+    for (Node *n : nodes)
+      for (Value *o : n->outputs())
+        rebuilt |= canonicalize(*n, o);
+    if (rebuilt) {
+      g_.sortTopologically();
+      eraseDeadSequenceNodes();
+    }
+    return changed || rebuilt;
   }
 
 private:
@@ -72,6 +101,32 @@ private:
   const List *listOf(const Value *v) const {
     auto it = lists_.find(v);
     return it == lists_.end() ? nullptr : &it->second;
+  }
+
+  /// A known optional: its element (nullptr = absent); nullopt when not known.
+  std::optional<Value *> optionalOf(const Value *v) const {
+    auto it = optionals_.find(v);
+    if (it == optionals_.end())
+      return std::nullopt;
+    return it->second;
+  }
+
+  /// Records that `to` holds what `from` holds (a known list or optional); false when unknown.
+  bool alias(const Value *from, Value *to) {
+    if (from == to)
+      return true;
+    lists_.erase(to);
+    optionals_.erase(to);
+    if (const List *l = listOf(from)) {
+      List copy = *l;
+      lists_[to] = std::move(copy);
+      return true;
+    }
+    if (std::optional<Value *> o = optionalOf(from)) {
+      optionals_[to] = *o;
+      return true;
+    }
+    return false;
   }
 
   /// Position `p` of a list of n (negative counts from the end); nullopt when out of range
@@ -112,6 +167,8 @@ private:
       std::optional<int64_t> p = insert ? size : size - 1;
       if (n.numInputs() > posInput && n.input(posInput)) {
         std::optional<int64_t> c = constInt(n.input(posInput));
+        if (!c && insert && n.input(1))
+          return insertAtRuntimePosition(n, l);
         p = c ? position(*c, size, insert) : std::nullopt;
       }
       if (!p || (!insert && size == 0) || (insert && !n.input(1)))
@@ -125,6 +182,36 @@ private:
     }
     if (op == "SplitToSequence")
       return split(n);
+    if (op == "Identity") {
+      alias(n.input(0), out);
+      return false;
+    }
+    if (op == "Optional") {
+      if (n.numInputs() && n.input(0))
+        optionals_[out] = n.input(0);
+      else if (out->type.kind == Type::Kind::Optional)
+        optionals_[out] = nullptr;
+      return false;
+    }
+    if (op == "OptionalHasElement" || op == "OptionalGetElement") {
+      Value *in = n.numInputs() ? n.input(0) : nullptr;
+      std::optional<Value *> o = optionalOf(in);
+      // A tensor or a sequence (opset 18 allows them, and a Loop's unrolled copies may carry
+      // one where the body expects an optional) counts as present, holding itself.
+      if (!o && in && (in->type.isTensor() || in->type.kind == Type::Kind::Sequence))
+        o = in;
+      if (!o)
+        return false;
+      if (op == "OptionalHasElement")
+        return replace(n, constant(base(n) + ".has_element", Tensor::scalar<bool>(*o != nullptr)));
+      if (!*o)
+        return false; // the reference's error: an empty optional has no element
+      alias(*o, out);
+      return replace(n, *o);
+    }
+    if (op == "SequenceLength")
+      if (std::optional<int64_t> k = splitLength(n.input(0)))
+        return replace(n, constant(base(n) + ".length", Tensor::scalar<int64_t>(*k)));
     const List *in = listOf(n.numInputs() ? n.input(0) : nullptr);
     if (!in)
       return false;
@@ -141,6 +228,74 @@ private:
     if (op == "ConcatFromSequence")
       return concat(n, *in);
     return false;
+  }
+
+  /// SequenceInsert(S, t, p) with a run-time position p, when t and S's elements are tensors of
+  /// one static type: the result has n + 1 elements whatever p is, element j selected by Where
+  /// from t, S[j] and S[j-1] on p (normalized: p < 0 counts from the end). A position out of
+  /// range, the reference's error, selects some element.
+  bool insertAtRuntimePosition(Node &n, const List &in) {
+    Value *t = n.input(1), *pos = n.input(2);
+    const Type &tt = t->type;
+    if (!tt.isTensor() || !tt.shape.isStatic() || tt.dtype == DType::undefined ||
+        !pos->type.isTensor() || !pos->type.shape.isStatic() ||
+        (pos->type.dtype != DType::i64 && pos->type.dtype != DType::i32))
+      return false;
+    int64_t numel = 1;
+    for (int64_t d : pos->type.shape.staticDims())
+      numel *= d;
+    if (numel != 1)
+      return false;
+    for (const Value *e : in)
+      if (!(e->type == tt))
+        return false;
+    const std::string b = base(n);
+    if (in.empty()) {
+      lists_[n.output(0)] = {t};
+      return true;
+    }
+    const DType pt = pos->type.dtype;
+    std::map<int64_t, Value *> scalars; // one constant per number
+    auto scalar = [&](int64_t v) {
+      Value *&c = scalars[v];
+      if (!c)
+        c = constant(b + ".j" + std::to_string(v),
+                     pt == DType::i64 ? Tensor::scalar<int64_t>(v)
+                                      : Tensor::scalar<int32_t>(int32_t(v)));
+      return c;
+    };
+    const int64_t size = int64_t(in.size());
+    Value *p = emit("Reshape", {pos, constant(b + ".scalar_shape", Tensor(DType::i64, {0}))},
+                    b + ".position");
+    p = emit("Where", {emit("Less", {p, scalar(0)}, b + ".negative"),
+                       emit("Add", {p, scalar(size)}, b + ".from_end"), p},
+             b + ".normalized");
+    List l;
+    for (int64_t j = 0; j <= size; ++j) {
+      const std::string e = b + ".elem" + std::to_string(j);
+      // Where p > j the element is S[j], where p < j S[j-1] (j = 0: p >= 0; j = n: p <= n).
+      Value *rest = j == 0      ? in[0]
+                    : j == size ? in[size_t(j - 1)]
+                                : emit("Where", {emit("Greater", {p, scalar(j)}, e + ".after"),
+                                                 in[size_t(j)], in[size_t(j - 1)]},
+                                       e + ".shifted");
+      l.push_back(emit("Where", {emit("Equal", {p, scalar(j)}, e + ".here"), t, rest}, e));
+    }
+    lists_[n.output(0)] = l;
+    stats_.add("runtime-position-inserts");
+    return true;
+  }
+
+  /// The number of pieces of SplitToSequence(X, split) whose split is a 1-D tensor of static
+  /// length k (its values may be computed at run time): k.
+  static std::optional<int64_t> splitLength(const Value *s) {
+    const Node *p = s ? s->producer() : nullptr;
+    if (!p || p->opType != "SplitToSequence" || p->numInputs() < 2 || !p->input(1))
+      return std::nullopt;
+    const Type &t = p->input(1)->type;
+    if (!t.isTensor() || !t.shape.isStatic() || t.shape.rank() != 1)
+      return std::nullopt;
+    return t.shape.staticDims()[0];
   }
 
   bool split(Node &n) {
@@ -236,6 +391,61 @@ private:
     return replace(n, emit("Concat", parts, base(n) + ".concat", {{"axis", Attribute::ofInt(axis)}}));
   }
 
+  /// Rebuilds a known sequence or optional that something still reads (a node, a graph output,
+  /// a subgraph) in its canonical form: SequenceConstruct / SequenceEmpty, Optional(x) /
+  /// Optional(). Values already in that form, and values nothing reads, stay.
+  bool canonicalize(const Node &producer, Value *v) {
+    if (!v || (v->uses().empty() && !isGraphOutput(g_, v) && !captured_.count(v)))
+      return false;
+    const List *l = listOf(v);
+    std::optional<Value *> o = optionalOf(v);
+    if (!l && !o)
+      return false;
+    const std::string &op = producer.opType;
+    if (l && (op == "SequenceConstruct" || (op == "SequenceEmpty" && l->empty())))
+      return false;
+    if (o && op == "Optional" && (producer.numInputs() && producer.input(0)) == (*o != nullptr) &&
+        (!*o || producer.input(0) == canonical(*o)))
+      return false;
+    Value *c = nullptr;
+    const std::string name = v->name() + ".canonical";
+    if (l) {
+      for (const Value *e : *l)
+        if (!e->type.isTensor() || e->type.dtype == DType::undefined)
+          return false; // SequenceConstruct's inference needs tensors of known dtype
+      if (!l->empty()) {
+        c = emit("SequenceConstruct", *l, name);
+      } else {
+        if (v->type.kind != Type::Kind::Sequence || !v->type.elem ||
+            v->type.elem->dtype == DType::undefined)
+          return false; // SequenceEmpty needs the element dtype
+        c = emit("SequenceEmpty", {}, name,
+                 {{"dtype", Attribute::ofInt(dtypeToOnnx(v->type.elem->dtype))}});
+      }
+    } else if (*o) {
+      c = emit("Optional", {canonical(*o)}, name);
+    } else {
+      if (v->type.kind != Type::Kind::Optional || !v->type.elem)
+        return false; // Optional() needs its type
+      Attribute t;
+      t.kind = Attribute::Kind::TypeAttr;
+      t.type = *v->type.elem;
+      c = emit("Optional", {}, name, {{"type", t}});
+    }
+    alias(v, c);
+    canonical_[v] = c;
+    redirectCaptures(g_, v, c);
+    v->replaceAllUsesWith(c);
+    stats_.add("structured-values-canonicalized");
+    return true;
+  }
+
+  /// The value that stands for `v` after canonicalization.
+  Value *canonical(Value *v) const {
+    auto it = canonical_.find(v);
+    return it == canonical_.end() ? v : it->second;
+  }
+
   /// Forwards the uses of n's output to `v` (a graph output too: its name is restored after).
   bool replace(Node &n, Value *v) {
     Value *o = n.output(0);
@@ -267,22 +477,38 @@ private:
   static bool isSequenceOp(const Node &n) {
     static const char *ops[] = {"SequenceEmpty", "SequenceConstruct", "SequenceInsert",
                                 "SequenceErase", "SequenceAt", "SequenceLength",
-                                "ConcatFromSequence", "SplitToSequence"};
+                                "ConcatFromSequence", "SplitToSequence", "Optional",
+                                "OptionalHasElement", "OptionalGetElement"};
     return std::any_of(std::begin(ops), std::end(ops), [&](const char *o) { return n.opType == o; });
   }
 
   /// The sequence nodes, and the nodes this pass made, that nothing reads any more (a split
   /// whose pieces no reader took).
-  void eraseDeadSequenceNodes() {
+  bool eraseDeadSequenceNodes() {
+    bool erased = false;
     for (bool again = true; again;) {
       again = false;
+      // The elements of a known sequence or optional that something still reads stay (its
+      // canonical form will read them).
+      std::set<const Value *> held;
+      auto live = [&](const Value *v) {
+        return !v->uses().empty() || isGraphOutput(g_, v) || captured_.count(v);
+      };
+      for (auto &[v, l] : lists_)
+        if (live(v))
+          held.insert(l.begin(), l.end());
+      for (auto &[v, e] : optionals_)
+        if (e && live(v))
+          held.insert(e);
       std::vector<Node *> dead;
       for (auto &n : g_.nodes()) {
-        if (!isSequenceOp(*n) && !emitted_.count(n.get()))
+        const bool structuredIdentity = n->opType == "Identity" && n->output(0) &&
+                                        (listOf(n->output(0)) || optionalOf(n->output(0)));
+        if (!isSequenceOp(*n) && !emitted_.count(n.get()) && !structuredIdentity)
           continue;
         bool used = false;
         for (const Value *o : n->outputs())
-          used |= o && (!o->uses().empty() || isGraphOutput(g_, o) || captured_.count(o));
+          used |= o && (live(o) || held.count(o));
         if (!used)
           dead.push_back(n.get());
       }
@@ -290,17 +516,20 @@ private:
         emitted_.erase(n);
         g_.eraseNode(n);
         stats_.add("nodes-removed");
-        again = true;
+        again = erased = true;
       }
     }
     for (Value *v : constants_)
       dropIfDead(g_, captured_, v);
+    return erased;
   }
 
   Graph &g_;
   PassStats &stats_;
   ConstValueSet captured_;
   std::unordered_map<const Value *, List> lists_;
+  std::unordered_map<const Value *, Value *> optionals_; // element; nullptr = absent
+  std::unordered_map<const Value *, Value *> canonical_;
   std::set<const Node *> emitted_;
   std::vector<Value *> constants_;
 };

@@ -8,7 +8,9 @@
 //   If(c) with a constant c          -> the taken branch's nodes
 //   If(c) with a run-time c          -> both branches' nodes; out_i = Where(c, then_i, else_i)
 //                                       (only when then_i and else_i are tensors of one static
-//                                       shape and dtype)
+//                                       shape and dtype; sequences of as many such elements
+//                                       select element by element, optionals both present
+//                                       select their elements, both absent stay absent)
 //   Loop(M, c, v...) with constant M -> M copies of the body: iteration number an i64 constant,
 //                                       the body's cond input a constant true (it is true in
 //                                       every iteration that runs), carried values threaded;
@@ -22,9 +24,21 @@
 //   Scan (opset 8)                   -> the same per batch entry (Gather on the batch axis),
 //                                       results stacked on axis 0; only without sequence_lens
 //                                       (or with every length equal to the full length)
+//   SequenceMap(S, ...)              -> one body copy per element of S (the other sequence
+//                                       inputs' elements at the same position, tensor inputs
+//                                       as they are); each output a SequenceConstruct of the
+//                                       copies' results (SequenceEmpty for no element)
+//
+// Sequences and optionals flow through: the branches of an If with a constant condition and the
+// carried values of a Loop that always runs its trip count may be sequences or optionals, which
+// fold-static-sequences then folds (tessel compile alternates the two, with fold-constants,
+// until none changes anything, docs/compile.md). A sequence's elements are known here
+// when it is in the canonical form fold-static-sequences leaves: SequenceConstruct or
+// SequenceEmpty (an optional: Optional(x) or Optional()).
 //
 // A node is left alone (the "has no lowering" error or the interpreter fallback applies) when
-// the trip count or sequence length is not static, a value is a sequence or optional, the
+// the trip count or sequence length is not static, a sequence or optional whose structure is not
+// known at compile time meets a run-time condition, the
 // copies would exceed kMaxInlinedNodes, or a copy does not type-check (then the partial copy is
 // removed again). Nested control flow is copied with its subgraphs (captures re-pointed) and
 // inlined in a later sweep. Only the top-level graph is rewritten.
@@ -90,6 +104,38 @@ bool maybeTensor(const Value *v) {
 /// A tensor of one static shape and a known dtype.
 bool isStaticTensor(const Type &t) {
   return t.isTensor() && t.dtype != DType::undefined && t.shape.isStatic();
+}
+
+/// A sequence, an optional, or a tensor of known dtype: a value the rewrite may produce (the
+/// sequences and optionals for fold-static-sequences to fold).
+bool isKnownKind(const Type &t) {
+  return (t.isTensor() && t.dtype != DType::undefined) || t.kind == Type::Kind::Sequence ||
+         t.kind == Type::Kind::Optional;
+}
+
+/// The elements of a sequence in canonical form (SequenceConstruct, SequenceEmpty), else nullopt.
+std::optional<std::vector<Value *>> staticSequenceElements(const Value *v) {
+  const Node *p = v ? v->producer() : nullptr;
+  if (!p || !p->domain.empty())
+    return std::nullopt;
+  if (p->opType == "SequenceEmpty")
+    return std::vector<Value *>{};
+  if (p->opType != "SequenceConstruct")
+    return std::nullopt;
+  std::vector<Value *> r;
+  for (Value *e : p->inputs())
+    if (e)
+      r.push_back(e);
+  return r;
+}
+
+/// The element of an optional in canonical form: Optional(x) -> x, Optional() -> nullptr;
+/// nullopt when not known.
+std::optional<Value *> staticOptionalElement(const Value *v) {
+  const Node *p = v ? v->producer() : nullptr;
+  if (!p || !p->domain.empty() || p->opType != "Optional")
+    return std::nullopt;
+  return p->numInputs() ? p->input(0) : nullptr;
 }
 
 int64_t staticNumel(const Type &t) {
@@ -254,6 +300,8 @@ public:
         changed |= attempt(*n, [&] { return expandLoop(*n); });
       else if (n->opType == "Scan")
         changed |= attempt(*n, [&] { return expandScan(*n); });
+      else if (n->opType == "SequenceMap")
+        changed |= attempt(*n, [&] { return expandSequenceMap(*n); });
     }
     if (changed)
       g_.sortTopologically();
@@ -286,10 +334,10 @@ private:
     } catch (const std::exception &) {
       r.reset(); // a copy did not type-check: leave the node alone
     }
-    // Every replacement value is a tensor whose type the copies' inference knows.
+    // Every replacement value is a tensor whose type the copies' inference knows, or a
+    // sequence or optional (for fold-static-sequences).
     for (size_t i = 0; r && i < n.numOutputs(); ++i)
-      if (n.output(i) && (!r->outputs[i] || !r->outputs[i]->type.isTensor() ||
-                          r->outputs[i]->type.dtype == DType::undefined))
+      if (n.output(i) && (!r->outputs[i] || !isKnownKind(r->outputs[i]->type)))
         r.reset();
     if (!r) {
       rollback();
@@ -499,12 +547,6 @@ private:
         thenG->outputs.size() != elseG->outputs.size() ||
         thenG->outputs.size() < n.numOutputs())
       return std::nullopt;
-    for (const Value *o : n.outputs())
-      if (o && !o->type.isTensor() && o->type.kind != Type::Kind::Unknown)
-        return std::nullopt; // sequences and optionals stay
-    for (size_t i = 0; i < n.numOutputs(); ++i)
-      if (!maybeTensor(thenG->outputs[i]) || !maybeTensor(elseG->outputs[i]))
-        return std::nullopt;
     const std::string base = n.name.empty() ? "If" : n.name;
     Replacement r;
     if (std::optional<double> c = scalarConstant(g_, cond)) {
@@ -530,13 +572,50 @@ private:
         r.outputs.push_back(nullptr);
         continue;
       }
-      const Type &tt = t[i]->type, &et = e[i]->type;
-      if (!isStaticTensor(tt) || !(tt == et))
+      Value *v = select(c, t[i], e[i], n.output(i)->name() + ".select");
+      if (!v)
         return std::nullopt;
-      r.outputs.push_back(emit("Where", {c, t[i], e[i]}, n.output(i)->name() + ".select"));
+      r.outputs.push_back(v);
     }
     stats_.add("if-inlined");
     return r;
+  }
+
+  /// Where(c, a, b) over two values of one structure: tensors of one static shape and dtype,
+  /// sequences (canonical) of as many such elements, optionals both present (their elements
+  /// selected) or both absent; nullptr when the structures differ or are not known.
+  Value *select(Value *c, Value *a, Value *b, const std::string &base) {
+    const Type &at = a->type, &bt = b->type;
+    if (at.isTensor()) {
+      if (!isStaticTensor(at) || !(at == bt))
+        return nullptr;
+      return emit("Where", {c, a, b}, base);
+    }
+    if (at.kind == Type::Kind::Sequence && bt.kind == Type::Kind::Sequence) {
+      auto ea = staticSequenceElements(a), eb = staticSequenceElements(b);
+      if (!ea || !eb || ea->size() != eb->size())
+        return nullptr;
+      if (ea->empty())
+        return at == bt ? a : nullptr;
+      std::vector<Value *> parts;
+      for (size_t i = 0; i < ea->size(); ++i) {
+        Value *v = select(c, (*ea)[i], (*eb)[i], base + ".elem" + std::to_string(i));
+        if (!v || !v->type.isTensor())
+          return nullptr;
+        parts.push_back(v);
+      }
+      return emit("SequenceConstruct", parts, base);
+    }
+    if (at.kind == Type::Kind::Optional && bt.kind == Type::Kind::Optional) {
+      auto oa = staticOptionalElement(a), ob = staticOptionalElement(b);
+      if (!oa || !ob || (*oa == nullptr) != (*ob == nullptr))
+        return nullptr; // presence decided at run time: no static structure
+      if (!*oa)
+        return at == bt ? a : nullptr;
+      Value *v = select(c, *oa, *ob, base + ".elem");
+      return v ? emit("Optional", {v}, base) : nullptr;
+    }
+    return nullptr;
   }
 
   //===--------------------------------------------------------------------===//
@@ -558,19 +637,28 @@ private:
     if (!mt || !isInteger(mt->dtype()) || mt->numel() != 1)
       return std::nullopt;
     int64_t trips = std::max<int64_t>(0, mt->getInt64(0));
-    // Every carried value, body input and output, and node output is a tensor.
-    for (size_t j = 0; j < N; ++j)
-      if (!isTensorValue(n.input(2 + j)))
+    // The iteration number, the conditions and the scan outputs are tensors; a carried value
+    // may be a sequence or optional (`structured`) when the loop always runs its trip count.
+    bool structured = false;
+    for (size_t j = 0; j < N; ++j) {
+      if (!n.input(2 + j))
         return std::nullopt;
-    for (const Value *v : body->inputs)
-      if (v->type.kind != Type::Kind::Tensor && v->type.kind != Type::Kind::Unknown)
+      structured |= !isTensorValue(n.input(2 + j)) || !maybeTensor(body->inputs[2 + j]) ||
+                    !maybeTensor(body->outputs[1 + j]);
+    }
+    for (size_t j = 0; j < 2; ++j)
+      if (!maybeTensor(body->inputs[j]))
         return std::nullopt;
-    for (const Value *v : body->outputs)
-      if (!maybeTensor(v))
+    if (!maybeTensor(body->outputs[0]))
+      return std::nullopt;
+    for (size_t k = 0; k < K; ++k)
+      if (!maybeTensor(body->outputs[1 + N + k]))
         return std::nullopt;
-    for (const Value *o : n.outputs())
+    for (size_t i = 0; i < n.numOutputs(); ++i) {
+      const Value *o = n.output(i);
       if (o && !o->type.isTensor() && o->type.kind != Type::Kind::Unknown)
-        return std::nullopt;
+        structured = true;
+    }
     // The initial condition: absent = true, a constant, or a run-time value.
     Value *cond = n.input(1);
     std::optional<double> c0 = cond ? scalarConstant(g_, cond) : std::optional<double>(1.0);
@@ -585,7 +673,7 @@ private:
     bool scanUsed = false;
     for (size_t i = N; i < n.numOutputs(); ++i)
       scanUsed |= n.output(i) != nullptr;
-    if (trips > 0 && guarded && (scanUsed || !hasOp("Where") || !hasOp("And")))
+    if (trips > 0 && guarded && (structured || scanUsed || !hasOp("Where") || !hasOp("And")))
       return std::nullopt;
     if (!withinBudget(std::max<int64_t>(trips, 1), *body))
       return std::nullopt;
@@ -650,6 +738,69 @@ private:
     }
     stats_.add("loop-unrolled");
     stats_.add("loop-iterations", trips);
+    return r;
+  }
+
+  //===--------------------------------------------------------------------===//
+  // SequenceMap
+  //===--------------------------------------------------------------------===//
+
+  std::optional<Replacement> expandSequenceMap(Node &n) {
+    const Graph *body = graphAttr(n, "body");
+    if (!body || n.numInputs() < 1 || body->inputs.size() != n.numInputs() ||
+        body->outputs.size() < n.numOutputs())
+      return std::nullopt;
+    // The length: that of every sequence input (the first input is one).
+    std::vector<std::optional<std::vector<Value *>>> elems;
+    int64_t len = -1;
+    for (size_t j = 0; j < n.numInputs(); ++j) {
+      Value *v = n.input(j);
+      if (!v || (j == 0 && v->type.kind != Type::Kind::Sequence))
+        return std::nullopt;
+      if (v->type.isTensor()) {
+        elems.push_back(std::nullopt);
+        continue;
+      }
+      std::optional<std::vector<Value *>> e = staticSequenceElements(v);
+      if (!e || (len >= 0 && int64_t(e->size()) != len))
+        return std::nullopt;
+      len = int64_t(e->size());
+      elems.push_back(std::move(e));
+    }
+    for (const Value *v : body->outputs)
+      if (!maybeTensor(v))
+        return std::nullopt;
+    if (!withinBudget(std::max<int64_t>(len, 1), *body))
+      return std::nullopt;
+    std::vector<std::vector<Value *>> outs(n.numOutputs());
+    for (int64_t i = 0; i < len; ++i) {
+      ValueMap env;
+      for (size_t j = 0; j < n.numInputs(); ++j)
+        env[body->inputs[j]] = elems[j] ? (*elems[j])[size_t(i)] : n.input(j);
+      std::vector<Value *> o = inlineBody(*body, env, prefixOf(n, "elem" + std::to_string(i)));
+      for (size_t k = 0; k < n.numOutputs(); ++k)
+        outs[k].push_back(o[k]);
+    }
+    Replacement r;
+    for (size_t k = 0; k < n.numOutputs(); ++k) {
+      const Value *o = n.output(k);
+      if (!o) {
+        r.outputs.push_back(nullptr);
+        continue;
+      }
+      if (!outs[k].empty()) {
+        r.outputs.push_back(emit("SequenceConstruct", outs[k], o->name() + ".seq"));
+        continue;
+      }
+      DType dt = o->type.kind == Type::Kind::Sequence && o->type.elem ? o->type.elem->dtype
+                                                                      : body->outputs[k]->type.dtype;
+      if (dt == DType::undefined)
+        return std::nullopt; // SequenceEmpty needs the element dtype
+      r.outputs.push_back(emit("SequenceEmpty", {}, o->name() + ".seq",
+                               {{"dtype", Attribute::ofInt(dtypeToOnnx(dt))}}));
+    }
+    stats_.add("sequence-map-unrolled");
+    stats_.add("sequence-map-elements", len);
     return r;
   }
 

@@ -3,9 +3,9 @@
 OUT/suite/test_*/  ONNX backend-test folders (model.onnx + test_data_set_0 with input_N.pb and
                    output_N.pb, the expected outputs computed here with numpy) whose outputs are
                    graph inputs, listed twice, or one value under two names;
-OUT/fallback.onnx  a Compress node (no lowering: an interpreter fallback step; its output
-                   shape, which depends on the condition's values, is declared) and an input
-                   that is also an output;
+OUT/fallback.onnx  a Compress node whose output another node reads (an interpreter fallback
+                   step: its output shape depends on the condition's values, and the model
+                   declares it) and an input that is also an output;
 OUT/x.npy          an input for it.
 
 usage: make_output_models.py OUT
