@@ -612,6 +612,15 @@ void Model::run(const TensorArg *inputs, size_t numInputs, const TensorArg *outp
         break;
       }
       shapes[d.output][d.axis] = extent;
+      // The kernels keep the value in the bound's layout: move its rows together.
+      uint8_t *base = static_cast<uint8_t *>(outPtr[d.output]);
+      const std::vector<int64_t> &bs = meta.outputs[d.output].shape;
+      uint64_t outer = 1, inner = elemTypeSize(uint32_t(meta.outputs[d.output].dtype));
+      for (size_t k = 0; k < bs.size(); ++k)
+        (k < d.axis ? outer : inner) *= k == d.axis ? 1 : uint64_t(bs[k]);
+      const uint64_t row = uint64_t(extent) * inner, boundRow = uint64_t(bound) * inner;
+      for (uint64_t r = 1; r < outer && row; ++r)
+        std::memmove(base + r * row, base + r * boundRow, row);
     }
   }
   m.giveArena(std::move(arena));

@@ -137,20 +137,78 @@ graph @g(%boxes: f32[1,6,4], %scores: f32[1,1,6], %max: i64[1], %iou: f32[1], %t
   EXPECT_EQ(compileRun(text, o)["sel"].shape(), (std::vector<int64_t>{0, 3}));
 }
 
-TEST(CompileDynamic, AValueOfDataDependentShapeThatFeedsANodeIsAnError) {
+TEST(CompileDynamic, ValuesOfDataDependentShapeFlowThroughRowWiseNodes) {
+  // torch.nonzero (NonZero -> Transpose), boxes picked by NonMaxSuppression (Gather of a column,
+  // then of the boxes), and Compress -> elementwise -> MatMul: the varying axis moves through
+  // each node, and the model outputs report the extent their source kernel found.
+  const char *text = R"(
+graph @g(%x: f32[3,4], %boxes: f32[1,6,4], %scores: f32[1,1,6], %c: bool[5], %m: f32[5,3], %w: f32[3,2]) opset {"": 13} {
+  %nz = NonZero(%x) {name = "nz"}
+  %idx = Transpose(%nz) {name = "tr"}
+  %max: i64[1] = dense<[4]>
+  %iou: f32[1] = dense<[0.5]>
+  %sel = NonMaxSuppression(%boxes, %scores, %max, %iou) {name = "nms"}
+  %two: i64[] = dense<2>
+  %box = Gather(%sel, %two) {name = "col", axis = 1}
+  %flat: i64[2] = dense<[6, 4]>
+  %b2 = Reshape(%boxes, %flat) {name = "flat"}
+  %picked = Gather(%b2, %box) {name = "pick", axis = 0}
+  %rows = Compress(%m, %c) {name = "cmp", axis = 0}
+  %r = Relu(%rows) {name = "relu"}
+  %y = MatMul(%r, %w) {name = "mm"}
+  return %idx, %picked, %y
+}
+)";
+  CompareOptions o;
+  o.given["x"] = f32Tensor({3, 4}, {0, 1, 0, 2, 0, 0, 0, 0, -3, 0, 4, 0});
+  o.given["boxes"] = f32Tensor({1, 6, 4}, {0.5f, 0.5f, 1.0f, 1.0f, 0.5f, 0.6f, 1.0f, 1.0f,
+                                           0.5f, 0.4f, 1.0f, 1.0f, 0.5f, 10.5f, 1.0f, 1.0f,
+                                           0.5f, 10.6f, 1.0f, 1.0f, 0.5f, 100.5f, 1.0f, 1.0f});
+  o.given["scores"] = f32Tensor({1, 1, 6}, {0.9f, 0.75f, 0.6f, 0.95f, 0.5f, 0.3f});
+  Tensor c(DType::boolean, {5});
+  for (int i = 0; i < 5; ++i)
+    c.data<bool>()[i] = i % 2 == 0;
+  o.given["c"] = c;
+  std::map<std::string, Tensor> out = compileRun(text, o);
+  EXPECT_EQ(out["idx"].shape(), (std::vector<int64_t>{4, 2}));
+  EXPECT_EQ(out["idx"].toInt64Vector(), (std::vector<int64_t>{0, 1, 0, 3, 2, 0, 2, 2}));
+  EXPECT_EQ(out["picked"].shape(), (std::vector<int64_t>{3, 4}));
+  EXPECT_EQ(out["y"].shape(), (std::vector<int64_t>{3, 2}));
+  // Nothing kept: every extent 0.
+  o.given["x"] = Tensor(DType::f32, {3, 4});
+  o.given["scores"] = f32Tensor({1, 1, 6}, std::vector<float>(6, 0.0f));
+  o.given["c"] = Tensor(DType::boolean, {5});
+  out = compileRun(text, o);
+  EXPECT_EQ(out["idx"].shape(), (std::vector<int64_t>{0, 2}));
+  EXPECT_EQ(out["y"].shape(), (std::vector<int64_t>{0, 2}));
+}
+
+TEST(CompileDynamic, ANodeThatCannotTakeADataDependentShapeIsAnError) {
   auto g = parseGraph(R"(
 graph @g(%x: f32[3,4]) opset {"": 13} {
   %nz = NonZero(%x) {name = "nz"}
-  %t = Transpose(%nz) {name = "tr"}
+  %flat: i64[1] = dense<[-1]>
+  %t = Reshape(%nz, %flat) {name = "rs"}
   return %t
 }
 )",
                       "test");
   std::string err = test::errorOf([&] { compileModel(*g, CompileOptions{}); });
   EXPECT_ERROR_HAS(err, "node 'nz' (NonZero): output 'nz' has a shape that depends on the data "
-                        "([2,?], at most [2,12])");
-  EXPECT_ERROR_HAS(err, "node 'tr' (Transpose) reads it: a compiled model can only return such "
-                        "a value as a model output");
+                        "([2,?]) and node 'rs' (Reshape) reads it, but op Reshape does not take "
+                        "a value of data-dependent shape along that axis");
+  // Two extents that different kernels decide do not meet in one node.
+  g = parseGraph(R"(
+graph @g(%x: f32[8], %a: bool[8], %b: bool[8]) opset {"": 13} {
+  %p = Compress(%x, %a) {name = "p", axis = 0}
+  %q = Compress(%x, %b) {name = "q", axis = 0}
+  %s = Add(%p, %q) {name = "add"}
+  return %s
+}
+)",
+                 "test");
+  EXPECT_ERROR_HAS(test::errorOf([&] { compileModel(*g, CompileOptions{}); }),
+                   "it reads values whose extents two different kernels decide");
 }
 
 TEST(CompileInputValues, ARangeSizedByAnInputCompilesForItsValue) {

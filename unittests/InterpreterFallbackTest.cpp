@@ -29,10 +29,10 @@ using namespace tessel;
 
 namespace {
 
-// relu(compress(x * 2, rows 0, 2, 3 of each matrix) - 0.5) + max(x over each matrix): Compress
-// (no TE lowering: its output shape depends on the condition's values; its DynamicKernel can
-// only write a model output, and here another node reads it; the model declares its shape)
-// sits between two kernels and reads an arena value.
+// relu(softmax(compress(x * 2, rows 0, 2, 3 of each matrix)) - 0.5) + max(x over each matrix):
+// Compress (no TE lowering: its output shape depends on the condition's values; its
+// DynamicKernel's output may flow through row-wise nodes, but Softmax does not take it; the
+// model declares its shape) sits between two kernels and reads an arena value.
 const char *kRand = R"(
 graph @fallback(%x: f32[3,4,4]) opset {"": 17} {
   %two: f32[] = dense<2.0>
@@ -40,7 +40,8 @@ graph @fallback(%x: f32[3,4,4]) opset {"": 17} {
   %keep: bool[4] = dense<[true, false, true, true]>
   %m = Mul(%x, %two) {name = "mul"}
   %d = Compress(%m, %keep) {name = "compress", axis = 1} : f32[3,3,4]
-  %c = Sub(%d, %half) {name = "sub"}
+  %e = Softmax(%d) {name = "softmax", axis = 2}
+  %c = Sub(%e, %half) {name = "sub"}
   %r = Relu(%c) {name = "relu"}
   %s = ReduceMax(%x) {name = "rmax", axes = [1, 2], keepdims = 1}
   %y = Add(%r, %s) {name = "add"}

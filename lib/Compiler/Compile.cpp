@@ -177,64 +177,233 @@ void computeEveryOutput(Graph &g, OutputNames &names) {
   }
 }
 
-/// A node with a DynamicKernel (NonZero, Unique, ...) one of whose outputs of data-dependent
-/// shape another node reads: its kernel cannot run (the kernels after it would need the shape
-/// at run time). With --allow-interpreter-fallback it runs in the interpreter when the model
-/// declares that output's shape.
-bool dynamicOutputIsRead(const Node &n) {
-  std::vector<DynamicOutputBound> bounds = dynamicOutputBounds(n);
-  for (size_t i = 0; i < n.numOutputs(); ++i)
-    if (n.output(i) && bounds[i].axis >= 0 && !n.output(i)->uses().empty())
-      return true;
-  return false;
+/// A value whose shape the data decides (docs/compile.md, "Outputs whose shape depends on the
+/// data"): its type holds the static bound, dim `axis` varies, and its extent is the one the
+/// kernel of `source` (an output of a DynamicKernel node) reports. Kernels keep such a value in
+/// the bound's layout; the rows past the extent hold values computed from zeros.
+struct DynamicAxis {
+  int64_t axis = -1;
+  const Value *source = nullptr;
+};
+struct DynamicValues {
+  std::unordered_map<const Value *, DynamicAxis> axes;
+  /// DynamicKernel nodes that run in the interpreter instead (--allow-interpreter-fallback,
+  /// when a node after them cannot take a value of data-dependent shape).
+  std::unordered_set<const Node *> fallback;
+};
+
+int64_t rankOf(const Value *v) {
+  return v && v->type.isTensor() && v->type.shape.rankKnown ? v->type.shape.rank() : -1;
 }
 
-/// A node whose output shapes depend on the data (a DynamicKernel: NonZero, Unique, ...): its
-/// outputs get static bounds (dynamicOutputBounds checks they exist), and a value whose shape
-/// the data decides may only be a model output or unused: the kernels after it would need its
-/// shape at run time.
-void checkDynamicOutputs(const Node &n) {
-  std::vector<DynamicOutputBound> bounds = dynamicOutputBounds(n);
-  for (size_t i = 0; i < n.numOutputs(); ++i) {
-    const Value *o = n.output(i);
-    if (!o || bounds[i].axis < 0)
-      continue;
-    TESSEL_CHECK(o->type.isTensor() && (!o->type.shape.rankKnown ||
-                                        o->type.shape.rank() == int64_t(bounds[i].shape.size())),
-                 n.describe(), ": output '", o->name(), "' has type ", o->type.str(),
-                 " but its kernel's bound is ", shapeToString(bounds[i].shape));
-    if (!o->uses().empty()) {
-      const Node *user = o->uses().front().user;
-      fail(n.describe(), ": output '", o->name(), "' has a shape that depends on the data (",
-           o->type.shape.str(), ", at most ", shapeToString(bounds[i].shape), ") and node '",
-           user->name, "' (", user->opType, ") reads it: a compiled model can only return such "
-           "a value as a model output (kernels after it would need its shape at run time; with "
-           "--allow-interpreter-fallback the node runs in the interpreter when the model "
-           "declares the output's shape)");
+/// The axes a node lists (attribute before opset 13, constant input 1 after), normalized to
+/// `rank`; false when they are not known at compile time.
+bool listedAxes(const Node &n, int64_t rank, std::vector<int64_t> &axes) {
+  std::vector<int64_t> a;
+  if (const Attribute *at = n.attr("axes"))
+    a = at->ints;
+  else if (n.numInputs() > 1 && n.input(1) && n.input(1)->isConstant())
+    a = n.input(1)->constant.toInt64Vector();
+  else
+    return false;
+  for (int64_t &x : a)
+    x = x < 0 ? x + rank : x;
+  axes = a;
+  return true;
+}
+
+/// Where the varying axis of a node's dynamic inputs lands in its output, for the nodes that
+/// compute each output row from the matching input rows (so rows past the extent stay apart):
+/// elementwise and broadcast ops, Transpose, Gather, Unsqueeze, Squeeze and Slice off the axis,
+/// MatMul and Gemm over the rows of A. -1 with `why` for any other node.
+int64_t propagatedAxis(const Node &n, const std::unordered_map<const Value *, DynamicAxis> &axes,
+                       const Value *&source, std::string &why) {
+  std::vector<size_t> dyn;
+  for (size_t i = 0; i < n.numInputs(); ++i)
+    if (n.input(i) && axes.count(n.input(i)))
+      dyn.push_back(i);
+  source = axes.at(n.input(dyn[0])).source;
+  for (size_t i : dyn)
+    if (axes.at(n.input(i)).source != source) {
+      why = "it reads values whose extents two different kernels decide";
+      return -1;
     }
+  if (hasDynamicKernel(n) || n.numOutputs() != 1 || !n.output(0)) {
+    why = "it does not take a value of data-dependent shape";
+    return -1;
   }
-}
-
-/// Gives each output of a node with a DynamicKernel (not falling back) its static bound as its
-/// type's shape (what the arena and the artifact hold) and returns the dynamic axis of each
-/// value that has one.
-std::unordered_map<const Value *, int64_t>
-boundDynamicOutputs(Graph &g, const std::unordered_set<const Node *> &fallback) {
-  std::unordered_map<const Value *, int64_t> axes;
-  for (const auto &n : g.nodes()) {
-    if (!hasDynamicKernel(*n) || fallback.count(n.get()))
-      continue;
-    std::vector<DynamicOutputBound> bounds = dynamicOutputBounds(*n);
-    for (size_t i = 0; i < n->numOutputs(); ++i) {
-      Value *o = n->output(i);
-      if (!o)
+  const int64_t R = rankOf(n.output(0));
+  auto in = [&](size_t i) { return axes.at(n.input(i)).axis; };
+  const std::string &op = n.opType;
+  const OpDef *def = OpRegistry::get().lookup(n.domain, n.opType,
+                                              n.graph() ? n.graph()->opsetVersion(n.domain) : 17);
+  if (R < 0) {
+    why = "its output's rank is not known";
+    return -1;
+  }
+  if (def && (def->pattern == OpPattern::ElemWise || def->pattern == OpPattern::Broadcast)) {
+    int64_t out = -1;
+    for (size_t i : dyn) {
+      int64_t a = in(i) + (R - rankOf(n.input(i)));
+      if (out >= 0 && a != out) {
+        why = "its inputs vary along different axes";
+        return -1;
+      }
+      out = a;
+    }
+    for (size_t i = 0; i < n.numInputs(); ++i) {
+      const Value *v = n.input(i);
+      if (!v || axes.count(v))
         continue;
-      o->type.shape = Shape(std::vector<Dim>(bounds[i].shape.begin(), bounds[i].shape.end()));
-      if (bounds[i].axis >= 0)
-        axes[o] = bounds[i].axis;
+      int64_t pos = out - (R - rankOf(v));
+      if (pos >= 0 && !(v->type.shape.dims[size_t(pos)].isStatic() &&
+                        v->type.shape.dims[size_t(pos)].value == 1)) {
+        why = "its input '" + v->name() + "' spans the varying axis (its rows would pair with "
+              "rows past the extent)";
+        return -1;
+      }
+    }
+    if ((op == "Div" || op == "Mod") && axes.count(n.input(1)) &&
+        !isFloat(n.input(1)->type.dtype)) {
+      why = "an integer division by a value of data-dependent shape would divide by the zeros "
+            "past its extent";
+      return -1;
+    }
+    return out;
+  }
+  if (op == "Transpose") {
+    std::vector<int64_t> perm;
+    if (const Attribute *a = n.attr("perm"))
+      perm = a->ints;
+    else
+      for (int64_t k = R - 1; k >= 0; --k)
+        perm.push_back(k);
+    for (size_t p = 0; p < perm.size(); ++p)
+      if (perm[p] == in(0))
+        return int64_t(p);
+  }
+  if (op == "Gather" && dyn.size() == 1) {
+    const int64_t r = rankOf(n.input(0)), q = rankOf(n.input(1));
+    int64_t ax = n.attr("axis") ? n.attr("axis")->i : 0;
+    ax = ax < 0 ? ax + r : ax;
+    if (dyn[0] == 1) {
+      // Indices past the extent are zeros (or values computed from them), which the Gather
+      // kernel clamps into range.
+      return ax + in(1);
+    }
+    if (in(0) != ax)
+      return in(0) < ax ? in(0) : in(0) + q - 1;
+  }
+  if ((op == "Unsqueeze" || op == "Squeeze") && dyn == std::vector<size_t>{0}) {
+    std::vector<int64_t> listed;
+    const bool unsq = op == "Unsqueeze";
+    if (listedAxes(n, unsq ? R : rankOf(n.input(0)), listed)) {
+      int64_t a = in(0);
+      if (unsq) {
+        std::sort(listed.begin(), listed.end());
+        for (int64_t x : listed) // inserted dims at or before the axis shift it
+          if (x <= a)
+            ++a;
+        return a;
+      }
+      if (std::find(listed.begin(), listed.end(), a) == listed.end())
+        return a - int64_t(std::count_if(listed.begin(), listed.end(),
+                                         [&](int64_t x) { return x < a; }));
     }
   }
-  return axes;
+  if (op == "Slice" && dyn == std::vector<size_t>{0}) {
+    std::vector<int64_t> listed;
+    const int64_t r = rankOf(n.input(0));
+    bool known = n.numInputs() < 4 || !n.input(3) ||
+                 (n.input(3)->isConstant() && (listed = n.input(3)->constant.toInt64Vector(), true));
+    if (n.numInputs() < 4 || !n.input(3))
+      for (int64_t k = 0; k < r; ++k)
+        listed.push_back(k);
+    for (int64_t &x : listed)
+      x = x < 0 ? x + r : x;
+    if (known && std::find(listed.begin(), listed.end(), in(0)) == listed.end())
+      return in(0);
+  }
+  if ((op == "MatMul" || op == "Gemm") && dyn == std::vector<size_t>{0}) {
+    const int64_t r = rankOf(n.input(0));
+    const bool transA = op == "Gemm" && n.attr("transA") && n.attr("transA")->i;
+    if (r >= 2 && !transA && in(0) < r - 1)
+      return in(0) + (R - r);
+  }
+  why = "op " + op + " does not take a value of data-dependent shape along that axis";
+  return -1;
+}
+
+/// Decides which values have a shape the data decides and how it flows: from each DynamicKernel
+/// output through the nodes propagatedAxis accepts. A node it rejects is an error naming both
+/// nodes, or with `allowFallback` makes the DynamicKernel node run in the interpreter (which
+/// needs its output shapes declared in the model). Then gives those values their static bound as
+/// their type (the DynamicKernel's bounds, inferred again downstream) and returns them.
+DynamicValues planDynamicValues(Graph &g, bool allowFallback) {
+  DynamicValues dv;
+  for (;;) {
+    // A dry run over the current types (ranks are known where dims are not).
+    std::unordered_map<const Value *, DynamicAxis> axes;
+    const Node *failed = nullptr;
+    std::string error;
+    for (const auto &n : g.nodes()) {
+      if (hasDynamicKernel(*n) && !dv.fallback.count(n.get())) {
+        std::vector<DynamicOutputBound> bounds = dynamicOutputBounds(*n);
+        for (size_t i = 0; i < n->numOutputs(); ++i)
+          if (const Value *o = n->output(i); o && bounds[i].axis >= 0) {
+            TESSEL_CHECK(rankOf(o) < 0 || rankOf(o) == int64_t(bounds[i].shape.size()),
+                         n->describe(), ": output '", o->name(), "' has type ", o->type.str(),
+                         " but its kernel's bound is ", shapeToString(bounds[i].shape));
+            axes[o] = {bounds[i].axis, o};
+          }
+      }
+      bool reads = std::any_of(n->inputs().begin(), n->inputs().end(),
+                               [&](const Value *v) { return v && axes.count(v); });
+      if (!reads)
+        continue;
+      const Value *source = nullptr;
+      std::string why;
+      int64_t a = propagatedAxis(*n, axes, source, why);
+      if (a < 0) {
+        failed = source->producer();
+        error = concat(failed->describe(), ": output '", source->name(), "' has a shape that "
+                       "depends on the data (", source->type.shape.str(), ") and node '", n->name,
+                       "' (", n->opType, ") reads it, but ", why, ": a compiled model "
+                       "takes such a value through elementwise ops, Transpose, Gather, "
+                       "Unsqueeze/Squeeze, Slice off the axis and MatMul/Gemm rows "
+                       "(docs/compile.md); with --allow-interpreter-fallback the node runs in "
+                       "the interpreter when the model declares the output's shape");
+        break;
+      }
+      axes[n->output(0)] = {a, source};
+    }
+    if (!failed) {
+      dv.axes = std::move(axes);
+      break;
+    }
+    if (!allowFallback)
+      fail(error);
+    dv.fallback.insert(failed);
+  }
+  // The bounds, and the types after them.
+  for (const auto &n : g.nodes()) {
+    if (hasDynamicKernel(*n) && !dv.fallback.count(n.get())) {
+      std::vector<DynamicOutputBound> bounds = dynamicOutputBounds(*n);
+      for (size_t i = 0; i < n->numOutputs(); ++i)
+        if (Value *o = n->output(i))
+          o->type.shape = Shape(std::vector<Dim>(bounds[i].shape.begin(), bounds[i].shape.end()));
+      continue;
+    }
+    if (n->outputs().size() == 1 && n->output(0) && dv.axes.count(n->output(0))) {
+      int64_t rank = rankOf(n->output(0));
+      passutils::setInferredTypes(*n);
+      TESSEL_CHECK(rankOf(n->output(0)) == rank && n->output(0)->type.shape.isStatic(),
+                   n->describe(), ": output '", n->output(0)->name(), "' has type ",
+                   n->output(0)->type.str(), " over the bound of its input's data-dependent "
+                   "shape; expected a static shape of rank ", rank);
+    }
+  }
+  return dv;
 }
 
 /// The structure of the sequence and optional values at the model's inputs and outputs, in
@@ -517,7 +686,8 @@ void fixInputValues(Graph &g, const CompileOptions &opts) {
 /// Applies the input-shape overrides, optimizes, infers shapes and checks that every value the
 /// kernels touch is a static tensor and every node has a lowering. Returns the artifact's names
 /// of outputs whose values are named otherwise (computeEveryOutput).
-OutputNames prepareGraph(Graph &g, const CompileOptions &opts, StructuredValues &structured) {
+OutputNames prepareGraph(Graph &g, const CompileOptions &opts, StructuredValues &structured,
+                         DynamicValues &dynamic) {
   specializeStructuredInputs(g, opts, structured);
   for (auto &[name, dims] : opts.inputShapes) {
     Value *v = findInput(g, name);
@@ -570,6 +740,7 @@ OutputNames prepareGraph(Graph &g, const CompileOptions &opts, StructuredValues 
   OutputNames outputNames;
   computeEveryOutput(g, outputNames);
   inferShapes(g);
+  dynamic = planDynamicValues(g, opts.allowInterpreterFallback);
   for (const auto &n : g.nodes()) {
     // Strings: neither kernels nor the runtime (its C API has no string type) hold them, so
     // the interpreter fallback cannot take such a node either.
@@ -582,10 +753,8 @@ OutputNames prepareGraph(Graph &g, const CompileOptions &opts, StructuredValues 
                      "compiled models hold numeric and bool tensors only (the runtime has no "
                      "string type, so --allow-interpreter-fallback cannot take the node either): "
                      "run this model in the interpreter (tessel run MODEL.onnx)");
-    if (hasDynamicKernel(*n) && !(opts.allowInterpreterFallback && dynamicOutputIsRead(*n))) {
-      checkDynamicOutputs(*n);
-      continue;
-    }
+    if (hasDynamicKernel(*n) && !dynamic.fallback.count(n.get()))
+      continue; // its outputs hold their bounds (planDynamicValues)
     TESSEL_CHECK(hasLowering(*n) || opts.allowInterpreterFallback, n->describe(), ": op ",
                  n->domain.empty() ? "" : n->domain + ".", n->opType,
                  " has no lowering to tensor expressions, so the model cannot be compiled "
@@ -597,9 +766,7 @@ OutputNames prepareGraph(Graph &g, const CompileOptions &opts, StructuredValues 
   }
   std::set<const Value *> seen;
   for (const Value *o : g.outputs) {
-    const Node *p = o->producer();
-    if (!(p && hasDynamicKernel(*p) && !(opts.allowInterpreterFallback && dynamicOutputIsRead(*p))))
-      staticDims(*o, "output");
+    staticDims(*o, "output");
     TESSEL_CHECK(o->producer() != nullptr, "output '", o->name(),
                  "' is computed by no node (expected a graph input, a constant or a node's "
                  "output)");
@@ -655,11 +822,11 @@ int64_t planSlices(std::vector<Slice> &slices) {
 /// With --allow-interpreter-fallback: the nodes that run in the interpreter. Those whose op has
 /// no lowering, and those whose lowering rejects this node (a Slice whose starts are computed,
 /// say: the lowering needs constants), tried one node at a time.
-std::unordered_set<const Node *> fallbackNodes(const Graph &g) {
+std::unordered_set<const Node *> fallbackNodes(const Graph &g, const DynamicValues &dynamic) {
   std::unordered_set<const Node *> out;
   for (const auto &n : g.nodes()) {
     if (hasDynamicKernel(*n)) {
-      if (dynamicOutputIsRead(*n))
+      if (dynamic.fallback.count(n.get()))
         out.insert(n.get());
       continue;
     }
@@ -866,7 +1033,8 @@ CompiledModel compileModel(Graph &g, const CompileOptions &opts) {
   TESSEL_CHECK(opts.optLevel >= 0 && opts.optLevel <= 3, "-O", opts.optLevel,
                ": expected an optimization level 0..3");
   StructuredValues structured;
-  OutputNames outputNames = prepareGraph(g, opts, structured);
+  DynamicValues dynamic;
+  OutputNames outputNames = prepareGraph(g, opts, structured, dynamic);
   auto artifactName = [&](const Value *v) -> const std::string & {
     auto it = outputNames.find(v);
     return it == outputNames.end() ? v->name() : it->second;
@@ -878,9 +1046,8 @@ CompiledModel compileModel(Graph &g, const CompileOptions &opts) {
   // around them still fuse and each group's outputs count the values subgraphs capture.
   std::unordered_set<const Node *> fallback;
   if (opts.allowInterpreterFallback)
-    fallback = fallbackNodes(g);
+    fallback = fallbackNodes(g, dynamic);
   // Nodes with a DynamicKernel are kernels of their own too.
-  std::unordered_map<const Value *, int64_t> dynamicAxis = boundDynamicOutputs(g, fallback);
   std::unordered_set<const Node *> opaque = fallback;
   for (const auto &n : g.nodes())
     if (hasDynamicKernel(*n))
@@ -1102,9 +1269,9 @@ CompiledModel compileModel(Graph &g, const CompileOptions &opts) {
     }
   w.setArenaSize(uint64_t(cm.arenaBytes));
   for (size_t i = 0; i < g.outputs.size(); ++i)
-    if (auto it = dynamicAxis.find(g.outputs[i]); it != dynamicAxis.end())
-      w.addDynamicOutput(outputIdx.at(g.outputs[i]), uint32_t(it->second),
-                         extentIdx.at(g.outputs[i]));
+    if (auto it = dynamic.axes.find(g.outputs[i]); it != dynamic.axes.end())
+      w.addDynamicOutput(outputIdx.at(g.outputs[i]), uint32_t(it->second.axis),
+                         extentIdx.at(it->second.source));
   for (size_t i = 0; i < kernels.size(); ++i) {
     std::vector<runtime::StepArg> args;
     auto argOf = [&](const Value *v) -> runtime::StepArg {

@@ -416,7 +416,7 @@ std::vector<LoweringInfo> loweringList() {
     std::string notes = d.notes;
     if (!d.lower) // a DynamicKernel
       notes = std::string("output shape depends on the data: a loop-IR kernel over a static "
-                          "bound; only as a model output") + (notes.empty() ? "" : "; ") + notes;
+                          "bound; flows on through row-wise nodes only") + (notes.empty() ? "" : "; ") + notes;
     out.push_back({d.name, d.dtypes, notes});
   }
   std::sort(out.begin(), out.end(),
@@ -708,6 +708,32 @@ loop::Stmt stableMergeSort(
       }));
   return allocateAll({i.buf, j.buf, done.buf},
                      SeqNode::make({done.set(0), sortPasses, copyBack}));
+}
+
+loop::Stmt endDynamicOutput(const DynamicKernelContext &ctx, size_t i, Expr extent) {
+  const DynamicOutputBound &b = ctx.bound(i);
+  ctx.check(b.axis >= 0, "output ", i, " has no dynamic axis to end");
+  const loop::Buffer &out = ctx.output(i);
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < b.axis; ++d)
+    outer *= b.shape[d];
+  for (size_t d = b.axis + 1; d < b.shape.size(); ++d)
+    inner *= b.shape[d];
+  const int64_t n = b.shape[b.axis];
+  const Expr zero = loop::makeZero(loop::Type(ctx.outputDType(i)));
+  return letIn(out.name() + "_extent", std::move(extent), [&](Expr e) {
+    // The elements [(o * n + e) * inner, (o * n + n) * inner) of each outer index o.
+    auto elems = [&](Expr rows) { return inner == 1 ? rows : rows * inner; };
+    auto zeroFrom = [&](Expr row) {
+      return forRange(out.name() + "_z", elems(row), elems(n - e), [&](Expr z) {
+        return loop::StoreNode::make(out, zero, {z});
+      });
+    };
+    auto zeroRows = [&](Expr o) { return zeroFrom(o * n + e); };
+    loop::Stmt zeros = outer == 1 ? zeroFrom(e) : forRange(out.name() + "_o", 0, outer, zeroRows);
+    return loop::SeqNode::make(
+        {loop::StoreNode::make(ctx.extent(i), e, {Expr(int64_t(0))}), zeros});
+  });
 }
 
 } // namespace lowering

@@ -133,11 +133,15 @@ struct DynamicOutputBound {
 /// What a DynamicKernel's body sees: the node (attributes, static input shapes, constant
 /// inputs) and flat loop-IR buffers. Every buffer is one-dimensional and row-major:
 ///  - input(i): the input's elements (extent: its element count, 1 for a scalar);
-///  - output(i): the bound's element count. The kernel writes the output's actual elements
-///    compactly, in row-major order of its actual shape (element k of the actual tensor at
-///    index k), and nothing past them;
+///  - output(i): the bound's element count. The kernel writes the output in the bound's
+///    layout: the element at actual multi-index (i0, i1, ...) at the row-major position of
+///    (i0, i1, ...) in the bound's shape (for dynamic axis 0 the same as compact), and sets
+///    every element of the bound outside the actual shape to zero of the dtype (false for
+///    bool), so that kernels compiled over the bound's static shape read it as a whole and see
+///    zeros, never stale memory (the runtime compacts model outputs after the run);
 ///  - extent(i) (i64, one element): for an output whose bound has a dynamic axis, the kernel
 ///    stores that axis's actual extent in element 0.
+/// lowering::endDynamicOutput stores an extent and zeroes the bound past it.
 class DynamicKernelContext : public AttrReader {
 public:
   DynamicKernelContext(const Node &n, std::vector<DynamicOutputBound> bounds);
@@ -179,10 +183,11 @@ struct DynamicKernel {
   /// One bound per node output (an omitted output's entry is ignored), from the node's static
   /// input shapes, attributes and constant inputs; an Error naming the node when there is none.
   std::function<std::vector<DynamicOutputBound>(const AttrReader &node)> bounds;
-  /// The statement that computes every given output and extent (see DynamicKernelContext).
-  /// It must stay inside the buffers for any input values (a hostile input must not make it
-  /// write out of bounds). Its local buffers (Allocate) follow the emitter's rule: at most
-  /// 512 KiB of a function's allocations on the stack, the rest on the heap.
+  /// The statement that computes every given output and extent (see DynamicKernelContext):
+  /// each output's whole bound-sized buffer, in the bound's layout with zeros outside the
+  /// actual shape. It must stay inside the buffers for any input values (a hostile input must
+  /// not make it write out of bounds). Its local buffers (Allocate) follow the emitter's rule:
+  /// at most 512 KiB of a function's allocations on the stack, the rest on the heap.
   std::function<loop::Stmt(const DynamicKernelContext &ctx)> body;
 };
 
@@ -316,6 +321,14 @@ loop::Stmt stableMergeSort(
     const std::function<PrefixedCond(const std::vector<Expr> &x, const std::vector<Expr> &y)>
         &before,
     const std::string &name);
+
+/// The end of output i of a DynamicKernel (DynamicKernelContext: written in the bound's
+/// layout): stores `extent` (i64, in [0, the bound's dim]) as the actual extent of the bound's
+/// dynamic axis in the output's extent slot, and sets every element of the bound whose index
+/// along that axis is >= extent to zero of the output's dtype (false for bool), so that no
+/// element of the buffer is left stale. For each index of the dims before the axis, one loop
+/// over the contiguous tail of the bound's row-major layout.
+loop::Stmt endDynamicOutput(const DynamicKernelContext &ctx, size_t i, Expr extent);
 
 } // namespace lowering
 } // namespace tessel

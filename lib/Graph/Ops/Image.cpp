@@ -1367,7 +1367,8 @@ loop::Expr nmsScalar(const DynamicKernelContext &ctx, size_t i, const char *what
 /// the corners of each box (x_min, y_min, x_max, y_max). Per batch and class: the candidates
 /// (score not NaN and above score_threshold when given), stably merge-sorted by descending
 /// score; greedy selection in that order, a candidate kept when no kept box overlaps it with
-/// IoU > iou_threshold, until max_output_boxes_per_class are kept; then the [b, c, box] rows.
+/// IoU > iou_threshold, until max_output_boxes_per_class are kept; then the [b, c, box] rows,
+/// the row count as the extent and zeros in the bound's other rows.
 loop::Stmt nmsBody(const DynamicKernelContext &ctx) {
   using loop::Expr;
   using loop::IfThenElseNode;
@@ -1482,8 +1483,7 @@ loop::Stmt nmsBody(const DynamicKernelContext &ctx) {
   return lowering::allocateAll(
       {corners, cand, scratch, sel, key, keyScratch, m.buf, nsel.buf, keep.buf, total.buf},
       params.wrap(SeqNode::make(
-          {total.set(0), perBatch,
-           StoreNode::make(ctx.extent(0), total.get(), {Expr(int64_t(0))})})));
+          {total.set(0), perBatch, lowering::endDynamicOutput(ctx, 0, total.get())})));
 }
 
 void attachImageLowerings(OpRegistry &r) {

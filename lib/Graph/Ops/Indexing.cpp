@@ -1149,9 +1149,9 @@ void lowerScatterND(LowerContext &ctx) {
 //===----------------------------------------------------------------------===//
 // NonZero, Compress, Unique: kernels of data-dependent output shapes (DynamicKernel)
 //===----------------------------------------------------------------------===//
-// Each writes its outputs compactly in row-major order of their actual shapes and stores the
-// dynamic extent in the extent slot (Lowering.h); docs/lowering.md, "Data-dependent output
-// shapes", has the algorithms and their costs.
+// Each writes its outputs in the layout of their bounds, then stores the dynamic extent in the
+// extent slot and zeroes the rest of the bound (lowering::endDynamicOutput, Lowering.h);
+// docs/lowering.md, "Data-dependent output shapes", has the algorithms and their costs.
 
 using loop::IfThenElseNode;
 using loop::SeqNode;
@@ -1214,33 +1214,26 @@ std::vector<DynamicOutputBound> nonZeroBounds(const AttrReader &node) {
   return {{{std::max<int64_t>(int64_t(s.size()), 1), numelOf(s)}, 1}};
 }
 
-/// NonZero: counts the non-zero elements (NaN counts), stores the count, then writes the
-/// coordinates of the k-th non-zero element at out[d * count + k] for each dim d.
+/// NonZero: one scan writes the coordinates of the k-th non-zero element (NaN counts) at
+/// out[d * numel + k] for each dim d (the bound [rank, numel]); then the count is the extent.
 Stmt nonZeroBody(const DynamicKernelContext &ctx) {
   std::vector<int64_t> shape = ctx.inputShape(0);
   if (shape.empty())
     shape = {1}; // a scalar is treated as a 1-D tensor of one element (numpy, the reference)
   const int64_t n = numelOf(shape), rank = int64_t(shape.size());
   const std::vector<int64_t> strides = stridesOf(shape);
-  const loop::Buffer &x = ctx.input(0), &out = ctx.output(0), &extent = ctx.extent(0);
+  const loop::Buffer &x = ctx.input(0), &out = ctx.output(0);
   const DType dt = ctx.inputDType(0);
   auto nonZeroAt = [&](Expr i) { return x.load({i}) != loop::makeZero(loop::Type(dt)); };
-  LocalScalar count("count", DType::i64), k("k", DType::i64);
-  Stmt countLoop = forRange("i", 0, n, [&](Expr i) {
-    return IfThenElseNode::make(nonZeroAt(i), count.increment());
+  LocalScalar k("k", DType::i64);
+  Stmt fill = forRange("i", 0, n, [&](Expr i) {
+    std::vector<Stmt> writes;
+    for (int64_t d = 0; d < rank; ++d)
+      writes.push_back(StoreNode::make(out, (i / strides[d]) % shape[d], {d * n + k.get()}));
+    writes.push_back(k.increment());
+    return IfThenElseNode::make(nonZeroAt(i), SeqNode::make(writes));
   });
-  Stmt fill = letIn("nnz", count.get(), [&](Expr nnz) {
-    return forRange("i", 0, n, [&](Expr i) {
-      std::vector<Stmt> writes;
-      for (int64_t d = 0; d < rank; ++d)
-        writes.push_back(StoreNode::make(out, (i / strides[d]) % shape[d], {d * nnz + k.get()}));
-      writes.push_back(k.increment());
-      return IfThenElseNode::make(nonZeroAt(i), SeqNode::make(writes));
-    });
-  });
-  return count.alloc(k.alloc(SeqNode::make(
-      {count.set(0), countLoop, StoreNode::make(extent, count.get(), {Expr(int64_t(0))}),
-       k.set(0), fill})));
+  return k.alloc(SeqNode::make({k.set(0), fill, lowering::endDynamicOutput(ctx, 0, k.get())}));
 }
 
 std::vector<DynamicOutputBound> compressBounds(const AttrReader &node) {
@@ -1250,8 +1243,9 @@ std::vector<DynamicOutputBound> compressBounds(const AttrReader &node) {
   return {slicesBound(s, axisView(node, s))};
 }
 
-/// Compress: collects the indices i < min(len(condition), n) whose condition is true, stores
-/// their count K, then copies the kept slices: out[o, k, j] = x[o, keep[k], j].
+/// Compress: collects the indices i < min(len(condition), n) whose condition is true, copies
+/// the kept slices in the bound's layout, out[o, k, j] = x[o, keep[k], j] (k < K, the count),
+/// then K is the extent.
 Stmt compressBody(const DynamicKernelContext &ctx) {
   ctx.check(ctx.inputDType(1) == DType::boolean, "condition must be bool, got ",
             dtypeName(ctx.inputDType(1)));
@@ -1271,15 +1265,14 @@ Stmt compressBody(const DynamicKernelContext &ctx) {
       return forRange("k", 0, K, [&](Expr k) {
         return forRange("j", 0, v.inner, [&](Expr j) {
           Expr src = (o * v.n + keep.load({k})) * v.inner + j;
-          return StoreNode::make(out, x.load({src}), {(o * K + k) * v.inner + j});
+          return StoreNode::make(out, x.load({src}), {(o * v.n + k) * v.inner + j});
         });
       });
     });
   });
   return lowering::allocateAll(
       {keep, kept.buf},
-      SeqNode::make({kept.set(0), collect,
-                     StoreNode::make(ctx.extent(0), kept.get(), {Expr(int64_t(0))}), copy}));
+      SeqNode::make({kept.set(0), collect, copy, lowering::endDynamicOutput(ctx, 0, kept.get())}));
 }
 
 std::vector<DynamicOutputBound> uniqueBounds(const AttrReader &node) {
@@ -1315,8 +1308,9 @@ Stmt compareSlices(const loop::Buffer &x, const AxisView &v, const LocalScalar &
 /// Unique: sorts the slice indices 0..n-1 stably by their slices (merge sort, O(n log n)
 /// comparisons), groups equal neighbours (group g: its first index in sorted order, which is its
 /// first occurrence, and its count; groupOf[i]), ranks the groups (sorted: in sorted order;
-/// else by first occurrence, one scan of i = 0..n-1), then writes Y's slices, indices,
-/// inverse_indices and counts, and the number of groups u in the extents.
+/// else by first occurrence, one scan of i = 0..n-1), then writes Y's slices (in the bound's
+/// layout), indices, inverse_indices and counts, and ends Y, indices and counts at the number
+/// of groups u.
 Stmt uniqueBody(const DynamicKernelContext &ctx) {
   const AxisView v = axisView(ctx, ctx.inputShape(0));
   const bool sorted = ctx.attrInt("sorted", 1) != 0;
@@ -1399,16 +1393,16 @@ Stmt uniqueBody(const DynamicKernelContext &ctx) {
       return forRange("r", 0, U, [&](Expr r) {
         return forRange("j", 0, v.inner, [&](Expr j) {
           Expr src = (o * v.n + first.load({r})) * v.inner + j;
-          return StoreNode::make(y, x.load({src}), {(o * U + r) * v.inner + j});
+          return StoreNode::make(y, x.load({src}), {(o * v.n + r) * v.inner + j});
         });
       });
     }));
-    outs.push_back(StoreNode::make(ctx.extent(0), U, {Expr(int64_t(0))}));
+    outs.push_back(lowering::endDynamicOutput(ctx, 0, U));
     if (ctx.hasOutput(1)) {
       outs.push_back(forRange("r", 0, U, [&](Expr r) {
         return StoreNode::make(ctx.output(1), first.load({r}), {r});
       }));
-      outs.push_back(StoreNode::make(ctx.extent(1), U, {Expr(int64_t(0))}));
+      outs.push_back(lowering::endDynamicOutput(ctx, 1, U));
     }
     if (ctx.hasOutput(2))
       outs.push_back(forRange("i", 0, n, [&](Expr i) {
@@ -1418,7 +1412,7 @@ Stmt uniqueBody(const DynamicKernelContext &ctx) {
       outs.push_back(forRange("r", 0, U, [&](Expr r) {
         return StoreNode::make(ctx.output(3), count.load({r}), {r});
       }));
-      outs.push_back(StoreNode::make(ctx.extent(3), U, {Expr(int64_t(0))}));
+      outs.push_back(lowering::endDynamicOutput(ctx, 3, U));
     }
     return SeqNode::make(outs);
   }));
