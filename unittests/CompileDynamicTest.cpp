@@ -139,12 +139,14 @@ graph @g(%boxes: f32[1,6,4], %scores: f32[1,1,6], %max: i64[1], %iou: f32[1], %t
 
 TEST(CompileDynamic, ValuesOfDataDependentShapeFlowThroughRowWiseNodes) {
   // torch.nonzero (NonZero -> Transpose), boxes picked by NonMaxSuppression (Gather of a column,
-  // then of the boxes), and Compress -> elementwise -> MatMul: the varying axis moves through
-  // each node, and the model outputs report the extent their source kernel found.
+  // then of the boxes), Compress -> elementwise -> MatMul, and x[x > 0] (NonZero -> Transpose ->
+  // GatherND): the varying axis moves through each node, and the model outputs report the
+  // extent their source kernel found.
   const char *text = R"(
 graph @g(%x: f32[3,4], %boxes: f32[1,6,4], %scores: f32[1,1,6], %c: bool[5], %m: f32[5,3], %w: f32[3,2]) opset {"": 13} {
   %nz = NonZero(%x) {name = "nz"}
   %idx = Transpose(%nz) {name = "tr"}
+  %zero_f: f32[] = dense<0.0>
   %max: i64[1] = dense<[4]>
   %iou: f32[1] = dense<[0.5]>
   %sel = NonMaxSuppression(%boxes, %scores, %max, %iou) {name = "nms"}
@@ -156,7 +158,11 @@ graph @g(%x: f32[3,4], %boxes: f32[1,6,4], %scores: f32[1,1,6], %c: bool[5], %m:
   %rows = Compress(%m, %c) {name = "cmp", axis = 0}
   %r = Relu(%rows) {name = "relu"}
   %y = MatMul(%r, %w) {name = "mm"}
-  return %idx, %picked, %y
+  %pos = Greater(%x, %zero_f) {name = "gt"}
+  %pnz = NonZero(%pos) {name = "pnz"}
+  %tuples = Transpose(%pnz) {name = "tuples"}
+  %masked = GatherND(%x, %tuples) {name = "masked"}
+  return %idx, %picked, %y, %masked
 }
 )";
   CompareOptions o;
@@ -174,6 +180,7 @@ graph @g(%x: f32[3,4], %boxes: f32[1,6,4], %scores: f32[1,1,6], %c: bool[5], %m:
   EXPECT_EQ(out["idx"].toInt64Vector(), (std::vector<int64_t>{0, 1, 0, 3, 2, 0, 2, 2}));
   EXPECT_EQ(out["picked"].shape(), (std::vector<int64_t>{3, 4}));
   EXPECT_EQ(out["y"].shape(), (std::vector<int64_t>{3, 2}));
+  EXPECT_EQ(out["masked"].toDoubleVector(), (std::vector<double>{1, 2, 4})); // x[x > 0]
   // Nothing kept: every extent 0.
   o.given["x"] = Tensor(DType::f32, {3, 4});
   o.given["scores"] = f32Tensor({1, 1, 6}, std::vector<float>(6, 0.0f));

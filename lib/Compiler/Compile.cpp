@@ -214,8 +214,9 @@ bool listedAxes(const Node &n, int64_t rank, std::vector<int64_t> &axes) {
 
 /// Where the varying axis of a node's dynamic inputs lands in its output, for the nodes that
 /// compute each output row from the matching input rows (so rows past the extent stay apart):
-/// elementwise and broadcast ops, Transpose, Gather, Unsqueeze, Squeeze and Slice off the axis,
-/// MatMul and Gemm over the rows of A. -1 with `why` for any other node.
+/// elementwise and broadcast ops, Transpose, Gather, GatherND with the value as index tuples,
+/// Unsqueeze, Squeeze and Slice off the axis, MatMul and Gemm over the rows of A. -1 with `why`
+/// for any other node.
 int64_t propagatedAxis(const Node &n, const std::unordered_map<const Value *, DynamicAxis> &axes,
                        const Value *&source, std::string &why) {
   std::vector<size_t> dyn;
@@ -294,6 +295,14 @@ int64_t propagatedAxis(const Node &n, const std::unordered_map<const Value *, Dy
     if (in(0) != ax)
       return in(0) < ax ? in(0) : in(0) + q - 1;
   }
+  if (op == "GatherND" && dyn == std::vector<size_t>{1}) {
+    // Each index tuple (a row of the indices but their last axis) gathers its own slice; the
+    // tuples past the extent are zeros, which the kernel clamps.
+    const int64_t q = rankOf(n.input(1));
+    const int64_t b = n.attr("batch_dims") ? n.attr("batch_dims")->i : 0;
+    if (in(1) >= b && in(1) < q - 1)
+      return in(1);
+  }
   if ((op == "Unsqueeze" || op == "Squeeze") && dyn == std::vector<size_t>{0}) {
     std::vector<int64_t> listed;
     const bool unsq = op == "Unsqueeze";
@@ -369,8 +378,8 @@ DynamicValues planDynamicValues(Graph &g, bool allowFallback) {
         error = concat(failed->describe(), ": output '", source->name(), "' has a shape that "
                        "depends on the data (", source->type.shape.str(), ") and node '", n->name,
                        "' (", n->opType, ") reads it, but ", why, ": a compiled model "
-                       "takes such a value through elementwise ops, Transpose, Gather, "
-                       "Unsqueeze/Squeeze, Slice off the axis and MatMul/Gemm rows "
+                       "takes such a value through elementwise ops, Transpose, Gather, GatherND "
+                       "indices, Unsqueeze/Squeeze, Slice off the axis and MatMul/Gemm rows "
                        "(docs/compile.md); with --allow-interpreter-fallback the node runs in "
                        "the interpreter when the model declares the output's shape");
         break;

@@ -147,7 +147,7 @@ struct OpDef {
   OpPattern pattern = OpPattern::Opaque; // fusion class (FuseOps); Opaque fuses with nothing
   LowerFn lower{}; // the TE compute of the op (Lowering.h); empty = no lowering
   /// For an op whose output shapes depend on its input values, instead of `lower`.
-  std::shared_ptr<const DynamicKernel> dynamicKernel;
+  std::shared_ptr<const DynamicKernel> dynamicKernel{};
 };
 
 class OpRegistry {
