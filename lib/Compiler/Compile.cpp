@@ -1128,7 +1128,10 @@ CompiledModel compileModel(Graph &g, const CompileOptions &opts) {
       ck.nodes.push_back(fusionNodeLabel(*k.fallback));
       ck.flops = nodeFlops(*k.fallback).value_or(0);
       recordArgs(k, ck, idx);
-      ck.schedule = "interpreter fallback (op has no lowering)";
+      ck.schedule = hasDynamicKernel(*k.fallback)
+                        ? "interpreter fallback (a node after it cannot take its data-dependent "
+                          "shape)"
+                        : "interpreter fallback (op has no lowering)";
       cm.fallbackNodes.push_back(k.fallback->describe());
       cm.kernels.push_back(std::move(ck));
       kernels.push_back(std::move(k));
