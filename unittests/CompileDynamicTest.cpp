@@ -139,9 +139,9 @@ graph @g(%boxes: f32[1,6,4], %scores: f32[1,1,6], %max: i64[1], %iou: f32[1], %t
 
 TEST(CompileDynamic, ValuesOfDataDependentShapeFlowThroughRowWiseNodes) {
   // torch.nonzero (NonZero -> Transpose), boxes picked by NonMaxSuppression (Gather of a column,
-  // then of the boxes), Compress -> elementwise -> MatMul, and x[x > 0] (NonZero -> Transpose ->
-  // GatherND): the varying axis moves through each node, and the model outputs report the
-  // extent their source kernel found.
+  // then of the boxes), Compress -> elementwise -> MatMul and -> Concat, and x[x > 0] (NonZero ->
+  // Transpose -> GatherND): the varying axis moves through each node, and the model outputs
+  // report the extent their source kernel found.
   const char *text = R"(
 graph @g(%x: f32[3,4], %boxes: f32[1,6,4], %scores: f32[1,1,6], %c: bool[5], %m: f32[5,3], %w: f32[3,2]) opset {"": 13} {
   %nz = NonZero(%x) {name = "nz"}
@@ -162,7 +162,8 @@ graph @g(%x: f32[3,4], %boxes: f32[1,6,4], %scores: f32[1,1,6], %c: bool[5], %m:
   %pnz = NonZero(%pos) {name = "pnz"}
   %tuples = Transpose(%pnz) {name = "tuples"}
   %masked = GatherND(%x, %tuples) {name = "masked"}
-  return %idx, %picked, %y, %masked
+  %both = Concat(%r, %rows) {name = "cat", axis = 1}
+  return %idx, %picked, %y, %masked, %both
 }
 )";
   CompareOptions o;
@@ -181,6 +182,7 @@ graph @g(%x: f32[3,4], %boxes: f32[1,6,4], %scores: f32[1,1,6], %c: bool[5], %m:
   EXPECT_EQ(out["picked"].shape(), (std::vector<int64_t>{3, 4}));
   EXPECT_EQ(out["y"].shape(), (std::vector<int64_t>{3, 2}));
   EXPECT_EQ(out["masked"].toDoubleVector(), (std::vector<double>{1, 2, 4})); // x[x > 0]
+  EXPECT_EQ(out["both"].shape(), (std::vector<int64_t>{3, 6}));
   // Nothing kept: every extent 0.
   o.given["x"] = Tensor(DType::f32, {3, 4});
   o.given["scores"] = f32Tensor({1, 1, 6}, std::vector<float>(6, 0.0f));

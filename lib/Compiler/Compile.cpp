@@ -215,8 +215,8 @@ bool listedAxes(const Node &n, int64_t rank, std::vector<int64_t> &axes) {
 /// Where the varying axis of a node's dynamic inputs lands in its output, for the nodes that
 /// compute each output row from the matching input rows (so rows past the extent stay apart):
 /// elementwise and broadcast ops, Transpose, Gather, GatherND with the value as index tuples,
-/// Unsqueeze, Squeeze and Slice off the axis, MatMul and Gemm over the rows of A. -1 with `why`
-/// for any other node.
+/// Concat of such values along another axis, Unsqueeze, Squeeze and Slice off the axis, MatMul
+/// and Gemm over the rows of A. -1 with `why` for any other node.
 int64_t propagatedAxis(const Node &n, const std::unordered_map<const Value *, DynamicAxis> &axes,
                        const Value *&source, std::string &why) {
   std::vector<size_t> dyn;
@@ -294,6 +294,15 @@ int64_t propagatedAxis(const Node &n, const std::unordered_map<const Value *, Dy
     }
     if (in(0) != ax)
       return in(0) < ax ? in(0) : in(0) + q - 1;
+  }
+  if (op == "Concat" && dyn.size() == size_t(std::count_if(n.inputs().begin(), n.inputs().end(),
+                                                           [](const Value *v) { return v; }))) {
+    // Every input varies along the same axis with the same extent: rows stay rows.
+    int64_t ax = n.attr("axis") ? n.attr("axis")->i : 0;
+    ax = ax < 0 ? ax + R : ax;
+    bool same = std::all_of(dyn.begin(), dyn.end(), [&](size_t i) { return in(i) == in(dyn[0]); });
+    if (same && in(dyn[0]) != ax)
+      return in(dyn[0]);
   }
   if (op == "GatherND" && dyn == std::vector<size_t>{1}) {
     // Each index tuple (a row of the indices but their last axis) gathers its own slice; the
@@ -379,7 +388,8 @@ DynamicValues planDynamicValues(Graph &g, bool allowFallback) {
                        "depends on the data (", source->type.shape.str(), ") and node '", n->name,
                        "' (", n->opType, ") reads it, but ", why, ": a compiled model "
                        "takes such a value through elementwise ops, Transpose, Gather, GatherND "
-                       "indices, Unsqueeze/Squeeze, Slice off the axis and MatMul/Gemm rows "
+                       "indices, Concat of such values, Unsqueeze/Squeeze, Slice off the axis "
+                       "and MatMul/Gemm rows "
                        "(docs/compile.md); with --allow-interpreter-fallback the node runs in "
                        "the interpreter when the model declares the output's shape");
         break;

@@ -3,7 +3,8 @@
 
 Usage: export-dynamic-torch.py OUTDIR   writes OUTDIR/NAME.onnx, NAME.<input>.npy and
 NAME.<output>.npy for NAME in nonzero (torch.nonzero), masked (x[x > 0]) and, when
-python3-torchvision is installed, nms (boxes[torchvision.ops.nms(...)]). Prints the names.
+python3-torchvision is installed, nms (boxes[torchvision.ops.nms(...)], and the kept boxes with
+their scores as one [n, 5] tensor). Prints the names.
 Used by test/models/dynamic-torch-compile.sh.
 """
 import sys
@@ -46,10 +47,10 @@ try:
     class Nms(torch.nn.Module):
         def forward(self, boxes, scores):
             keep = torchvision.ops.nms(boxes, scores, 0.5)
-            return boxes[keep], scores[keep]
+            return boxes[keep], scores[keep], torch.cat([boxes[keep], scores[keep, None]], 1)
 
     b = torch.rand(40, 4) * 10
     b[:, 2:] += b[:, :2]
-    export(out, "nms", Nms(), (b, torch.rand(40)), ["boxes", "scores"], ["kept_boxes", "kept_scores"])
+    export(out, "nms", Nms(), (b, torch.rand(40)), ["boxes", "scores"], ["kept_boxes", "kept_scores", "detections"])
 except ImportError:
     pass
