@@ -25,7 +25,7 @@
 #include "tessel/TE/Gemm.h"
 #include "tessel/TE/Lower.h"
 
-#include "../Graph/Transforms/PassUtils.h"
+#include "tessel/Graph/PassUtils.h"
 
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>

@@ -17,7 +17,7 @@
 #include "tessel/Graph/OpRegistry.h"
 #include "tessel/Graph/Transforms.h"
 
-#include "PassUtils.h"
+#include "tessel/Graph/PassUtils.h"
 
 #include <algorithm>
 #include <optional>

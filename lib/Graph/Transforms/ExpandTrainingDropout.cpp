@@ -19,7 +19,7 @@
 // compileModel runs the pass at every -O level; tessel-opt by name.
 //
 //===----------------------------------------------------------------------===//
-#include "PassUtils.h"
+#include "tessel/Graph/PassUtils.h"
 
 #include "tessel/Graph/OpRegistry.h"
 #include "tessel/Graph/Transforms.h"

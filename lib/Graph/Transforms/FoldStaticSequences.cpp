@@ -38,7 +38,7 @@
 // into the artifact. compileModel runs the pass at every -O level, after inline-control-flow.
 //
 //===----------------------------------------------------------------------===//
-#include "PassUtils.h"
+#include "tessel/Graph/PassUtils.h"
 
 #include "tessel/Graph/OpRegistry.h"
 #include "tessel/Graph/Transforms.h"

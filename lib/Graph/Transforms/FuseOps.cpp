@@ -8,7 +8,7 @@
 //===----------------------------------------------------------------------===//
 #include "tessel/Graph/Fusion.h"
 
-#include "PassUtils.h"
+#include "tessel/Graph/PassUtils.h"
 
 #include "tessel/Support/Error.h"
 

@@ -1,5 +1,5 @@
 //===- PassUtils.cpp - small helpers shared by the graph passes -----------===//
-#include "PassUtils.h"
+#include "tessel/Graph/PassUtils.h"
 
 #include "tessel/Graph/OpRegistry.h"
 

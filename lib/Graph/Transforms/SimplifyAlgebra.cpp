@@ -17,7 +17,7 @@
 //===----------------------------------------------------------------------===//
 #include "SimplifyAlgebra.h"
 
-#include "PassUtils.h"
+#include "tessel/Graph/PassUtils.h"
 
 #include "tessel/Graph/OpRegistry.h"
 #include "tessel/Graph/Transforms.h"

@@ -18,7 +18,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "tessel/Graph/Transforms.h"
-#include "PassUtils.h"
+#include "tessel/Graph/PassUtils.h"
 
 #include <algorithm>
 #include <optional>

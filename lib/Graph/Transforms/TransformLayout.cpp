@@ -44,7 +44,7 @@
 #include "tessel/Graph/OpRegistry.h"
 #include "tessel/Graph/Transforms.h"
 #include "tessel/Graph/Winograd.h"
-#include "PassUtils.h"
+#include "tessel/Graph/PassUtils.h"
 
 #include <algorithm>
 #include <map>

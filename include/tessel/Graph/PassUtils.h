@@ -1,8 +1,9 @@
-//===- PassUtils.h - small helpers shared by the graph passes (internal) --===//
+//===- PassUtils.h - small helpers shared by the graph passes -------------===//
 //
-// Private to lib/Graph/Transforms: the checks and edits every rewrite pass needs (is a value a
-// true constant, is it captured by a subgraph, does it have a single use, drop a dead
-// initializer, make a new one). One copy here instead of one per pass.
+// The checks and edits every rewrite pass needs (is a value a true constant, is it captured by a
+// subgraph, does it have a single use, drop a dead initializer, make a new one), for the passes
+// in lib/Graph/Transforms and the compiler's graph preparation (lib/Compiler: compile-time
+// specialization of inputs). One copy here instead of one per pass.
 //
 //===----------------------------------------------------------------------===//
 #pragma once
