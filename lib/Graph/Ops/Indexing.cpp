@@ -1161,13 +1161,6 @@ using lowering::forRange;
 using lowering::letIn;
 using lowering::LocalScalar;
 
-int64_t numelOf(const std::vector<int64_t> &shape) {
-  int64_t n = 1;
-  for (int64_t d : shape)
-    n *= d;
-  return n;
-}
-
 /// Compress's and Unique's view of their input along the axis: [outer, n, inner]; without an
 /// "axis" attribute the input flattened, [1, numel, 1] (axis -1).
 struct AxisView {
@@ -1177,7 +1170,7 @@ struct AxisView {
 AxisView axisView(const AttrReader &node, const std::vector<int64_t> &shape) {
   AxisView v;
   if (!node.hasAttr("axis")) {
-    v.n = numelOf(shape);
+    v.n = product(shape);
     return v;
   }
   node.check(!shape.empty(), "input must have rank >= 1 when axis is given");
@@ -1211,7 +1204,7 @@ void checkDynamicDType(const AttrReader &ctx, size_t i, const char *what) {
 std::vector<DynamicOutputBound> nonZeroBounds(const AttrReader &node) {
   checkDynamicDType(node, 0, "input");
   std::vector<int64_t> s = lowering::nodeInputShape(node, 0);
-  return {{{std::max<int64_t>(int64_t(s.size()), 1), numelOf(s)}, 1}};
+  return {{{std::max<int64_t>(int64_t(s.size()), 1), product(s)}, 1}};
 }
 
 /// NonZero: one scan writes the coordinates of the k-th non-zero element (NaN counts) at
@@ -1220,7 +1213,7 @@ Stmt nonZeroBody(const DynamicKernelContext &ctx) {
   std::vector<int64_t> shape = ctx.inputShape(0);
   if (shape.empty())
     shape = {1}; // a scalar is treated as a 1-D tensor of one element (numpy, the reference)
-  const int64_t n = numelOf(shape), rank = int64_t(shape.size());
+  const int64_t n = product(shape), rank = int64_t(shape.size());
   const std::vector<int64_t> strides = stridesOf(shape);
   const loop::Buffer &x = ctx.input(0), &out = ctx.output(0);
   const DType dt = ctx.inputDType(0);
